@@ -1,0 +1,116 @@
+"""The `bench-jobs` command line: one root group, commands loaded only when invoked.
+
+Global options come before the command, as in bench: `bench-jobs [--bench DIR] [--site SITE] COMMAND`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from bench_jobs.cli.context import Context
+from bench_jobs.errors import BenchJobsError
+
+# command name -> ("module:attribute", short help). Modules are imported only when their command
+# runs; the short help lives here so `bench-jobs --help` needs no command module at all.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("bench_jobs.cli.bench_cmds:init_cmd", "Create a new bench in DIRECTORY."),
+    "new-site": ("bench_jobs.cli.bench_cmds:new_site", "Create a site in the bench."),
+    "add-app": ("bench_jobs.cli.bench_cmds:add_app", "Register an installed app in sites/apps.txt."),
+    "use": ("bench_jobs.cli.bench_cmds:use", "Make SITE the default site."),
+    "setup": ("bench_jobs.cli.setup:setup", "Write config for Redis, supervisor or systemd."),
+    "redis": ("bench_jobs.cli.redis_cmd:redis_group", "Start, stop or check the bench's own Redis."),
+    "start": ("bench_jobs.cli.start:start", "Run Redis, workers and the scheduler in the foreground."),
+    "worker": ("bench_jobs.cli.worker:worker", "Run workers for some or all queues."),
+    "workers": ("bench_jobs.cli.workers:workers", "List the bench's workers and what they are doing."),
+    "enqueue": ("bench_jobs.cli.enqueue:enqueue_cmd", "Put a method call on a queue."),
+    "execute": ("bench_jobs.cli.enqueue:execute_cmd", "Run a method now and print its result."),
+    "show-pending-jobs": ("bench_jobs.cli.pending:show_pending_jobs", "Per queue: counts, oldest age, next jobs."),
+    "jobs": ("bench_jobs.cli.jobs:jobs", "List, show, retry, cancel, stop, delete or purge jobs."),
+    "purge-jobs": ("bench_jobs.cli.jobs:purge_jobs", "Delete queued jobs (Frappe's spelling)."),
+    "logs": ("bench_jobs.cli.logs:logs", "Print and follow worker, scheduler or Redis logs."),
+    "error-log": ("bench_jobs.cli.errorlog:error_log", "The site's Error Log: list, show, clear."),
+    "scheduler": ("bench_jobs.cli.scheduler:scheduler", "Run the scheduler and control it per site."),
+    "schedule": ("bench_jobs.cli.scheduler:schedule", "Run the scheduler (alias of `scheduler run`)."),
+    "doctor": ("bench_jobs.cli.doctor:doctor", "Check Redis, workers, scheduler and backlog."),
+    "metrics": ("bench_jobs.cli.metrics:metrics", "Prometheus metrics, printed or served over HTTP."),
+    "completion": ("bench_jobs.cli.completion:completion", "Print the shell completion script."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, keeping `--help` and start-up fast."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._available()})
+
+    def _available(self) -> list[str]:
+        return [name for name, (target, _) in self.lazy.items()
+                if importlib.util.find_spec(target.partition(":")[0]) is not None]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) if name in self.lazy
+                else (name, self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module_name, _, attr = self.lazy[name][0].partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    return None
+                raise
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenchJobsError as exc:
+            from bench_jobs import render
+
+            render.error(exc.message, exc.hint)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bench", "bench_path", metavar="DIR", envvar="BENCH_PATH",
+              help="The bench directory (default: $BENCH_PATH, else found above the working directory).")
+@click.option("--site", metavar="SITE", help="The site to act on (default: $BENCH_SITE, else sites/currentsite.txt).")
+@click.version_option(package_name="bench-jobs", prog_name="bench-jobs")
+@click.pass_context
+def cli(ctx: click.Context, bench_path: str | None, site: str | None) -> None:
+    """Background jobs for Python apps on Redis + RQ, run the Bench way.
+
+    \b
+    Examples:
+      bench-jobs init ~/my-bench && cd ~/my-bench
+      bench-jobs new-site site1.local && bench-jobs use site1.local
+      bench-jobs setup redis && bench-jobs redis start
+      bench-jobs worker --queue short,default
+      bench-jobs --site site1.local show-pending-jobs
+    """
+    ctx.obj = Context(bench_option=bench_path, site_option=site)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main() -> None:
+    cli.main(prog_name="bench-jobs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
