@@ -104,7 +104,13 @@ def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
     import redis
 
     where = describe(bench)
-    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError):
+    auth_error = redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError
+    if isinstance(exc, auth_error) and not credentials(bench.common_config, bench.bench_id)[1]:
+        # No password configured: redis-py 8's own message (about HELLO) would not say so.
+        return RedisUnavailable(f"{where} requires a password and none is configured",
+                                "set use_rq_auth, rq_username and rq_password in sites/common_site_config.json "
+                                "(`bench-jobs setup redis` writes them for the bench's own Redis)")
+    if isinstance(exc, auth_error):
         return RedisUnavailable(f"{where} refused our credentials ({exc})",
                                 "check rq_username/rq_password in sites/common_site_config.json "
                                 "(`bench-jobs setup redis` writes both)")
