@@ -1,0 +1,96 @@
+-- Shared by the worker-side scripts: bench_jobs/dispatch.py prepends this file to claim.lua,
+-- finish.lua, promote.lua and sweep.lua. ARGV[1] is always the bench id. Key names follow
+-- docs/storage.md; they are built here because a job's site and queue are only known once read.
+local B = ARGV[1]
+local P = 'bj:' .. B
+
+local function qkey(q) return 'rq:queue:' .. B .. ':' .. q end
+local function jkey(id) return 'rq:job:' .. id end
+local function idx(state, q, site) return P .. ':idx:' .. state .. ':' .. q .. ':' .. site end
+local function wkey(name) return 'rq:worker:' .. name end
+
+-- A token on the queue's wake list wakes one idle worker; capped so nobody can fill Redis with them.
+local function wake(q)
+  redis.call('LPUSH', P .. ':wake:' .. q, '1')
+  redis.call('LTRIM', P .. ':wake:' .. q, 0, 999)
+end
+
+-- Take a started job out of every "running" index (bench-wide, per site, RQ's wip registry).
+local function unstart(id, q, site)
+  redis.call('ZREM', P .. ':started', id)
+  redis.call('ZREM', idx('started', q, site), id)
+  redis.call('ZREM', 'rq:wip:' .. B .. ':' .. q, id)
+end
+
+-- Back to a queue: front (recovered / released jobs already waited their turn) or tail.
+local function requeue(id, q, site, now, front)
+  local jk = jkey(id)
+  redis.call('HSET', jk, 'status', 'queued')
+  redis.call('PERSIST', jk)
+  if front then redis.call('LPUSH', qkey(q), id) else redis.call('RPUSH', qkey(q), id) end
+  redis.call('SADD', 'rq:queues', qkey(q))
+  redis.call('ZADD', idx('queued', q, site), now, id)
+  wake(q)
+end
+
+-- An end state that keeps the job as a dead letter: failed index + RQ's failed registry, TTL,
+-- index trimmed by age and capped at `limit` (the oldest beyond it are deleted for good).
+local function fail_job(id, q, site, status, reason, exc, now, iso, ttl, limit)
+  local jk = jkey(id)
+  redis.call('HSET', jk, 'status', status, 'bj_error', reason, 'ended_at', iso)
+  if exc ~= '' then redis.call('HSET', jk, 'exc_info', exc) end
+  local fidx = idx('failed', q, site)
+  local rqf = 'rq:failed:' .. B .. ':' .. q
+  redis.call('ZADD', fidx, now, id)
+  redis.call('ZADD', rqf, now + ttl, id)
+  if ttl > 0 then
+    redis.call('EXPIRE', jk, ttl)
+    redis.call('ZREMRANGEBYSCORE', fidx, '-inf', now - ttl)
+  end
+  local n = redis.call('ZCARD', fidx)
+  if limit > 0 and n > limit then
+    local old = redis.call('ZRANGE', fidx, 0, n - limit - 1)
+    for _, oid in ipairs(old) do
+      redis.call('DEL', jkey(oid))
+      redis.call('ZREM', rqf, oid)
+    end
+    redis.call('ZREMRANGEBYRANK', fidx, 0, n - limit - 1)
+  end
+end
+
+-- The first queued job of the first non-empty queue, moved to started for `worker`.
+-- Ids whose hash is gone or no longer queued (deleted, canceled) are dropped from the list.
+local function claim(worker, now, iso, queues)
+  for _, q in ipairs(queues) do
+    local key = qkey(q)
+    while true do
+      local id = redis.call('LPOP', key)
+      if not id then break end
+      local jk = jkey(id)
+      local f = redis.call('HMGET', jk, 'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout',
+                           'bj_retry', 'bj_on_success', 'bj_on_failure')
+      if f[1] == 'queued' then
+        local site = f[2] or ''
+        local attempts = redis.call('HINCRBY', jk, 'bj_attempts', 1)
+        redis.call('HSET', jk, 'status', 'started', 'worker_name', worker, 'started_at', iso,
+                   'last_heartbeat', iso)
+        redis.call('ZREM', idx('queued', q, site), id)
+        redis.call('ZADD', idx('started', q, site), now, id)
+        redis.call('ZADD', P .. ':started', now, id)
+        redis.call('ZADD', 'rq:wip:' .. B .. ':' .. q, now + (tonumber(f[5]) or 300) + 60, id)
+        if redis.call('EXISTS', wkey(worker)) == 1 then
+          redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', id)
+        end
+        return {id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
+                f[7] or '', f[8] or ''}
+      end
+    end
+  end
+  -- Every queue is empty: the tokens left on their wake lists are stale, and a worker that
+  -- BLPOPs them would only wake for nothing. Enqueues after this point push fresh ones.
+  for _, q in ipairs(queues) do redis.call('DEL', P .. ':wake:' .. q) end
+  if redis.call('EXISTS', wkey(worker)) == 1 then
+    redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '')
+  end
+  return false
+end

@@ -1,0 +1,73 @@
+-- finish (and optionally claim the next job in the same round trip).
+-- ARGV = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
+--        ttl, failed_limit, run_at, bucket, queue...
+-- status: finished | failed | stopped | scheduled (retry later) | queued (retry now, at the front)
+--         | released (claimed but not run: back to the front, the attempt not counted).
+-- Applied only while the job is still started by this worker: if the recovery sweep took it
+-- away meanwhile, it may be running elsewhere and its state is not ours to write.
+-- Returns {applied (0/1), claimed job fields...}.
+local id, worker, status = ARGV[2], ARGV[3], ARGV[4]
+local now, iso = tonumber(ARGV[5]), ARGV[6]
+local duration, ttl, limit = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local jk = jkey(id)
+local wk = wkey(worker)
+local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method')
+local applied = 0
+if f[1] == 'started' and f[2] == worker then
+  applied = 1
+  local q, site, method = f[3] or '', f[4] or '', f[5] or ''
+  unstart(id, q, site)
+  local counted = status ~= 'released'
+  if status == 'finished' then
+    redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARGV[7], 'bj_duration', ARGV[10])
+    local fin = idx('finished', q, site)
+    redis.call('ZADD', fin, now, id)
+    if ttl > 0 then
+      redis.call('EXPIRE', jk, ttl)
+      redis.call('ZREMRANGEBYSCORE', fin, '-inf', now - ttl)
+    elseif ttl == 0 then
+      redis.call('DEL', jk)
+      redis.call('ZREM', fin, id)
+    end
+  elseif status == 'failed' or status == 'stopped' then
+    redis.call('HSET', jk, 'bj_duration', ARGV[10])
+    fail_job(id, q, site, status, ARGV[8], ARGV[9], now, iso, ttl, limit)
+  elseif status == 'scheduled' then
+    local run_at = tonumber(ARGV[13])
+    redis.call('HSET', jk, 'status', 'scheduled', 'bj_run_at', ARGV[13], 'bj_error', ARGV[8],
+               'ended_at', iso, 'bj_duration', ARGV[10])
+    if ARGV[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARGV[9]) end
+    redis.call('PERSIST', jk)
+    redis.call('ZADD', P .. ':scheduled', run_at, id)
+    redis.call('ZADD', idx('scheduled', q, site), run_at, id)
+  elseif status == 'queued' then
+    redis.call('HSET', jk, 'bj_error', ARGV[8], 'ended_at', iso, 'bj_duration', ARGV[10])
+    if ARGV[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARGV[9]) end
+    requeue(id, q, site, now, true)
+  else -- released
+    redis.call('HINCRBY', jk, 'bj_attempts', -1)
+    requeue(id, q, site, now, true)
+  end
+  if counted then
+    local h = P .. ':metrics:durations'
+    local base = q .. '|' .. method .. '|'
+    redis.call('HINCRBY', h, base .. ARGV[14], 1)
+    redis.call('HINCRBYFLOAT', h, base .. 'sum', duration)
+    redis.call('HINCRBY', h, base .. 'count', 1)
+    if redis.call('EXISTS', wk) == 1 then
+      local counter = status == 'finished' and 'successful_job_count' or 'failed_job_count'
+      redis.call('HINCRBY', wk, counter, 1)
+      redis.call('HINCRBYFLOAT', wk, 'total_working_time', duration)
+    end
+  end
+end
+local out = {applied}
+if #ARGV >= 15 then
+  local queues = {}
+  for i = 15, #ARGV do queues[#queues + 1] = ARGV[i] end
+  local job = claim(worker, now, iso, queues)
+  if job then for _, v in ipairs(job) do out[#out + 1] = v end end
+elseif redis.call('EXISTS', wk) == 1 then
+  redis.call('HSET', wk, 'state', 'idle', 'current_job', '')
+end
+return out

@@ -1,0 +1,54 @@
+-- The recovery sweep. ARGV = bench_id, now, now_iso, owner, lock_ms, grace, failure_ttl,
+-- failed_limit, force. Runs at most once per lock_ms for the whole bench (the lock is left to
+-- expire on purpose: it is the rate limit, so many workers calling this cost one sweep).
+-- A started job whose worker's alive key is gone (SIGKILL, OOM, host lost), or which ran past
+-- start + timeout + grace, goes back to the front of its queue while it has retries left, else
+-- it is failed with the reason. Registrations of dead workers are removed.
+-- Returns {swept (0 = lock held elsewhere), requeued, failed, id...}.
+local now, iso, owner = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local grace, ttl, limit = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+if ARGV[9] ~= '1' and not redis.call('SET', P .. ':lock:sweep', owner, 'NX', 'PX', ARGV[5]) then
+  return {0, 0, 0}
+end
+local requeued, failed, ids = 0, 0, {}
+local started = redis.call('ZRANGE', P .. ':started', 0, -1, 'WITHSCORES')
+for i = 1, #started, 2 do
+  local id, t0 = started[i], tonumber(started[i + 1])
+  local f = redis.call('HMGET', jkey(id), 'status', 'worker_name', 'timeout', 'bj_attempts',
+                       'bj_retry', 'bj_queue', 'bj_site')
+  local q, site = f[6] or '', f[7] or ''
+  if f[1] ~= 'started' then
+    unstart(id, q, site) -- stale entry (job deleted or moved by hand)
+  else
+    local reason = nil
+    if redis.call('EXISTS', P .. ':alive:' .. (f[2] or '')) == 0 then
+      reason = 'worker died'
+    elseif now > t0 + (tonumber(f[3]) or 300) + grace then
+      reason = 'worker died (no result ' .. grace .. 's after the job timeout)'
+    end
+    if reason then
+      unstart(id, q, site)
+      if (tonumber(f[4]) or 1) <= (tonumber(f[5]) or 0) then
+        redis.call('HSET', jkey(id), 'bj_error', reason, 'ended_at', iso)
+        requeue(id, q, site, now, true)
+        requeued = requeued + 1
+      else
+        fail_job(id, q, site, 'failed', reason, '', now, iso, ttl, limit)
+        failed = failed + 1
+      end
+      ids[#ids + 1] = id
+    end
+  end
+end
+for _, name in ipairs(redis.call('SMEMBERS', P .. ':workers')) do
+  if redis.call('EXISTS', P .. ':alive:' .. name) == 0 then
+    local queues = redis.call('HGET', wkey(name), 'queues') or ''
+    for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', 'rq:workers:' .. q, wkey(name)) end
+    redis.call('SREM', 'rq:workers', wkey(name))
+    redis.call('SREM', P .. ':workers', name)
+    redis.call('DEL', wkey(name), P .. ':control:' .. name)
+  end
+end
+local out = {1, requeued, failed}
+for _, id in ipairs(ids) do out[#out + 1] = id end
+return out
