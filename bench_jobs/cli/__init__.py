@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from bench_jobs import complete
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
 
@@ -88,9 +89,10 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--bench", "bench_path", metavar="DIR", envvar="BENCH_PATH",
+@click.option("--bench", "bench_path", metavar="DIR", envvar="BENCH_PATH", shell_complete=complete.directories,
               help="The bench directory (default: $BENCH_PATH, else found above the working directory).")
-@click.option("--site", metavar="SITE", help="The site to act on (default: $BENCH_SITE, else sites/currentsite.txt).")
+@click.option("--site", metavar="SITE", shell_complete=complete.sites,
+              help="The site to act on (default: $BENCH_SITE, else sites/currentsite.txt).")
 @click.version_option(package_name="bench-jobs", prog_name="bench-jobs")
 @click.pass_context
 def cli(ctx: click.Context, bench_path: str | None, site: str | None) -> None:
