@@ -1,0 +1,127 @@
+"""show-pending-jobs: counts, next jobs, JSON shape, bounded Redis work, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench_jobs.inspect import pending_summary
+from tests.conftest import BenchFixture, assert_clean_error, make_bench
+from tests.inspect_helpers import put_jobs
+
+JOB_KEYS = {"id", "method", "site", "kwargs", "enqueued_at", "timeout"}
+QUEUE_KEYS = {"queue", "pending", "started", "scheduled", "failed", "oldest_age_seconds", "jobs"}
+
+
+def load(bench: BenchFixture) -> dict[str, list[str]]:
+    client, bid = bench.client(), bench.bench.bench_id
+    return {
+        "s1_default": put_jobs(client, bid, 5, method="testapp.jobs.add", kwargs={"a": 1, "b": 2}),
+        "s1_long": put_jobs(client, bid, 2, queue="long", timeout=1500),
+        "s2_default": put_jobs(client, bid, 3, site="site2.test", enqueued=1.0),
+        "s1_started": put_jobs(client, bid, 1, status="started"),
+        "s1_failed": put_jobs(client, bid, 4, status="failed", error="ValueError: boom"),
+        "s1_scheduled": put_jobs(client, bid, 2, status="scheduled"),
+    }
+
+
+def test_json_document_for_one_site(bench: BenchFixture) -> None:
+    ids = load(bench)
+    result = bench.cli("show-pending-jobs", "--limit", "3", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"bench_id", "site", "queues"}
+    assert doc["bench_id"] == bench.bench.bench_id and doc["site"] == "site1.test"
+    queues = {q["queue"]: q for q in doc["queues"]}
+    assert list(queues) == ["short", "default", "long"]
+    default = queues["default"]
+    assert set(default) == QUEUE_KEYS
+    assert (default["pending"], default["started"], default["scheduled"], default["failed"]) == (5, 1, 2, 4)
+    assert [j["id"] for j in default["jobs"]] == ids["s1_default"][:3]
+    job = default["jobs"][0]
+    assert set(job) == JOB_KEYS
+    assert job["method"] == "testapp.jobs.add" and job["kwargs"] == {"a": 1, "b": 2}
+    assert job["site"] == "site1.test" and job["timeout"] == 300 and job["enqueued_at"].endswith("+00:00")
+    assert 59 < default["oldest_age_seconds"] < 120
+    assert queues["long"]["pending"] == 2 and queues["long"]["jobs"][0]["timeout"] == 1500
+    assert queues["short"] == {"queue": "short", "pending": 0, "started": 0, "scheduled": 0, "failed": 0,
+                               "oldest_age_seconds": None, "jobs": []}
+
+
+def test_all_sites_sums_counts_and_merges_by_enqueue_time(bench: BenchFixture) -> None:
+    ids = load(bench)
+    result = bench.cli("show-pending-jobs", "--all-sites", "--queue", "default", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["site"] is None
+    [default] = doc["queues"]
+    assert default["pending"] == 8 and default["failed"] == 4
+    # site2's jobs were enqueued at epoch 1.0, long before site1's: they come first.
+    assert [j["id"] for j in default["jobs"]] == ids["s2_default"] + ids["s1_default"]
+    assert default["oldest_age_seconds"] > 1e9
+
+
+def test_table_output(bench: BenchFixture) -> None:
+    ids = load(bench)
+    result = bench.cli("show-pending-jobs", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Jobs of site site1.test" in out and "pending" in out and "oldest pending" in out
+    assert "Next 2 of 5 pending in default" in out and ids["s1_default"][0] in out
+    assert ids["s1_default"][2] not in out and "testapp.jobs.add" in out
+
+
+def test_nothing_pending(bench: BenchFixture) -> None:
+    result = bench.cli("show-pending-jobs")
+    assert result.exit_code == 0 and "Nothing pending." in result.stdout
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (("show-pending-jobs", "--queue", "nope"), ("unknown queue 'nope'", "known queues: short, default, long")),
+    (("show-pending-jobs", "--limit", "-1"), ()),
+])
+def test_bad_input(bench: BenchFixture, args: tuple[str, ...], fragments: tuple[str, ...]) -> None:
+    result = bench.cli(*args)
+    if fragments:
+        assert_clean_error(result, *fragments)
+    else:
+        assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_unknown_site(bench: BenchFixture) -> None:
+    assert_clean_error(bench.cli("show-pending-jobs", site="nosuch.site"), "site 'nosuch.site' does not exist")
+
+
+def test_redis_down(bench: BenchFixture, redis_factory) -> None:
+    server = redis_factory()
+    bench.set_config(redis_queue=server.url)
+    server.kill()
+    assert_clean_error(bench.cli("show-pending-jobs"), "is not reachable", "bench-jobs redis start")
+
+
+def commands_processed(client) -> int:
+    return int(client.info("stats")["total_commands_processed"])
+
+
+def test_redis_work_does_not_grow_with_backlog(tmp_path, redis_factory) -> None:
+    server = redis_factory()
+    fixture = BenchFixture(make_bench(tmp_path / "b", server), server)
+    client, bid = server.client(), fixture.bench.bench_id
+    queues = fixture.bench.queue_names()
+    measured = []
+    for backlog in (100, 10_000):
+        put_jobs(client, bid, backlog - (measured and 100 or 0), enqueued=1000.0)
+        put_jobs(client, bid, 50, site="site2.test")
+        before = commands_processed(client)
+        doc = pending_summary(client, fixture.bench, ["site1.test"], queues, 20)
+        measured.append(commands_processed(client) - before - 1)  # minus the INFO itself
+        assert len(doc["queues"][1]["jobs"]) == 20
+    assert doc["queues"][1]["pending"] == 10_000
+    # 5 commands per (queue, site) + one HMGET per job shown, whatever the backlog.
+    assert measured[0] == measured[1] == 3 * 5 + 20, measured
+    # Through the CLI: the same, plus the connection's PING (and the client's handshake).
+    before = commands_processed(client)
+    result = fixture.cli("show-pending-jobs", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert commands_processed(client) - before - 1 <= measured[1] + 4
