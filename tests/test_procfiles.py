@@ -20,18 +20,7 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def _setup(bench, kind: str, *args: str):
-    import importlib.util
-
-    if importlib.util.find_spec("bench_jobs.cli.setup") is None:  # TEMP until `setup` group lands
-        from click.testing import CliRunner
-
-        from bench_jobs.cli import setup_procs
-        from bench_jobs.cli.context import Context
-
-        command = setup_procs.setup_supervisor if kind == "supervisor" else setup_procs.setup_systemd
-        result = CliRunner().invoke(command, list(args), obj=Context(bench_option=str(bench.path)))
-    else:
-        result = bench.cli("setup", kind, *args, site=None)
+    result = bench.cli("setup", kind, *args, site=None)
     assert result.exit_code == 0, result.output + result.stderr
     return result
 
