@@ -127,6 +127,10 @@ class Keys:
     def scheduler_slot(self, site: str, event: str, slot: str) -> str:
         return f"{self.prefix}:scheduler:slot:{site}:{event}:{slot}"
 
+    def scheduler_lag(self) -> str:
+        """HASH '{site}|{event key}' -> seconds between a slot and its enqueue (for metrics)."""
+        return f"{self.prefix}:scheduler:lag"
+
     def scheduler_job(self, site: str, event: str) -> str:
         """STRING: id of the event's last enqueued job (to skip while it is still active)."""
         return f"{self.prefix}:scheduler:job:{site}:{event}"
