@@ -112,18 +112,16 @@ def duration_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
 
 
 def scheduler_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
-    """Lag (seconds between an event's slot and its enqueue) per site and event, as the scheduler
-    records it; nothing when this bench has no scheduler module yet."""
+    """Lag per site and event, as the scheduler records it in `bj:{B}:scheduler:lag`
+    ('{site}|{event key}' -> seconds between the event's due slot and its enqueue)."""
     from prometheus_client.core import GaugeMetricFamily
 
-    try:
-        from bench_jobs.scheduler import lag_by_event
-    except ImportError:
-        return
     family = GaugeMetricFamily(f"{NAMESPACE}_scheduler_lag_seconds",
                                "Seconds between an event's due slot and its last enqueue.", labels=["site", "event"])
-    for site, event, lag in lag_by_event(client, bench):
-        family.add_metric([site, event], lag)
+    for field, value in sorted(client.hgetall(Keys(bench.bench_id).scheduler_lag()).items()):
+        site, _, event = _text(field).partition("|")
+        if site and event:
+            family.add_metric([site, event], float(_text(value)))
     yield family
 
 

@@ -46,6 +46,7 @@ def test_metrics_once(bench):
         enqueue(bench)
     enqueue(bench, queue="long", site="site2.test")
     run_one(bench, 0.02)
+    bench.client().hset(Keys(bench.bench.bench_id).scheduler_lag(), "site1.test|daily|testapp.jobs.noop", 0.004)
     result = bench.cli("metrics", site=None)
     assert result.exit_code == 0, result.stderr
     got = samples(result.stdout)
@@ -66,6 +67,8 @@ def test_metrics_once(bench):
     assert got[("bench_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *labels))] == 1
     assert got[("bench_jobs_job_duration_seconds_count", labels)] == 1
     assert got[("bench_jobs_job_duration_seconds_sum", labels)] == pytest.approx(0.02)
+    lag = ("bench_jobs_scheduler_lag_seconds", (("event", "daily|testapp.jobs.noop"), ("site", "site1.test")))
+    assert got[lag] == pytest.approx(0.004)
 
 
 def test_metrics_redis_down_is_a_clean_error(tmp_path, redis_factory):
