@@ -1,0 +1,293 @@
+"""The public enqueue API: `enqueue`, `unit_of_work`, `get_job`, `is_job_enqueued`.
+
+Everything is checked before anything is sent (queue, method, callbacks, JSON payload, site), so a
+mistake fails at the call site and nothing is half-enqueued. The Redis side is one Lua script per job
+(`bench_jobs.jobstore`).
+
+A job id given by the caller is scoped to the site, as Frappe does: `job_id="sync"` on site1 is
+stored as `site1::sync`, so two sites deduplicating on the same name never block each other.
+`enqueue` returns the stored id; `get_job`/`is_job_enqueued` accept either form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs import context
+from bench_jobs.apps import method_path, resolve_method
+from bench_jobs.errors import BenchJobsError, ConfigError, PayloadError, QueueOverloaded
+from bench_jobs.keys import ACTIVE_STATES, Keys
+
+if TYPE_CHECKING:
+    from bench_jobs.bench import Bench
+    from bench_jobs.jobstore import EnqueueResult
+
+DEFAULT_RESULTS_TTL = 600
+DEFAULT_FAILURE_TTL = 7 * 24 * 3600
+MAX_JOB_ID = 200
+
+
+class JobIdInUse(BenchJobsError):
+    """A queued or running job already has that id (and deduplicate was not asked)."""
+
+
+@dataclass
+class JobRequest:
+    """A validated job, ready to send."""
+
+    bench: Bench
+    site: str
+    queue: str
+    method: str
+    kwargs: dict[str, Any]
+    timeout: int
+    job_id: str | None = None
+    deduplicate: bool = False
+    at_front: bool = False
+    retry: int = 0
+    on_success: str | None = None
+    on_failure: str | None = None
+    run_at: float | None = None
+
+
+# -- checks ---------------------------------------------------------------------------------------
+def _json_problem(value: Any) -> str | None:
+    """None if `value` is plain JSON, else what is wrong with it ("datetime", "float nan")."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except TypeError as exc:
+        text = str(exc)
+        if text.startswith("Object of type "):
+            return text.removeprefix("Object of type ").split(" ")[0]
+        return text
+    except ValueError as exc:
+        return "float nan or inf" if "float" in str(exc) else str(exc)
+    return None
+
+
+def check_payload(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Raise PayloadError naming the first argument JSON cannot carry."""
+    if _json_problem(kwargs) is None:
+        return kwargs
+    for name, value in kwargs.items():
+        problem = _json_problem(value)
+        if problem:
+            raise PayloadError(f"argument '{name}' is not JSON-serialisable ({problem})",
+                               "pass plain JSON values (str, int, float, bool, None, lists, dicts); "
+                               "e.g. a datetime as .isoformat(), a record as its name")
+    raise PayloadError(f"the arguments are not JSON-serialisable ({_json_problem(kwargs)})",
+                       "pass plain JSON values")
+
+
+def _positive_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchJobsError(f"{name} must be a whole number >= {minimum}, not {value!r}",
+                             f"pass e.g. {name}={max(minimum, 1) * 3}")
+    return value
+
+
+def scoped_job_id(site: str, job_id: str) -> str:
+    """Frappe's per-site job id: `site::job_id` (unchanged if it already carries the site)."""
+    if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > MAX_JOB_ID or any(
+            ch.isspace() for ch in job_id):
+        raise BenchJobsError(f"job_id must be a non-empty string without spaces (at most {MAX_JOB_ID} "
+                             f"characters), not {job_id!r}", "pass e.g. job_id='sync-customer-42'")
+    prefix = f"{site}::"
+    return job_id if job_id.startswith(prefix) else prefix + job_id
+
+
+def _int_config(bench: Bench, key: str, value: Any) -> int | None:
+    if value in (None, "", 0):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}",
+                          "fix it in sites/common_site_config.json (or the site's site_config.json)") from None
+
+
+def max_queued_for(bench: Bench, site: str, queue: str) -> int | None:
+    """workers.{queue}.max_queued_jobs, else the site's or the bench's max_queued_jobs; None = no limit."""
+    spec = (bench.common_config.get("workers") or {}).get(queue)
+    if isinstance(spec, dict) and spec.get("max_queued_jobs"):
+        return _int_config(bench, f"workers.{queue}.max_queued_jobs", spec["max_queued_jobs"])
+    return _int_config(bench, "max_queued_jobs", bench.get("max_queued_jobs", site=site))
+
+
+def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: str = "default",
+            timeout: int | None = None, job_id: str | None = None, deduplicate: bool = False,
+            at_front: bool = False, retry: int = 0, on_success: Callable[..., Any] | str | None = None,
+            on_failure: Callable[..., Any] | str | None = None, site: str | None = None,
+            run_at: float | None = None) -> JobRequest:
+    """Check everything about a job without touching Redis; raise a BenchJobsError on the first problem."""
+    current = context.local()
+    bench = current.bench
+    site = context.require_site(site)
+    bench.require_queue(queue)
+    if timeout is None:
+        timeout = bench.queue_timeouts()[queue]
+    resolve_method(bench, method)
+    callbacks = [method_path(cb) if cb else None for cb in (on_success, on_failure)]
+    for callback in callbacks:
+        if callback:
+            resolve_method(bench, callback)
+    return JobRequest(
+        bench=bench, site=site, queue=queue, method=method_path(method), kwargs=check_payload(dict(kwargs)),
+        timeout=_positive_int("timeout", timeout, 1), retry=_positive_int("retry", retry, 0),
+        job_id=scoped_job_id(site, job_id) if job_id is not None else None, deduplicate=bool(deduplicate),
+        at_front=bool(at_front), on_success=callbacks[0], on_failure=callbacks[1], run_at=run_at)
+
+
+# -- sending --------------------------------------------------------------------------------------
+def send(request: JobRequest) -> EnqueueResult:
+    """Enqueue a prepared job. Raises QueueOverloaded, JobIdInUse or RedisUnavailable; a duplicate of
+    an active job (with deduplicate) is returned as status "duplicate", nothing written."""
+    from bench_jobs import jobstore
+    from bench_jobs.connection import redis_errors
+
+    bench, site = request.bench, request.site
+    limit = max_queued_for(bench, site, request.queue)
+    with redis_errors(bench):
+        result = jobstore.enqueue_job(
+            context.redis_for(bench), Keys(bench.bench_id), job_id=request.job_id, site=site,
+            queue=request.queue, method=request.method, kwargs=request.kwargs, timeout=request.timeout,
+            retry=request.retry, at_front=request.at_front, deduplicate=request.deduplicate, max_queued=limit,
+            on_success=request.on_success, on_failure=request.on_failure, run_at=request.run_at,
+            result_ttl=_int_config(bench, "rq_results_ttl", bench.get("rq_results_ttl", site=site))
+            or DEFAULT_RESULTS_TTL,
+            failure_ttl=_int_config(bench, "rq_job_failure_ttl", bench.get("rq_job_failure_ttl", site=site))
+            or DEFAULT_FAILURE_TTL)
+    if result.status == jobstore.OVERLOADED:
+        raise QueueOverloaded(request.queue, result.count, limit or 0)
+    if result.status == jobstore.CONFLICT:
+        raise JobIdInUse(f"job '{result.id}' is already queued or running",
+                         "pass deduplicate=True (--deduplicate) to keep the existing job, or use another job_id")
+    return result
+
+
+def run_now(request: JobRequest) -> Any:
+    """Run the job in this process with its site in context (enqueue(now=True), `execute`)."""
+    try:
+        from bench_jobs.runner import run_now as runner_run_now
+    except ImportError:  # runner not installed: the same thing, without the runner's extras
+        return _run_in_process(request)
+    return runner_run_now(request.bench, request.site, request.method, request.kwargs)
+
+
+def _run_in_process(request: JobRequest) -> Any:
+    with context.using(request.bench, request.site), unit_of_work():
+        return resolve_method(request.bench, request.method)(**request.kwargs)
+
+
+# -- unit of work ---------------------------------------------------------------------------------
+@dataclass
+class UnitOfWork:
+    """Jobs enqueued with enqueue_after_commit=True inside a `unit_of_work()` block wait here."""
+
+    pending: list[JobRequest] = field(default_factory=list)
+    rolled_back: bool = False
+
+    def rollback(self) -> None:
+        """Drop what this unit holds; the block goes on, nothing of it is sent at its end."""
+        self.pending.clear()
+        self.rolled_back = True
+
+
+_unit: ContextVar[UnitOfWork | None] = ContextVar("bench_jobs_unit_of_work", default=None)
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """Hold after-commit jobs until the block ends: sent on success, dropped on an exception or rollback().
+
+    Nested units commit into the outer one; only the outermost sends. The worker runs every job in one,
+    so what a failed job enqueued after-commit is never sent. Outside any unit, enqueue_after_commit
+    jobs are sent at once (there is nothing to wait for).
+    """
+    parent = _unit.get()
+    unit = UnitOfWork()
+    token = _unit.set(unit)
+    try:
+        yield unit
+    finally:
+        _unit.reset(token)
+    if unit.rolled_back:
+        return
+    if parent is not None:
+        parent.pending.extend(unit.pending)
+    else:
+        _send_all(unit.pending)
+
+
+def _send_all(requests: list[JobRequest]) -> None:
+    """Send every held job; one that fails (an overloaded queue) does not stop the others."""
+    first_error: BenchJobsError | None = None
+    for request in requests:
+        try:
+            send(request)
+        except BenchJobsError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+
+
+# -- the API --------------------------------------------------------------------------------------
+def enqueue(method: Callable[..., Any] | str, queue: str = "default", timeout: int | None = None,
+            is_async: bool = True, now: bool = False, enqueue_after_commit: bool = False,
+            at_front: bool = False, job_id: str | None = None, deduplicate: bool = False,
+            on_success: Callable[..., Any] | str | None = None, on_failure: Callable[..., Any] | str | None = None,
+            retry: int = 0, site: str | None = None, **kwargs: Any) -> Any:
+    """Run `method(**kwargs)` in a worker of `queue` for `site`; returns the job id.
+
+    now=True or is_async=False runs it here and returns its result instead. With deduplicate=True and a
+    job_id that a queued or running job holds, nothing is enqueued and that job's id is returned.
+    """
+    request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
+                      at_front=at_front, retry=retry, on_success=on_success, on_failure=on_failure, site=site)
+    if now or not is_async:
+        return run_now(request)
+    unit = _unit.get()
+    if enqueue_after_commit and unit is not None:
+        if request.job_id is None:
+            from bench_jobs.jobstore import new_job_id
+
+            request.job_id = new_job_id()  # so the caller gets the id the job will have
+        unit.pending.append(request)
+        return request.job_id
+    return send(request).id
+
+
+def _lookup(job_id: str, site: str | None) -> dict[str, Any] | None:
+    from bench_jobs.connection import redis_errors
+    from bench_jobs.errors import JobNotFound
+    from bench_jobs.inspect import job_detail
+
+    bench = context.local().bench
+    candidates = [job_id]
+    if site and "::" not in job_id:
+        candidates.append(f"{site}::{job_id}")
+    with redis_errors(bench):
+        client = context.redis_for(bench)
+        for candidate in candidates:
+            try:
+                return job_detail(client, bench, candidate)
+            except JobNotFound:
+                continue
+    return None
+
+
+def get_job(job_id: str, site: str | None = None) -> dict[str, Any] | None:
+    """The job as plain data (id, status, queue, method, site, kwargs, timestamps, attempts, result,
+    error, ...), or None when no such job exists in this bench (finished ones expire)."""
+    return _lookup(job_id, site or context.local().site)
+
+
+def is_job_enqueued(job_id: str, site: str | None = None) -> bool:
+    """True while a job with this id is queued, scheduled or running."""
+    job = get_job(job_id, site)
+    return bool(job) and job["status"] in ACTIVE_STATES
