@@ -111,6 +111,22 @@ def delete_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Pro
     return _apply(client, "manage_delete", [bench.bench_id, lrem_max], ids, Outcome(), progress)
 
 
+def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[str, ...], verb: str) -> None:
+    """Refuse the whole command before changing anything when one id is unknown or in the wrong state.
+
+    The scripts check again atomically; this read only makes a typo cost nothing.
+    """
+    fields = fetch_fields(client, ids, ("status", "origin"))
+    outcome = Outcome()
+    for job_id in ids:
+        status, origin = _text(fields[job_id]["status"]), _text(fields[job_id]["origin"]) or ""
+        if not status or not origin.startswith(f"{bench.bench_id}:"):
+            outcome.missing.append(job_id)
+        elif status not in allowed:
+            outcome.wrong_status[job_id] = status
+    check_outcome(outcome, verb, allowed)
+
+
 def check_outcome(outcome: Outcome, verb: str, allowed: tuple[str, ...]) -> None:
     """Raise when nothing could be done, naming each refused id and why (the CLI's exit 1)."""
     problems = [f"no job '{i}' in this bench" for i in outcome.missing]
@@ -239,21 +255,16 @@ def _by_event(client: redis.Redis, ids: list[str], methods: set[str], event: str
 
 
 def event_methods(bench: Bench, event: str) -> set[str]:
-    """Methods of a scheduler event (e.g. `daily`) in the installed apps, via bench_jobs.hooks if present."""
-    try:
-        from bench_jobs import hooks  # written by the scheduler side; optional here
-    except ImportError:
-        return set()
-    for name in ("event_methods", "methods_for_event"):
-        func = getattr(hooks, name, None)
-        if callable(func):
-            try:
-                return set(func(bench, event))
-            except BenchJobsError:
-                raise
-            except Exception:  # a hooks API we do not know: fall back to bj_event
-                return set()
-    return set()
+    """Methods the installed apps schedule under `event` (e.g. `daily`), read by bench_jobs.hooks."""
+    from bench_jobs import hooks
+
+    return {row.method for row in hooks.load_events(bench) if row.ok and row.event == event}
+
+
+def known_events() -> tuple[str, ...]:
+    from bench_jobs import hooks
+
+    return tuple(hooks.KNOWN_EVENTS)
 
 
 # -- wait -------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import click
 from bench_jobs import render
 from bench_jobs.cli.context import Context
 
+PIPE_WIDTH = 200
+
 
 def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
     """--all-sites: every site on disk or seen in Redis; else the selected site."""
@@ -57,8 +59,8 @@ def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, lim
 def render_tables(doc: dict[str, Any], show_site: bool) -> None:
     where = "all sites" if doc["site"] is None else f"site {doc['site']}"
     rows = [{**q, "oldest": render.age(q["oldest_age_seconds"])} for q in doc["queues"]]
-    render.table(rows, ["queue", "pending", "started", "scheduled", "failed", ("oldest", "oldest pending")],
-                 title=f"Jobs of {where} (bench {doc['bench_id']})")
+    columns = ["queue", "pending", "started", "scheduled", "failed", ("oldest", "oldest pending")]
+    print_table(render.build_table(rows, columns, title=f"Jobs of {where} (bench {doc['bench_id']})"))
     columns: list[str | tuple[str, str]] = ["id", "method", "kwargs", "waiting", "timeout"]
     if show_site:
         columns.insert(2, "site")
@@ -86,8 +88,14 @@ def epoch(stamp: str | None) -> float:
 
 
 def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
-    """Print a Rich table with some columns kept on one line (ids must stay copyable)."""
+    """Print a Rich table with some columns kept on one line (ids must stay copyable).
+
+    Piped output is not cut to 80 columns: scripts and `grep` want whole rows.
+    """
     for column in table.columns:
         if column.header in no_wrap:
             column.no_wrap = True
-    render.console().print(table)
+    console = render.console()
+    if not console.is_terminal:
+        console.width = max(console.width, PIPE_WIDTH)
+    console.print(table)

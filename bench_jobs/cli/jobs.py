@@ -1,0 +1,310 @@
+"""jobs list|show|retry|cancel|stop|delete|purge|wait, and Frappe's purge-jobs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from bench_jobs import render
+from bench_jobs.cli.context import Context
+from bench_jobs.cli.pending import print_table, resolve_sites, short
+from bench_jobs.errors import BenchJobsError
+from bench_jobs.keys import ALL_STATES
+
+PURGE_STATES = ("queued", "scheduled", "failed", "stopped", "finished", "canceled")
+
+
+@contextmanager
+def redis_work(ctx: Context) -> Iterator[Any]:
+    """The bench's Redis, with any connection error mid-command reported like a down server."""
+    from bench_jobs.connection import redis_errors
+
+    with redis_errors(ctx.bench):
+        yield ctx.redis
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar on stderr, only on a terminal and only for work worth watching."""
+    if total < 1000 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=render.console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """List, show, retry, cancel, stop, delete or purge jobs of the site.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local jobs list --status failed
+      bench-jobs --site site1.local jobs retry --all-failed --queue long
+    """
+
+
+@jobs.command("list")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(ALL_STATES),
+              help="Only jobs in this state (repeat for several; default: all).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues.")
+@click.option("--method", metavar="GLOB", help="Only methods matching this glob, e.g. 'myapp.tasks.*'.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N jobs.")
+@click.option("--all-sites", is_flag=True, help="Jobs of every site.")
+@render.format_option
+@click.pass_obj
+def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, method: str | None, limit: int,
+             all_sites: bool, fmt: str) -> None:
+    """List jobs: running first, then queued, scheduled, failed, canceled, finished.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local jobs list --status failed --limit 50
+      bench-jobs jobs list --all-sites --method 'myapp.*' --format json
+    """
+    from bench_jobs.inspect import list_jobs
+
+    queues = ctx.bench.parse_queues(queue_spec)
+    with redis_work(ctx) as client:
+        sites = resolve_sites(ctx, all_sites)
+        rows = list_jobs(client, ctx.bench, sites, queues, list(statuses) or None, method, limit)
+    doc = {"bench_id": ctx.bench.bench_id, "site": None if all_sites else sites[0], "jobs": rows}
+    if fmt == "json":
+        render.emit_json(doc)
+        return
+    if not rows:
+        render.info("No jobs match.")
+        return
+    columns: list[str | tuple[str, str]] = ["id", "status", "queue", "method", "kwargs", "attempts", "error"]
+    if all_sites:
+        columns.insert(3, "site")
+    table_rows = [{**row, "kwargs": short(row["kwargs"], 30)} for row in rows]
+    print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID")
+@render.format_option
+@click.pass_obj
+def show(ctx: Context, job_id: str, fmt: str) -> None:
+    """Everything about one job: state, times, attempts, error and traceback, result.
+
+    \b
+    Examples:
+      bench-jobs jobs show 5f0c7c2e-...
+      bench-jobs jobs show 5f0c7c2e-... --format json
+    """
+    from bench_jobs.inspect import job_detail
+
+    with redis_work(ctx) as client:
+        detail = job_detail(client, ctx.bench, job_id)
+    if fmt == "json":
+        render.emit_json(detail)
+        return
+    rows = [{"field": key, "value": value} for key, value in detail.items() if key != "traceback"]
+    print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
+    if detail["traceback"]:
+        render.info("\nTraceback:\n" + detail["traceback"].rstrip())
+
+
+@jobs.command("retry")
+@click.argument("job_ids", metavar="[ID]...", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Every failed or stopped job of the site (or --queue).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="With --all-failed: only these queues.")
+@click.pass_obj
+def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: str | None) -> None:
+    """Put failed, stopped or canceled jobs back at the end of their queue.
+
+    \b
+    Examples:
+      bench-jobs jobs retry 5f0c7c2e-... 9a1d...
+      bench-jobs --site site1.local jobs retry --all-failed --queue long
+    """
+    from bench_jobs import manage
+
+    if bool(job_ids) == all_failed:
+        raise BenchJobsError("give job ids or --all-failed (one of the two)",
+                             "e.g. `bench-jobs jobs retry ID` or `bench-jobs jobs retry --all-failed`")
+    if queue_spec and not all_failed:
+        raise BenchJobsError("--queue only goes with --all-failed", "drop --queue when retrying by id")
+    with redis_work(ctx) as client:
+        if all_failed:
+            queues, sites = ctx.bench.parse_queues(queue_spec), [ctx.require_site()]
+            total = manage.count_selection(client, manage.selection_keys(ctx.bench, "failed", queues, sites))
+            with progress_bar(total, "Retrying") as advance:
+                outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
+        else:
+            manage.precheck(client, ctx.bench, list(job_ids), manage.RETRYABLE, "retried")
+            outcome = manage.retry_jobs(client, ctx.bench, list(job_ids))
+            manage.check_outcome(outcome, "retried", manage.RETRYABLE)
+    render.info(f"Re-queued {len(outcome.done)} job(s).")
+
+
+@jobs.command("cancel")
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.pass_obj
+def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
+    """Cancel queued (or scheduled) jobs: they leave the queue and never run.
+
+    \b
+    Example:
+      bench-jobs jobs cancel 5f0c7c2e-... 9a1d...
+    """
+    from bench_jobs import manage
+
+    with redis_work(ctx) as client:
+        manage.precheck(client, ctx.bench, list(job_ids), manage.CANCELABLE, "canceled")
+        outcome = manage.cancel_jobs(client, ctx.bench, list(job_ids))
+        manage.check_outcome(outcome, "canceled", manage.CANCELABLE)
+    render.info(f"Canceled {len(outcome.done)} job(s).")
+
+
+@jobs.command("stop")
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def stop(ctx: Context, job_id: str) -> None:
+    """Stop a running job: its worker kills it and marks it stopped (listed with failed).
+
+    \b
+    Example:
+      bench-jobs jobs stop 5f0c7c2e-...
+    """
+    from bench_jobs import manage
+
+    with redis_work(ctx) as client:
+        result = manage.stop_job(client, ctx.bench, job_id)
+    render.info(f"Asked worker {result['worker']} to stop job {job_id}.")
+    if not result["worker_alive"]:
+        render.warn(f"Worker {result['worker']} has no heartbeat: the recovery sweep will re-queue or fail "
+                    "the job instead.")
+
+
+@jobs.command("delete")
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.pass_obj
+def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
+    """Delete jobs for good (any state but running: stop those first).
+
+    \b
+    Example:
+      bench-jobs jobs delete 5f0c7c2e-... 9a1d...
+    """
+    from bench_jobs import manage
+
+    deletable = tuple(s for s in ALL_STATES if s != "started")
+    with redis_work(ctx) as client:
+        manage.precheck(client, ctx.bench, list(job_ids), deletable, "deleted")
+        outcome = manage.delete_jobs(client, ctx.bench, list(job_ids))
+        manage.check_outcome(outcome, "deleted", deletable)
+    render.info(f"Deleted {len(outcome.done)} job(s).")
+
+
+@jobs.command("purge")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--status", type=click.Choice(PURGE_STATES), default="queued", show_default=True,
+              help="Which jobs to delete.")
+@click.option("--method", metavar="GLOB", help="Only methods matching this glob.")
+@click.option("--all-sites", is_flag=True, help="Jobs of every site.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.pass_obj
+def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None, all_sites: bool,
+          yes: bool) -> None:
+    """Delete every job of a status (queued by default) in some queues, optionally by method.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local jobs purge --queue long --yes
+      bench-jobs jobs purge --status failed --method 'myapp.reports.*'
+    """
+    from bench_jobs import manage
+
+    queues = ctx.bench.parse_queues(queue_spec)
+    with redis_work(ctx) as client:
+        sites = resolve_sites(ctx, all_sites)
+        total = manage.count_selection(client, manage.selection_keys(ctx.bench, status, queues, sites))
+        if total == 0:
+            render.info(f"No {status} jobs to purge.")
+            return
+        what = f"{'up to ' if method or status == 'stopped' else ''}{total} {status} job(s)"
+        where = "every site" if all_sites else f"site {sites[0]}"
+        confirm(f"Delete {what} of {where} in {', '.join(queues)}{f' matching {method}' if method else ''}?", yes)
+        with progress_bar(total, "Purging") as advance:
+            outcome = manage.purge(client, ctx.bench, sites, queues, status, method, progress=advance)
+    render.info(f"Purged {len(outcome.done)} job(s).")
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless --yes was given (scripts must say so)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BenchJobsError(f"{question.rstrip('?')}: refusing without confirmation (no terminal)",
+                             "pass --yes to purge from a script")
+    if not click.confirm(question, default=False):
+        raise BenchJobsError("purge aborted, nothing deleted")
+
+
+@jobs.command("wait")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--timeout", type=click.FloatRange(0), default=None, help="Give up after S seconds (exit 1).")
+@click.option("--all-sites", is_flag=True, help="Wait for every site.")
+@click.pass_obj
+def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites: bool) -> None:
+    """Block until nothing of the site is queued or running (exit 0), or --timeout passes (exit 1).
+
+    Jobs scheduled for later (retries in backoff, --in/--at) are not waited for.
+
+    \b
+    Example:
+      bench-jobs --site site1.local jobs wait --timeout 300 && bench-jobs ... migrate
+    """
+    from bench_jobs import manage
+
+    queues = ctx.bench.parse_queues(queue_spec)
+    with redis_work(ctx) as client:
+        sites = resolve_sites(ctx, all_sites)
+        idle, counts = manage.wait_idle(client, ctx.bench, sites, queues, timeout)
+    if not idle:
+        raise BenchJobsError(f"still {counts['queued']} queued and {counts['started']} running after {timeout:g}s",
+                             "start workers (`bench-jobs worker`) or wait longer with --timeout")
+    render.info("Idle: nothing queued or running.")
+
+
+@click.command("purge-jobs")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--event", metavar="EVENT", help="Only jobs of this scheduler event, e.g. daily or hourly_long.")
+@click.pass_obj
+def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
+    """Delete the site's queued jobs (Frappe's purge-jobs: no confirmation).
+
+    --event keeps to the methods the installed apps schedule under that event
+    (their hooks.py), plus jobs the scheduler tagged with it.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local purge-jobs --queue long
+      bench-jobs --site site1.local purge-jobs --event daily
+    """
+    from bench_jobs import manage
+
+    queues = ctx.bench.parse_queues(queue_spec)
+    methods = None
+    if event:
+        if event not in manage.known_events():
+            raise BenchJobsError(f"unknown scheduler event '{event}'",
+                                 f"use one of {', '.join(manage.known_events())}")
+        methods = manage.event_methods(ctx.bench, event)
+    with redis_work(ctx) as client:
+        sites = [ctx.require_site()]
+        total = manage.count_selection(client, manage.selection_keys(ctx.bench, "queued", queues, sites))
+        with progress_bar(total, "Purging") as advance:
+            outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,
+                                   progress=advance)
+    render.info(f"Purged {len(outcome.done)} job(s).")
