@@ -104,13 +104,14 @@ def is_alive(pid: int) -> bool:
 
 def is_server_process(pid: int) -> bool:
     """Guard against a recycled pid: the process must be a redis/valkey server (checked where /proc exists)."""
+    # The program's own name, not its whole command line: `pytest test_redis_cmd.py` is no server.
     try:
-        name = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
     except FileNotFoundError:
         return not Path("/proc/self").exists()
     except OSError:
         return True
-    return "redis" in name or "valkey" in name
+    return name.startswith(("redis-server", "valkey-server"))
 
 
 def running_pid(files: RedisFiles) -> int | None:

@@ -42,10 +42,10 @@ def kill_bench_redis(bench_dir: Path) -> None:
     pidfile = bench_dir / "config" / "pids" / "redis_queue.pid"
     try:
         pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        name = Path(f"/proc/{pid}/comm").read_text()
     except (OSError, ValueError):
         return
-    if b"redis" in cmdline or b"valkey" in cmdline:
+    if name.startswith(("redis-server", "valkey-server")):
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
 
