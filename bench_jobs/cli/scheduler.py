@@ -1,0 +1,236 @@
+"""scheduler run|enable|disable|pause|resume|status|list|trigger|log, and `schedule` (alias of run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bench_jobs import render
+from bench_jobs.cli.context import Context
+
+
+@click.group("scheduler")
+def scheduler() -> None:
+    """Run the scheduler and control it per site.
+
+    Events come from `scheduler_events` in every installed app's hooks.py.
+    Any number of `scheduler run` processes may run: one leads, the others
+    stand by and take over within 15 seconds.
+
+    \b
+    Examples:
+      bench-jobs scheduler run
+      bench-jobs --site site1.local scheduler pause
+      bench-jobs scheduler list --all-sites
+      bench-jobs --site site1.local scheduler trigger daily
+    """
+
+
+def _run(ctx: Context, quiet: bool) -> None:
+    from bench_jobs.scheduler import run_forever
+
+    run_forever(ctx.bench, quiet=quiet)
+
+
+@scheduler.command("run")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors (scheduler.log gets everything).")
+@click.pass_obj
+def run_cmd(ctx: Context, quiet: bool) -> None:
+    """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
+
+    \b
+    Examples:
+      bench-jobs scheduler run
+      bench-jobs schedule          # the same
+    """
+    _run(ctx, quiet)
+
+
+@click.command("schedule")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors (scheduler.log gets everything).")
+@click.pass_obj
+def schedule(ctx: Context, quiet: bool) -> None:
+    """Run the scheduler in the foreground (alias of `scheduler run`).
+
+    \b
+    Example:
+      bench-jobs schedule
+    """
+    _run(ctx, quiet)
+
+
+def _control_command(action: str, doc: str) -> click.Command:
+    @click.pass_obj
+    def command(ctx: Context) -> None:
+        from bench_jobs.schedview import control
+
+        site = ctx.require_site()
+        state = control(ctx.bench, site, action)
+        render.info(f"Scheduler for {site}: {state['state']}")
+
+    command.__doc__ = doc
+    return scheduler.command(action)(command)
+
+
+_control_command("enable", "Enable the scheduler for the site (enable_scheduler = 1).\n\n"
+                 "\b\nExample:\n  bench-jobs --site site1.local scheduler enable")
+_control_command("disable", "Disable the scheduler for the site (enable_scheduler = 0).\n\n"
+                 "\b\nExample:\n  bench-jobs --site site1.local scheduler disable")
+_control_command("pause", "Pause the scheduler for the site (pause_scheduler = 1).\n\n"
+                 "\b\nExample:\n  bench-jobs --site site1.local scheduler pause")
+_control_command("resume", "Resume a paused scheduler for the site (pause_scheduler = 0).\n\n"
+                 "\b\nExample:\n  bench-jobs --site site1.local scheduler resume")
+
+
+def _sites(ctx: Context, all_sites: bool) -> list[str]:
+    if all_sites or ctx.site is None:
+        return ctx.bench.sites()
+    return [ctx.require_site()]
+
+
+@scheduler.command("status")
+@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@render.format_option
+@click.pass_obj
+def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
+    """Per site: enabled, paused, maintenance; and which scheduler processes are alive and which leads.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local scheduler status
+      bench-jobs scheduler status --all-sites --format json
+    """
+    from bench_jobs.connection import redis_errors
+    from bench_jobs.schedview import status
+
+    with redis_errors(ctx.bench):
+        doc = status(ctx.bench, ctx.redis, _sites(ctx, all_sites))
+    if fmt == "json":
+        render.emit_json(doc)
+        return
+    render.table(doc["sites"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone")],
+                 title="Sites")
+    render.info("")
+    procs = [{**p, "role": "leader" if p["leader"] else "standby",
+              "up": render.age(p["last_seen"] - float(p["started"] or p["last_seen"])),
+              "seen": f"{p['seen_seconds_ago']}s ago"} for p in doc["schedulers"]]
+    render.table(procs, ["host", "pid", "role", "up", ("seen", "last seen")], title="Scheduler processes",
+                 empty="No scheduler is running: start one with `bench-jobs scheduler run` (or `bench-jobs start`).")
+
+
+@scheduler.command("list")
+@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@render.format_option
+@click.pass_obj
+def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
+    """One row per (site, event, method): cron, queue, last run, its status
+    and duration, and the next run. Bad hooks entries are listed with their error.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local scheduler list
+      bench-jobs scheduler list --all-sites --format json
+    """
+    from bench_jobs.connection import redis_errors
+    from bench_jobs.schedview import list_events
+
+    with redis_errors(ctx.bench):
+        rows = list_events(ctx.bench, ctx.redis, _sites(ctx, all_sites))
+    if fmt == "json":
+        render.emit_json([{k: r[k] for k in JSON_FIELDS} for r in rows])
+        return
+    if not rows:
+        render.info("No app of this bench has scheduler_events.")
+        return
+    _print([_table_row(r) for r in rows],
+           ["site", "event", "method", "cron", "queue", ("last_run", "last run"), ("last", "status"),
+            ("duration", "took"), ("next_run", "next run"), "error"],
+           "Scheduled events (times in each site's time zone)", no_wrap=("method", "cron", "last run", "next run"))
+
+
+def _print(rows: list[dict[str, Any]], columns: list[Any], title: str, no_wrap: tuple[str, ...]) -> None:
+    """A table whose id/time columns stay on one line; piped output is not cut to 80 columns."""
+    table = render.build_table(rows, columns, title)
+    for column in table.columns:
+        column.no_wrap = column.header in no_wrap
+    console = render.console()
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    console.print(table)
+
+
+JSON_FIELDS = ("site", "method", "event", "cron", "queue", "last_run", "last_status", "last_duration_seconds",
+               "next_run", "error")
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    duration = row["last_duration_seconds"]
+    return {**row, "last": row["last_status"], "duration": f"{duration:.3f}s" if duration is not None else None,
+            "last_run": _short_time(row["last_run"]), "next_run": _short_time(row["next_run"])}
+
+
+def _short_time(iso: str | None) -> str | None:
+    """'2026-11-30T10:20:03+05:30' -> '2026-11-30 10:20:03' (the site's wall time)."""
+    return iso[:19].replace("T", " ") if iso else None
+
+
+@scheduler.command("trigger")
+@click.argument("target", metavar="METHOD|EVENT")
+@click.option("--now", "run_now", is_flag=True, help="Run it in this process now instead of enqueuing it.")
+@render.format_option
+@click.pass_obj
+def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
+    """Enqueue (or with --now run here) a scheduled event or method for the site.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local scheduler trigger daily
+      bench-jobs --site site1.local scheduler trigger my_app.tasks.cleanup --now
+    """
+    from bench_jobs.connection import redis_errors
+    from bench_jobs.schedview import trigger
+
+    site = ctx.require_site()
+    with redis_errors(ctx.bench):
+        rows = trigger(ctx.bench, ctx.redis, site, target, now=run_now)
+    columns = ["event", "method", "status", ("job_id", "job")] + (["duration_seconds", "error"] if run_now else [])
+    render.listing(fmt, rows, rows, columns, title=f"Triggered for {site}")
+
+
+@scheduler.command("log")
+@click.option("--method", "-m", metavar="M", help="Only runs of this method.")
+@click.option("-n", "limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many entries.")
+@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@render.format_option
+@click.pass_obj
+def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: str) -> None:
+    """The Scheduled Job Log: each run queued, ended (status, duration, error), or skipped.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local scheduler log -n 50
+      bench-jobs scheduler log --method my_app.tasks.cleanup --format json
+    """
+    from bench_jobs.connection import redis_errors
+    from bench_jobs.schedview import log_entries
+
+    with redis_errors(ctx.bench):
+        rows = log_entries(ctx.bench, ctx.redis, _sites(ctx, all_sites), limit, method)
+    table_rows = [{**r, "when": _when(r.get("time")), "took": f"{float(r['duration']):.3f}s"
+                   if r.get("duration") else None} for r in rows]
+    if fmt == "json":
+        render.emit_json(rows)
+    elif not rows:
+        render.info("The Scheduled Job Log is empty.")
+    else:
+        _print(table_rows, [("when", "time"), "site", "kind", "event", "method", "status", "took", ("job_id", "job"),
+                            "error"], "Scheduled Job Log", no_wrap=("time", "method", "job"))
+
+
+def _when(epoch: str | None) -> str | None:
+    if not epoch:
+        return None
+    from datetime import datetime
+
+    return datetime.fromtimestamp(float(epoch)).astimezone().strftime("%Y-%m-%d %H:%M:%S")
