@@ -75,4 +75,5 @@ def add_app(bench: Bench, app: str) -> bool:
 
 def use_site(bench: Bench, site: str) -> None:
     bench.require_site(site)
+    bench.site_config(site)  # a site whose config is broken is reported now, not at the next job
     write_atomic(bench.sites_path / "currentsite.txt", site + "\n")
