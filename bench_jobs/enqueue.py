@@ -129,6 +129,8 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
     bench = current.bench
     site = context.require_site(site)
     bench.require_queue(queue)
+    if deduplicate and job_id is None:
+        raise BenchJobsError("deduplicate needs a job_id", "pass job_id='...' (--job-id ID) with deduplicate")
     if timeout is None:
         timeout = bench.queue_timeouts()[queue]
     resolve_method(bench, method)

@@ -1,0 +1,153 @@
+"""`enqueue` and `execute`: put a method call on a queue, or run it now, from the shell."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+
+from bench_jobs import render
+from bench_jobs.cli.context import Context
+from bench_jobs.errors import BenchJobsError, ConfigError
+
+DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    """--kwargs: a JSON object, or a clear error."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BenchJobsError(f"--kwargs is not valid JSON ({exc.msg} at column {exc.colno})",
+                             """pass a JSON object, e.g. --kwargs '{"a": 1, "b": "x"}'""") from None
+    if not isinstance(value, dict):
+        raise BenchJobsError(f"--kwargs must be a JSON object, not {type(value).__name__}",
+                             """wrap the arguments by name, e.g. --kwargs '{"a": 1}'""")
+    return value
+
+
+def parse_duration(text: str) -> int:
+    """'30s', '10m', '2h', '1d' -> seconds."""
+    match = DURATION_RE.match(text)
+    if not match:
+        raise BenchJobsError(f"--in '{text}' is not a duration", "use a number and a unit: 30s, 10m, 2h or 1d")
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+def site_zone(ctx: Context, site: str):
+    """The site's time_zone (None: the machine's local zone)."""
+    name = ctx.bench.get("time_zone", site=site)
+    if not name:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"time_zone '{name}' of site {site} is not a known time zone",
+                          "set it to a name like Europe/Berlin in the site's site_config.json") from None
+
+
+def parse_at(text: str, zone) -> float:
+    """ISO time -> epoch; a time without offset is in `zone` (the site's time_zone)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BenchJobsError(f"--at '{text}' is not an ISO time",
+                             "use e.g. --at 2026-12-01T09:00 (site time) or --at 2026-12-01T08:00+00:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone) if zone else when.astimezone()
+    return when.timestamp()
+
+
+def due_time(ctx: Context, site: str, delay: str | None, at_time: str | None) -> float | None:
+    if delay and at_time:
+        raise BenchJobsError("--in and --at both given", "pass one of them")
+    if delay:
+        return time.time() + parse_duration(delay)
+    if at_time:
+        return parse_at(at_time, site_zone(ctx, site))
+    return None
+
+
+@click.command("enqueue")
+@click.argument("method")
+@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
+@click.option("--queue", default="default", show_default=True, help="Queue to put the job on.")
+@click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Kill the job after this long (default: the queue's timeout).")
+@click.option("--job-id", metavar="ID", help="Job id (stored as SITE::ID); refused while a job with it is active.")
+@click.option("--deduplicate", is_flag=True, help="With --job-id: if that job is queued or running, keep it.")
+@click.option("--at-front", is_flag=True, help="Put the job at the head of the queue.")
+@click.option("--retry", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Retries after a failure, with exponential backoff.")
+@click.option("--in", "delay", metavar="DURATION", help="Run after a delay: 30s, 10m, 2h, 1d.")
+@click.option("--at", "at_time", metavar="TIME", help="Run at an ISO time (without offset: the site's time_zone).")
+@click.pass_obj
+def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, timeout: int | None,
+                job_id: str | None, deduplicate: bool, at_front: bool, retry: int, delay: str | None,
+                at_time: str | None) -> None:
+    """Put a call of METHOD (app.module.function) on a queue and print the job id.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local enqueue myapp.tasks.send_mail --kwargs '{"to": "a@b.c"}'
+      bench-jobs --site site1.local enqueue myapp.tasks.sync --job-id sync --deduplicate --queue long
+      bench-jobs --site site1.local enqueue myapp.tasks.report --in 10m --retry 3
+    """
+    from bench_jobs.context import using
+    from bench_jobs.enqueue import prepare, send
+
+    site = ctx.require_site()
+    kwargs = parse_kwargs(kwargs_json)
+    run_at = due_time(ctx, site, delay, at_time)
+    with using(ctx.bench, site):
+        request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
+                          at_front=at_front, retry=retry, site=site, run_at=run_at)
+        ctx.redis  # noqa: B018 - ping first, so a down Redis is one clean line
+        result = send(request)
+    render.info(result.id)
+    if result.status == "duplicate":
+        render.warn(f"job {result.id} is already queued or running; nothing new was enqueued")
+    elif run_at is not None and run_at > time.time():
+        render.warn(f"scheduled for {datetime.fromtimestamp(run_at).astimezone().isoformat(timespec='seconds')}")
+
+
+@click.command("execute")
+@click.argument("method")
+@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
+@click.pass_obj
+def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
+    """Run METHOD (app.module.function) now, in this process, and print its result as JSON.
+
+    The method runs for the selected site, as a worker would run it. If it raises,
+    its traceback goes to stderr and the exit status is 1.
+
+    \b
+    Example:
+      bench-jobs --site site1.local execute myapp.tasks.count_open_orders --kwargs '{"days": 7}'
+    """
+    import traceback
+
+    from bench_jobs.context import using
+    from bench_jobs.enqueue import prepare, run_now
+
+    site = ctx.require_site()
+    kwargs = parse_kwargs(kwargs_json)
+    with using(ctx.bench, site):
+        request = prepare(method, kwargs, site=site)
+        try:
+            result = run_now(request)
+        except BenchJobsError:
+            raise
+        except Exception as exc:  # the method's own failure: show where, then one clean error line
+            render.warn(traceback.format_exc().rstrip())
+            raise BenchJobsError(f"{request.method} raised {type(exc).__name__}: {exc}") from None
+    render.emit_json(result)

@@ -1,0 +1,214 @@
+"""enqueue(): what lands in Redis (docs/storage.md), RQ compatibility, checks that fail before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from datetime import datetime
+
+import pytest
+
+from bench_jobs import context
+from bench_jobs.apps import MethodNotFound, is_whitelisted, method_path, resolve_method
+from bench_jobs.enqueue import JobIdInUse, enqueue, get_job, is_job_enqueued
+from bench_jobs.errors import BenchJobsError, MethodNotAllowed, PayloadError, SiteNotFound, UnknownQueue
+from tests.enqueue_helpers import bench_keys, job_hash, job_ids, use_bench
+
+
+@pytest.fixture
+def keys(bench):
+    yield use_bench(bench)
+    context._default = None
+
+
+def test_enqueue_writes_job_queue_indexes_and_wake_token(bench, keys) -> None:
+    client = bench.client()
+    before = time.time()
+    job_id = enqueue("testapp.jobs.add", a=1, b=2)
+
+    assert job_ids(client, keys) == [job_id]
+    data = job_hash(client, job_id)
+    assert data["status"] == b"queued"
+    assert data["origin"] == f"{keys.bench_id}:default".encode()
+    assert data["timeout"] == b"300"
+    assert data["bj_site"] == b"site1.test"
+    assert data["bj_method"] == b"testapp.jobs.add"
+    assert data["bj_queue"] == b"default"
+    assert json.loads(data["bj_kwargs"]) == {"a": 1, "b": 2}
+    assert data["bj_attempts"] == b"0"
+    assert data["bj_retry"] == b"0"
+    assert before <= float(data["bj_enqueued"]) <= time.time()
+    assert json.loads(zlib.decompress(data["data"])) == ["testapp.jobs.add", None, [], {"a": 1, "b": 2}]
+    assert data["created_at"].endswith(b"Z") and data["enqueued_at"] == data["created_at"]
+    assert data["result_ttl"] == b"600" and data["failure_ttl"] == str(7 * 86400).encode()
+    assert "bj_on_success" not in data and "bj_run_at" not in data
+
+    assert client.sismember("rq:queues", keys.queue("default"))
+    assert client.zscore(keys.index("queued", "default", "site1.test"), job_id) == float(data["bj_enqueued"])
+    assert client.sismember(keys.sites_seen(), "site1.test")
+    assert client.llen(keys.wake("default")) == 1
+
+
+def test_rq_reads_our_jobs(bench, keys) -> None:
+    from rq.job import Job, JobStatus
+    from rq.serializers import JSONSerializer
+
+    job_id = enqueue("testapp.jobs.add", queue="long", a=1, b=[2, 3])
+    job = Job.fetch(job_id, connection=bench.client(), serializer=JSONSerializer)
+    assert job.func_name == "testapp.jobs.add"
+    assert job.kwargs == {"a": 1, "b": [2, 3]}
+    assert job.args == []
+    assert job.get_status() == JobStatus.QUEUED
+    assert job.origin == f"{keys.bench_id}:long"
+    assert job.timeout == 1500
+    assert job.enqueued_at is not None
+
+
+def test_timeouts_per_queue_custom_queue_and_explicit(bench, keys) -> None:
+    bench.set_config(workers={"reports": {"timeout": 900}})
+    client = bench.client()
+    assert job_hash(client, enqueue("testapp.jobs.noop", queue="short"))["timeout"] == b"300"
+    assert job_hash(client, enqueue("testapp.jobs.noop", queue="long"))["timeout"] == b"1500"
+    assert job_hash(client, enqueue("testapp.jobs.noop", queue="reports"))["timeout"] == b"900"
+    assert job_hash(client, enqueue("testapp.jobs.noop", queue="long", timeout=5))["timeout"] == b"5"
+
+
+def test_site_retry_callbacks_at_front_and_callable(bench, keys) -> None:
+    from testapp import enqueue_jobs, jobs
+
+    client = bench.client()
+    first = enqueue(jobs.noop)
+    front = enqueue(jobs.add, at_front=True, site="site2.test", retry=3, a=1, b=2,
+                    on_success=enqueue_jobs.on_done, on_failure="testapp.enqueue_jobs.on_done")
+    assert job_ids(client, keys) == [front, first]
+    data = job_hash(client, front)
+    assert data["bj_site"] == b"site2.test"
+    assert data["bj_method"] == b"testapp.jobs.add"
+    assert data["bj_retry"] == b"3" and data["retries_left"] == b"3"
+    assert data["bj_on_success"] == data["bj_on_failure"] == b"testapp.enqueue_jobs.on_done"
+    assert client.zcard(keys.index("queued", "default", "site2.test")) == 1
+
+
+def test_scheduled_job_goes_to_scheduled_set_not_queue(bench, keys) -> None:
+    from bench_jobs.enqueue import prepare, send
+
+    client = bench.client()
+    due = time.time() + 600
+    result = send(prepare("testapp.jobs.noop", {}, run_at=due))
+    data = job_hash(client, result.id)
+    assert data["status"] == b"scheduled"
+    assert float(data["bj_run_at"]) == pytest.approx(due)
+    assert client.zscore(keys.scheduled(), result.id) == pytest.approx(due)
+    assert client.zscore(keys.index("scheduled", "default", "site1.test"), result.id) == pytest.approx(due)
+    assert job_ids(client, keys) == [] and client.llen(keys.wake("default")) == 0
+
+
+def test_now_and_not_async_run_in_process(bench, keys) -> None:
+    assert enqueue("testapp.jobs.add", now=True, a=2, b=3) == 5
+    assert enqueue("testapp.jobs.add", is_async=False, a=2, b=5) == 7
+    assert enqueue("testapp.jobs.whoami", now=True, site="site2.test")["site"] == "site2.test"
+    assert bench_keys(bench.client(), keys) == []
+
+
+def test_job_id_is_per_site_and_get_job(bench, keys) -> None:
+    job_id = enqueue("testapp.jobs.add", job_id="sync", a=1, b=2)
+    other = enqueue("testapp.jobs.add", job_id="sync", site="site2.test", a=1, b=2)
+    assert (job_id, other) == ("site1.test::sync", "site2.test::sync")
+    job = get_job("sync")
+    assert job["id"] == job_id and job["status"] == "queued" and job["kwargs"] == {"a": 1, "b": 2}
+    assert job["site"] == "site1.test" and job["method"] == "testapp.jobs.add" and job["attempts"] == 0
+    assert get_job(job_id) == job
+    assert is_job_enqueued("sync") and is_job_enqueued("sync", site="site2.test")
+    assert get_job("nope") is None and not is_job_enqueued("nope")
+
+
+def test_active_job_id_without_deduplicate_is_refused(bench, keys) -> None:
+    client = bench.client()
+    enqueue("testapp.jobs.add", job_id="once", a=1, b=2)
+    before = job_hash(client, "site1.test::once")
+    with pytest.raises(JobIdInUse, match="already queued or running"):
+        enqueue("testapp.jobs.add", job_id="once", a=5, b=5)
+    assert job_hash(client, "site1.test::once") == before
+    assert len(job_ids(client, keys)) == 1
+
+
+def test_finished_job_id_is_replaced_cleanly(bench, keys) -> None:
+    client = bench.client()
+    job_id = enqueue("testapp.jobs.add", job_id="again", a=1, b=2)
+    # What finish() leaves behind (docs/storage.md): end state, result, end-state index.
+    client.lpop(keys.queue("default"))
+    client.zrem(keys.index("queued", "default", "site1.test"), job_id)
+    client.hset(f"rq:job:{job_id}", mapping={"status": "finished", "bj_result": "3", "ended_at": "x"})
+    client.zadd(keys.index("finished", "default", "site1.test"), {job_id: time.time()})
+
+    assert enqueue("testapp.jobs.add", job_id="again", a=2, b=2) == job_id
+    data = job_hash(client, job_id)
+    assert data["status"] == b"queued" and "bj_result" not in data and "ended_at" not in data
+    assert client.zscore(keys.index("finished", "default", "site1.test"), job_id) is None
+    assert job_ids(client, keys) == [job_id]
+
+
+BAD_CALLS = [
+    (dict(method="os.system", command="echo hi"), MethodNotAllowed, "not in an installed app"),
+    (dict(method="builtins.print"), MethodNotAllowed, "not in an installed app"),
+    (dict(method="subprocess.run"), MethodNotAllowed, "not in an installed app"),
+    (dict(method=print), MethodNotAllowed, "not in an installed app"),
+    (dict(method=lambda: None), MethodNotAllowed, "module-level functions"),
+    (dict(method="noop"), MethodNotAllowed, "not a dotted path"),
+    (dict(method="testapp.jobs.nope"), MethodNotFound, "has no function or module 'nope'"),
+    (dict(method="testapp.nomodule.run"), MethodNotFound, "'nomodule'"),
+    (dict(method="testapp.enqueue_jobs.NOT_CALLABLE"), MethodNotFound, "is not callable"),
+    (dict(method="testapp.jobs.noop", queue="nope"), UnknownQueue, "known queues: short, default, long"),
+    (dict(method="testapp.jobs.noop", site="nosite.test"), SiteNotFound, "site 'nosite.test' does not exist"),
+    (dict(method="testapp.jobs.noop", when=datetime(2026, 1, 1)), PayloadError,
+     "argument 'when' is not JSON-serialisable (datetime)"),
+    (dict(method="testapp.jobs.noop", items={1, 2}), PayloadError, "argument 'items' is not JSON-serialisable (set)"),
+    (dict(method="testapp.jobs.noop", ratio=math.nan), PayloadError, "argument 'ratio' is not JSON-serialisable"),
+    (dict(method="testapp.jobs.noop", on_success="os.system"), MethodNotAllowed, "'os.system'"),
+    (dict(method="testapp.jobs.noop", on_failure="testapp.jobs.missing"), MethodNotFound, "missing"),
+    (dict(method="testapp.jobs.noop", deduplicate=True), BenchJobsError, "deduplicate needs a job_id"),
+    (dict(method="testapp.jobs.noop", job_id="has space"), BenchJobsError, "job_id must be"),
+    (dict(method="testapp.jobs.noop", timeout=0), BenchJobsError, "timeout must be"),
+    (dict(method="testapp.jobs.noop", retry=-1), BenchJobsError, "retry must be"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), BAD_CALLS, ids=[str(i) for i in range(len(BAD_CALLS))])
+def test_bad_calls_fail_naming_the_problem_and_enqueue_nothing(bench, keys, call, error, message) -> None:
+    call = dict(call)
+    method = call.pop("method")
+    with pytest.raises(error) as info:
+        enqueue(method, **call)
+    assert message in info.value.message
+    assert info.value.hint
+    assert bench_keys(bench.client(), keys) == []
+
+
+def test_bad_calls_with_now_run_nothing(bench, keys, tmp_path) -> None:
+    with pytest.raises(PayloadError):
+        enqueue("testapp.jobs.append_line", now=True, path=str(tmp_path / "out"), text=b"bytes")
+    assert not (tmp_path / "out").exists()
+
+
+def test_redis_down_is_a_clean_error(bench, keys, redis_factory) -> None:
+    from bench_jobs.errors import RedisUnavailable
+
+    server = redis_factory()
+    bench.set_config(redis_queue=server.url)
+    use_bench(bench)
+    server.stop()
+    with pytest.raises(RedisUnavailable, match="not reachable") as info:
+        enqueue("testapp.jobs.noop")
+    assert "redis start" in info.value.hint
+
+
+def test_allow_list_helpers(bench, keys) -> None:
+    from testapp import enqueue_jobs, jobs
+
+    assert method_path(jobs.add) == "testapp.jobs.add"
+    assert resolve_method(bench.bench, "testapp.jobs.add") is jobs.add
+    assert resolve_method(bench.bench, "bench_jobs.enqueue.get_job")  # bench_jobs itself is allowed
+    assert is_whitelisted(enqueue_jobs.echo) and enqueue_jobs.echo.whitelisted
+    assert not is_whitelisted(jobs.add)
