@@ -1,0 +1,65 @@
+"""bench-jobs worker: run workers for some or all queues."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bench_jobs.cli.context import Context
+
+STRATEGIES = ("default", "round_robin", "random")
+
+
+@click.command("worker")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]",
+              help="Queues to serve, in priority order (default: all queues of the bench).")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--no-fork", is_flag=True, help="Run jobs in the worker process (faster; recycle with --max-jobs).")
+@click.option("--num-workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Run N worker processes under a supervisor that restarts any that dies.")
+@click.option("--max-jobs", type=click.IntRange(1), help="Exit after N jobs (a supervisor starts a fresh one).")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
+              help="Queue order: priority as given, round_robin or random.")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors (logs/worker.log gets everything).")
+@click.pass_obj
+def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, num_workers: int,
+           max_jobs: int | None, strategy: str, quiet: bool) -> None:
+    """Run workers for some or all queues. Jobs of every site of the bench are served.
+
+    SIGTERM or Ctrl-C: finish the current job and exit; a second one stops it now
+    (it is re-queued while it has retries left, else failed "worker stopped").
+
+    \b
+    Examples:
+      bench-jobs worker                              # all queues, priority short > default > long
+      bench-jobs worker --queue short,default
+      bench-jobs worker --queue long --num-workers 4
+      bench-jobs worker --no-fork --max-jobs 1000    # fast, recycled every 1000 jobs
+      bench-jobs worker --burst                      # drain and exit (scripts, CI)
+    """
+    bench = ctx.bench
+    queues = bench.parse_queues(queue_spec)
+    if num_workers > 1:
+        code = _supervise(ctx, queues, num_workers, burst, no_fork, max_jobs, strategy, quiet)
+        click.get_current_context().exit(code)
+    from bench_jobs.worker import Worker, WorkerOptions
+
+    ctx.redis  # noqa: B018 - checks Redis once, so a down server is a clean error, not a traceback
+    options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet)
+    Worker(bench, options).run()
+
+
+def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bool, max_jobs: int | None,
+               strategy: str, quiet: bool) -> int:
+    from bench_jobs.procs import Manager
+
+    argv = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path), "worker", "--queue", ",".join(queues),
+            "--strategy", strategy]
+    argv += ["--burst"] * burst + ["--no-fork"] * no_fork + ["--quiet"] * quiet
+    argv += ["--max-jobs", str(max_jobs)] if max_jobs else []
+    ctx.redis  # noqa: B018 - fail fast and cleanly before starting N children
+    manager = Manager(restart="on-failure" if burst else "always")
+    for i in range(1, n + 1):
+        manager.add(f"worker.{i}", argv)
+    return manager.run()
