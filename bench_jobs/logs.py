@@ -31,7 +31,8 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "NOTICE": "INFO", "VERBOSE": "DEBUG"}
 # Redis' own log marks the level with one character: . debug, - verbose, * notice, # warning.
 REDIS_LEVELS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
-TEXT_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\dT\S+)\s+(?P<level>[A-Z]+)\s+(?:\[(?P<process>[^\]]*)\]\s*)?(?P<rest>.*)$")
+TEXT_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\dT\S+)\s+(?P<level>[A-Z]+)\s+"
+                     r"(?:\[(?P<process>[^\]]*)\]\s*)?(?P<rest>.*)$")
 REDIS_RE = re.compile(r"^(?P<pid>\d+):(?P<role>[A-Z]) (?P<time>\d+ \w+ \d{4} [\d:.]+) (?P<mark>[.\-*#]) (?P<rest>.*)$")
 FIELD_RE = re.compile(r"(job|site|method|event|duration)=(\S+)\s*")
 FIELD_NAMES = {"job": "job_id", "site": "site", "method": "method", "event": "event", "duration": "duration"}

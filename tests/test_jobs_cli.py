@@ -71,7 +71,7 @@ def test_show(bench: BenchFixture, loaded) -> None:
 
 def test_retry_by_id_and_all_failed(bench: BenchFixture, loaded) -> None:
     client, keys = bench.client(), Keys(bench.bench.bench_id)
-    first, second = loaded["failed"]
+    first = loaded["failed"][0]
     result = bench.cli("jobs", "retry", first)
     assert result.exit_code == 0 and "Re-queued 1 job(s)." in result.stdout
     assert client.hget(job_key(first), "status") == b"queued"

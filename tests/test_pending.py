@@ -111,7 +111,7 @@ def test_redis_work_does_not_grow_with_backlog(tmp_path, redis_factory) -> None:
     queues = fixture.bench.queue_names()
     measured = []
     for backlog in (100, 10_000):
-        put_jobs(client, bid, backlog - (measured and 100 or 0), enqueued=1000.0)
+        put_jobs(client, bid, backlog - (100 if measured else 0), enqueued=1000.0)
         put_jobs(client, bid, 50, site="site2.test")
         before = commands_processed(client)
         doc = pending_summary(client, fixture.bench, ["site1.test"], queues, 20)

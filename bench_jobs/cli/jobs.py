@@ -246,9 +246,9 @@ def confirm(question: str, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise BenchJobsError(f"{question.rstrip('?')}: refusing without confirmation (no terminal)",
-                             "pass --yes to purge from a script")
+                             "pass --yes to confirm from a script")
     if not click.confirm(question, default=False):
-        raise BenchJobsError("purge aborted, nothing deleted")
+        raise BenchJobsError("aborted, nothing deleted")
 
 
 @jobs.command("wait")

@@ -1,0 +1,103 @@
+"""error-log list|show|clear: the site's Error Log (failed jobs and log_error calls)."""
+
+from __future__ import annotations
+
+import click
+
+from bench_jobs import render
+from bench_jobs.cli.context import Context
+from bench_jobs.cli.jobs import confirm, redis_work
+from bench_jobs.cli.pending import print_table
+
+
+def _keys(ctx: Context):
+    from bench_jobs.keys import Keys
+
+    return Keys(ctx.bench.bench_id)
+
+
+@click.group("error-log")
+def error_log() -> None:
+    """The site's Error Log: failed jobs and log_error() entries, newest first.
+
+    \b
+    Examples:
+      bench-jobs --site site1.local error-log list --limit 5
+      bench-jobs --site site1.local error-log clear --older-than 7d --yes
+    """
+
+
+@error_log.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N entries.")
+@render.format_option
+@click.pass_obj
+def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
+    """The newest entries of the site's Error Log.
+
+    \b
+    Example:
+      bench-jobs --site site1.local error-log list --limit 50 --format json
+    """
+    from bench_jobs.errorlog import count_errors, list_errors
+
+    site = ctx.require_site()
+    with redis_work(ctx) as client:
+        rows = list_errors(client, _keys(ctx), site, limit)
+        total = count_errors(client, _keys(ctx), site)
+    if fmt == "json":
+        render.emit_json({"site": site, "total": total, "errors": rows})
+        return
+    if not rows:
+        render.info(f"The Error Log of {site} is empty.")
+        return
+    title = f"Error Log of {site}: newest {len(rows)} of {total}"
+    print_table(render.build_table(rows, ["id", "time", "title", "method", ("job_id", "job")], title=title),
+                no_wrap=("id", "time", "job"))
+
+
+@error_log.command("show")
+@click.argument("entry_id", metavar="ID")
+@render.format_option
+@click.pass_obj
+def show(ctx: Context, entry_id: str, fmt: str) -> None:
+    """One entry with its full traceback.
+
+    \b
+    Example:
+      bench-jobs --site site1.local error-log show 1764477601123-0
+    """
+    from bench_jobs.errorlog import get_error
+
+    site = ctx.require_site()
+    with redis_work(ctx) as client:
+        entry = get_error(client, _keys(ctx), site, entry_id)
+    if fmt == "json":
+        render.emit_json(entry)
+        return
+    rows = [{"field": k, "value": v} for k, v in entry.items() if k != "traceback"]
+    print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
+    if entry.get("traceback"):
+        render.info("\n" + entry["traceback"].rstrip())
+
+
+@error_log.command("clear")
+@click.option("--older-than", metavar="AGE", help="Only entries older than this, e.g. 7d, 12h, 30m.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.pass_obj
+def clear(ctx: Context, older_than: str | None, yes: bool) -> None:
+    """Delete the site's Error Log entries (all, or those older than AGE).
+
+    \b
+    Examples:
+      bench-jobs --site site1.local error-log clear --older-than 7d
+      bench-jobs --site site1.local error-log clear --yes
+    """
+    from bench_jobs.errorlog import clear_errors, parse_duration
+
+    site = ctx.require_site()
+    seconds = parse_duration(older_than) if older_than else None
+    which = f"entries older than {older_than}" if older_than else "all entries"
+    with redis_work(ctx) as client:
+        confirm(f"Delete {which} of the Error Log of {site}?", yes)
+        removed = clear_errors(client, _keys(ctx), site, seconds)
+    render.info(f"Removed {removed} entr{'y' if removed == 1 else 'ies'} from the Error Log of {site}.")
