@@ -79,7 +79,7 @@ def test_malformed_config_is_reported_not_rewritten(tmp_path: Path) -> None:
     bench = Bench.find(bench_dir)
     try:
         bench.queue_names()
-    except Exception as exc:  # noqa: BLE001 - asserting the message
+    except Exception as exc:  # asserting the message
         assert "is not valid JSON" in str(exc)
     assert config.read_text() == '{"redis_queue": '
     assert result.exit_code == 0
