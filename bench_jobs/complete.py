@@ -102,7 +102,7 @@ def job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list
 
 
 def events(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """Scheduler event names from the installed apps' hooks (read from files, no Redis)."""
+    """Scheduler events and methods from the installed apps' hooks (read from files, no Redis)."""
     bench = bench_of(ctx)
     if bench is None:
         return []
@@ -114,6 +114,12 @@ def events(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[
 
 
 def _event_names(bench: Bench) -> dict[str, str]:
+    """What `scheduler trigger` takes: an event (daily, cron, ...) or a scheduled method."""
     from bench_jobs import hooks
 
-    return {str(event.name): str(getattr(event, "queue", "") or "") for event in hooks.load_events(bench)}
+    names: dict[str, str] = {}
+    for event in hooks.load_events(bench):
+        if event.ok:
+            names.setdefault(event.event, "event")
+            names.setdefault(event.method, f"{event.event} on {event.queue}")
+    return names

@@ -1,0 +1,52 @@
+"""`doctor`: health of the bench, for people (a table) and for probes (exit status, JSON)."""
+
+from __future__ import annotations
+
+import click
+
+from bench_jobs import render
+from bench_jobs.cli.context import Context
+
+MARKS = {"ok": ("OK", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red")}
+
+
+@click.command("doctor")
+@render.format_option
+@click.option("--strict", is_flag=True, help="Count warnings as unhealthy too (exit 1).")
+@click.pass_obj
+def doctor(ctx: Context, fmt: str, strict: bool) -> None:
+    """Check Redis, persistence, workers per queue, the scheduler and the backlog.
+
+    Each check is ok, warn or fail with a one-line fix. Exit status 0 when healthy
+    (no check failed; with --strict, none warned either), 1 otherwise: fit for cron
+    or a health probe. Thresholds: doctor_* keys in common_site_config.json.
+
+    \b
+    Examples:
+      bench-jobs doctor
+      bench-jobs doctor --format json | jq '.checks[] | select(.status != "ok")'
+    """
+    from bench_jobs.doctor import diagnose
+
+    report = diagnose(ctx.bench, strict=strict)
+    if fmt == "json":
+        render.emit_json(report.as_dict())
+    else:
+        _table(report)
+    if not report.healthy:
+        click.get_current_context().exit(1)
+
+
+def _table(report) -> None:
+    rows = []
+    for check in report.checks:
+        label, colour = MARKS[check.status]
+        # Rich markup: coloured on a terminal, plain text when piped or NO_COLOR is set.
+        detail = check.detail + (f"\n[dim]fix: {check.fix}[/]" if check.fix else "")
+        rows.append({"status": f"[bold {colour}]{label}[/]", "check": check.name, "detail": detail})
+    table = render.build_table(rows, ["status", "check", "detail"])
+    console = render.console()
+    console.print(table)
+    verdict = "healthy" if report.healthy else "unhealthy"
+    console.print(f"\nbench is {verdict}" + ("" if report.healthy else
+                                            f" ({sum(c.status == 'fail' for c in report.checks)} failed)"))
