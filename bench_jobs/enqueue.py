@@ -4,9 +4,10 @@ Everything is checked before anything is sent (queue, method, callbacks, JSON pa
 mistake fails at the call site and nothing is half-enqueued. The Redis side is one Lua script per job
 (`bench_jobs.jobstore`).
 
-A job id given by the caller is scoped to the site, as Frappe does: `job_id="sync"` on site1 is
-stored as `site1::sync`, so two sites deduplicating on the same name never block each other.
-`enqueue` returns the stored id; `get_job`/`is_job_enqueued` accept either form.
+A job id given by the caller is scoped to the site, as Frappe does, and to the bench (benches may
+share a Redis): `job_id="sync"` on site1 is stored as `{bench_id}:site1::sync`, so two sites or two
+benches deduplicating on the same name never block each other. `enqueue` returns the stored id;
+`get_job`/`is_job_enqueued` accept either form.
 """
 
 from __future__ import annotations
@@ -91,13 +92,13 @@ def _positive_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def scoped_job_id(site: str, job_id: str) -> str:
-    """Frappe's per-site job id: `site::job_id` (unchanged if it already carries the site)."""
+def scoped_job_id(bench: Bench, site: str, job_id: str) -> str:
+    """The stored id: `{bench_id}:{site}::{job_id}` (unchanged if it already carries that prefix)."""
     if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > MAX_JOB_ID or any(
             ch.isspace() for ch in job_id):
         raise BenchJobsError(f"job_id must be a non-empty string without spaces (at most {MAX_JOB_ID} "
                              f"characters), not {job_id!r}", "pass e.g. job_id='sync-customer-42'")
-    prefix = f"{site}::"
+    prefix = f"{bench.bench_id}:{site}::"
     return job_id if job_id.startswith(prefix) else prefix + job_id
 
 
@@ -141,7 +142,7 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
     return JobRequest(
         bench=bench, site=site, queue=queue, method=method_path(method), kwargs=check_payload(dict(kwargs)),
         timeout=_positive_int("timeout", timeout, 1), retry=_positive_int("retry", retry, 0),
-        job_id=scoped_job_id(site, job_id) if job_id is not None else None, deduplicate=bool(deduplicate),
+        job_id=scoped_job_id(bench, site, job_id) if job_id is not None else None, deduplicate=bool(deduplicate),
         at_front=bool(at_front), on_success=callbacks[0], on_failure=callbacks[1], run_at=run_at)
 
 
@@ -272,7 +273,7 @@ def _lookup(job_id: str, site: str | None) -> dict[str, Any] | None:
     bench = context.local().bench
     candidates = [job_id]
     if site and "::" not in job_id:
-        candidates.append(f"{site}::{job_id}")
+        candidates.append(f"{bench.bench_id}:{site}::{job_id}")
     with redis_errors(bench):
         client = context.redis_for(bench)
         for candidate in candidates:

@@ -83,7 +83,8 @@ def due_time(ctx: Context, site: str, delay: str | None, at_time: str | None) ->
 @click.option("--queue", default="default", show_default=True, help="Queue to put the job on.")
 @click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS",
               help="Kill the job after this long (default: the queue's timeout).")
-@click.option("--job-id", metavar="ID", help="Job id (stored as SITE::ID); refused while a job with it is active.")
+@click.option("--job-id", metavar="ID",
+              help="Job id (stored as BENCH_ID:SITE::ID); refused while a job with it is active.")
 @click.option("--deduplicate", is_flag=True, help="With --job-id: if that job is queued or running, keep it.")
 @click.option("--at-front", is_flag=True, help="Put the job at the head of the queue.")
 @click.option("--retry", type=click.IntRange(min=0), default=0, show_default=True,
