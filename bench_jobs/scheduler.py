@@ -79,9 +79,15 @@ def site_state(bench: Bench, site: str) -> SiteState:
                      _truthy(bench.get("maintenance_mode", 0, site=site)), bench.get("time_zone", None, site=site))
 
 
-def scheduled_job_id(site: str, event: ScheduledEvent) -> str:
-    """One job id per (site, event): `deduplicate` on it skips a slot while the last run is active."""
-    return f"sched:{site}:{event.method}:{event.digest}"
+def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
+    """One job id per (bench, site, event): `deduplicate` on it skips a slot while the last run is active.
+
+    Job ids are global in a Redis that several benches share, so the bench goes into the digest.
+    """
+    import hashlib
+
+    digest = hashlib.sha1(f"{bench_id}|{event.key}".encode()).hexdigest()[:12]
+    return f"sched:{site}:{event.method}:{digest}"
 
 
 @dataclass
@@ -257,8 +263,9 @@ class Scheduler:
         slot_id = cron.slot_id(slot)
         max_queued = self.bench.get("max_queued_jobs", None, site=site)
         result = enqueue_job(
-            self.client, self.keys, job_id=scheduled_job_id(site, event), site=site, queue=event.queue,
-            method=event.method, kwargs={}, timeout=self.bench.queue_timeouts().get(event.queue, 300),
+            self.client, self.keys, job_id=scheduled_job_id(self.bench.bench_id, site, event), site=site,
+            queue=event.queue, method=event.method, kwargs={},
+            timeout=self.bench.queue_timeouts().get(event.queue, 300),
             deduplicate=True, max_queued=int(max_queued) if max_queued else None,
             once_key=self.keys.scheduler_slot(site, event.digest, slot_id), once_ttl=self._once_ttl(plan, slot))
         fields = {"site": site, "method": event.method}

@@ -133,8 +133,9 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
         if now:
             results.append(_run_now(bench, client, keys, site, event))
             continue
-        result = enqueue_job(client, keys, job_id=scheduled_job_id(site, event), site=site, queue=event.queue,
-                             method=event.method, kwargs={}, timeout=bench.queue_timeouts().get(event.queue, 300),
+        job_id = scheduled_job_id(bench.bench_id, site, event)
+        result = enqueue_job(client, keys, job_id=job_id, site=site, queue=event.queue, method=event.method,
+                             kwargs={}, timeout=bench.queue_timeouts().get(event.queue, 300),
                              deduplicate=True)
         status = "queued" if result.status == "enqueued" else "skipped"
         if result.status == "enqueued":

@@ -1,0 +1,138 @@
+"""The real scheduler loop against a real Redis, driven by a test clock (no sleeping)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench_jobs import worklog
+from bench_jobs.keys import Keys
+from bench_jobs.scheduler import Scheduler
+from tests.sched_helpers import FakeClock, log_entries, make_app, scheduler_log_lines
+
+START = datetime(2026, 6, 1, 10, 0, 30, tzinfo=UTC).timestamp()  # 30 s past a minute
+
+
+def scheduler(fx, clock: FakeClock, **kwargs) -> Scheduler:
+    log = worklog.WorkLog(fx.bench.logs_path, "scheduler-test", name="scheduler")
+    return Scheduler(fx.bench, fx.client(), log, clock=clock, **kwargs)
+
+
+def run_until(sched: Scheduler, clock: FakeClock, until: float) -> None:
+    """Run the loop's steps, sleeping (on the test clock) as long as the loop asks, until `until`."""
+    while clock.time() < until:
+        delay = sched.step()
+        clock.advance(max(delay, 0.001))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+def test_minute_event_fires_at_each_slot(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
+    sched = scheduler(bench, clock)
+    client = bench.client()
+    run_until(sched, clock, START + 30.5)  # through 10:01:00
+    queued = log_entries(client, bench.bench, "site1.test", "queued")
+    assert [q["slot"] for q in queued] == ["2026-06-01T10:01:00Z"]
+    assert float(queued[0]["lag"]) < 1.0
+    # the run ends (as a worker would end it); the next minute fires again, once
+    client.hset(f"rq:job:{queued[0]['job_id']}", mapping={"status": "finished", "bj_duration": "0.25"})
+    run_until(sched, clock, START + 90.5)
+    queued = log_entries(client, bench.bench, "site1.test", "queued")
+    assert [q["slot"] for q in queued] == ["2026-06-01T10:01:00Z", "2026-06-01T10:02:00Z"]
+    ends = log_entries(client, bench.bench, "site1.test", "end")
+    assert [(e["status"], e["duration"]) for e in ends] == [("finished", "0.25")]
+    lag = client.hgetall(Keys(bench.bench.bench_id).scheduler_lag())
+    assert all(float(v) < 1.0 for v in lag.values()) and len(lag) == 2  # two sites
+
+
+def test_missed_slots_run_once_on_return(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"*/5 * * * *": ["testapp.jobs.noop"]}})
+    first = scheduler(bench, clock)
+    run_until(first, clock, START + 1)  # first sight: baseline, nothing due
+    first.lease.release()  # it stops
+    clock.advance(3600 * 3)  # down for three hours: 36 slots missed
+    client = bench.client()
+    sched = scheduler(bench, clock)
+    sched.step()
+    queued = log_entries(client, bench.bench, "site1.test", "queued")
+    assert [q["slot"] for q in queued] == ["2026-06-01T13:00:00Z"]  # the most recent missed slot only
+    client.hset(f"rq:job:{queued[0]['job_id']}", "status", "finished")
+    run_until(sched, clock, clock.time() + 301)  # then it keeps its schedule
+    assert [q["slot"] for q in log_entries(client, bench.bench, "site1.test", "queued")] == \
+        ["2026-06-01T13:00:00Z", "2026-06-01T13:05:00Z"]
+
+
+def test_still_active_run_is_skipped_counted_and_logged_once(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.sched_jobs.slow"]}})
+    run_until(scheduler(bench, clock), clock, START + 240)  # slots 10:01..10:04; nothing drains the queue
+    client = bench.client()
+    assert len(log_entries(client, bench.bench, "site1.test", "queued")) == 1
+    skipped = log_entries(client, bench.bench, "site1.test", "skipped")
+    assert len(skipped) == 1 and "still queued or running" in skipped[0]["error"]
+    lines = scheduler_log_lines(bench.bench, "site=site1.test method=testapp.sched_jobs.slow event=skipped")
+    assert len(lines) == 1
+    rows = json.loads(bench.cli("scheduler", "list", "--format", "json").stdout)
+    assert [r["last_status"] for r in rows if r["method"] == "testapp.sched_jobs.slow"] == ["queued"]
+
+
+def test_paused_disabled_and_maintenance_sites_get_nothing(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
+    bench.set_config("site2.test", pause_scheduler=1)
+    sched = scheduler(bench, clock)
+    run_until(sched, clock, START + 60)
+    client = bench.client()
+    assert len(log_entries(client, bench.bench, "site1.test", "queued")) == 1
+    assert log_entries(client, bench.bench, "site2.test") == []
+    for key in ("maintenance_mode", "disable_scheduler"):
+        bench.set_config("site1.test", **{key: 1})
+        sched.reload()
+        run_until(sched, clock, clock.time() + 120)
+        assert len(log_entries(client, bench.bench, "site1.test", "queued")) == 1, key
+        bench.set_config("site1.test", **{key: 0})
+
+
+def test_config_changes_are_seen_without_restart(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
+    sched = scheduler(bench, clock)
+    bench.set_config("site1.test", pause_scheduler=1)
+    run_until(sched, clock, START + 60)
+    client = bench.client()
+    assert log_entries(client, bench.bench, "site1.test") == []
+    assert bench.cli("scheduler", "resume", site="site1.test").exit_code == 0
+    run_until(sched, clock, START + 125)  # resumed within the reload interval: 10:02 fires
+    assert [q["slot"] for q in log_entries(client, bench.bench, "site1.test", "queued")] == ["2026-06-01T10:02:00Z"]
+
+
+def test_a_leader_that_loses_its_lease_stops_at_once(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
+    sched = scheduler(bench, clock)
+    sched.step()
+    assert sched.lease.leading
+    client = bench.client()
+    client.set(Keys(bench.bench.bench_id).scheduler_lease(), "someone-else", px=60_000)  # stolen
+    clock.advance(29.5)  # the slot at 10:01 is due; the renew on this step fails
+    run_until(sched, clock, START + 40)
+    assert not sched.lease.leading
+    assert log_entries(client, bench.bench, "site1.test") == []
+
+
+def test_lease_is_trusted_only_while_it_cannot_have_lapsed(bench, clock: FakeClock) -> None:
+    sched = scheduler(bench, clock)
+    assert sched.lease.hold() and sched.lease.valid()
+    clock.mono += sched.lease.ttl  # a frozen process wakes after its lease could have lapsed
+    assert not sched.lease.valid()
+
+
+def test_status_shows_the_leader(bench) -> None:
+    scheduler(bench, FakeClock(time.time())).step()
+    doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
+    assert doc["alive"] and doc["leader"]["pid"] > 0 and len(doc["schedulers"]) == 1
+    assert [s["site"] for s in doc["sites"]] == ["site1.test"]
