@@ -45,6 +45,21 @@ class Record:
 
     fields: dict[str, Any]
     lines: list[str] = field(default_factory=list)
+    # Set when the header was already printed from the other file: print only what it adds.
+    extra_only: bool = False
+
+    @property
+    def key(self) -> tuple[Any, ...] | None:
+        """Identity of an event: worker.log and worker.error.log both hold each failure."""
+        f = self.fields
+        if not f.get("time"):
+            return None
+        return tuple(f.get(name) for name in ("time", "process", "level", "event", "job_id", "message"))
+
+    @property
+    def detail(self) -> bool:
+        """Does this record carry more than its header (a traceback)?"""
+        return len(self.lines) > 1 or bool(self.fields.get("traceback"))
 
     @property
     def level(self) -> int | None:
@@ -154,7 +169,23 @@ def tail(paths: list[Path], count: int, keep: Callable[[Record], bool] = lambda 
     for path in paths:
         found.extend(_tail_file(path, count, keep, block))
     found.sort(key=lambda r: str(r.fields.get("time") or ""))  # stable: untimed lines keep file order
-    return found[-count:] if count > 0 else []
+    merged = dedupe(found)
+    return merged[-count:] if count > 0 else []
+
+
+def dedupe(found: list[Record]) -> list[Record]:
+    """One record per event: the copy with the traceback wins, at the first copy's place."""
+    first: dict[tuple[Any, ...], int] = {}
+    out: list[Record] = []
+    for record in found:
+        key = record.key
+        if key is None or key not in first:
+            if key is not None:
+                first[key] = len(out)
+            out.append(record)
+        elif record.detail and not out[first[key]].detail:
+            out[first[key]] = record
+    return out
 
 
 def _tail_file(path: Path, count: int, keep: Callable[[Record], bool], block: int) -> list[Record]:
@@ -247,6 +278,8 @@ def follow(paths: list[Path], keep: Callable[[Record], bool] = lambda r: True, i
     followers = [Follower(path) for path in paths]
     # Per file: was the last header shown? A continuation line follows its header's fate.
     shown = [False] * len(paths)
+    # Recent events and whether they were shown: the error file repeats the main file's failures.
+    recent: dict[tuple[Any, ...], bool] = {}
     try:
         while not should_stop():
             got_any = False
@@ -256,9 +289,21 @@ def follow(paths: list[Path], keep: Callable[[Record], bool] = lambda r: True, i
                     record = _record_of(line)
                     if record is None:
                         if shown[index]:
-                            yield Record({"message": line, "continuation": True}, [line])
+                            yield Record({"message": line, "continuation": True}, [line], extra_only=True)
+                        continue
+                    key = record.key
+                    if key is not None and key in recent:
+                        # Already printed from the other file: only its traceback is new.
+                        shown[index] = recent[key]
+                        if shown[index] and record.detail:
+                            record.extra_only = True
+                            yield record
                         continue
                     shown[index] = keep(record)
+                    if key is not None:
+                        recent[key] = shown[index]
+                        if len(recent) > 1000:
+                            recent.pop(next(iter(recent)))
                     if shown[index]:
                         yield record
             if not got_any:
@@ -276,7 +321,12 @@ def _record_of(line: str) -> Record | None:
 # -- output -----------------------------------------------------------------------------------------------
 def as_text(record: Record) -> str:
     """The record as text: raw lines for text logs; JSON log lines rendered in the text format."""
-    if not record.lines or not record.lines[0].startswith("{") or record.fields.get("continuation"):
+    if record.fields.get("continuation"):
+        return record.text()
+    is_json = bool(record.lines) and record.lines[0].startswith("{")
+    if record.extra_only:
+        return str(record.fields.get("traceback") or "") if is_json else "\n".join(record.lines[1:])
+    if not is_json:
         return record.text()
     f = record.fields
     parts = [str(f.get("time") or ""), f"{(f.get('level') or ''):<7}"]

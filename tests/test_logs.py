@@ -169,3 +169,23 @@ def test_cli_follow_subprocess(bench: BenchFixture) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_failure_in_both_files_shows_once_with_traceback(bench: BenchFixture, tmp_path: Path) -> None:
+    """The worker writes a failure to worker.log (line) and worker.error.log (line + traceback)."""
+    logs = bench.path / "logs"
+    write(logs / "worker.log", TEXT_LINES[:4] + TEXT_LINES[7:])
+    write(logs / "worker.error.log", [TEXT_LINES[3], *("  " + t for t in TEXT_LINES[4:7])])
+    out = bench.cli("logs", "--worker").stdout.splitlines()
+    assert out == TEXT_LINES[:4] + ["  " + t for t in TEXT_LINES[4:7]] + TEXT_LINES[7:]
+    paths = [tmp_path / "worker.log", tmp_path / "worker.error.log"]
+    for path in paths:
+        path.touch()
+    lines, stop, thread = collect(paths)
+    write(paths[0], TEXT_LINES[3:4])
+    time.sleep(0.1)
+    write(paths[1], [TEXT_LINES[3], "  Traceback: boom"])
+    assert take(lines, 2) == [TEXT_LINES[3], "  Traceback: boom"]
+    stop.set()
+    thread.join(2)
+    assert lines.empty()
