@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from bench_jobs.bench import Bench
 from bench_jobs.errors import BenchJobsError, ConfigError, RedisUnavailable
-from bench_jobs.redis_setup import RedisFiles, queue_port, setup_redis
+from bench_jobs.redis_setup import RedisFiles, make_dirs, queue_port, setup_redis
 
 START_TIMEOUT = 30.0
 # SIGTERM makes Redis flush the AOF (and write an RDB if save points are set): give it time.
@@ -184,8 +184,7 @@ def start(bench: Bench, timeout: float = START_TIMEOUT) -> StartResult:
                                "stop that server, or change redis_queue's port in sites/common_site_config.json "
                                "and re-run `bench-jobs setup redis`")
     binary = server_binary()
-    for folder in (files.data_dir, files.pidfile.parent, files.logfile.parent):
-        folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(files)
     files.pidfile.unlink(missing_ok=True)  # a stale file would make us wait on a dead pid
     launched = subprocess.run([binary, str(files.conf)], cwd=bench.path, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)

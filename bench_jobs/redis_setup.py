@@ -168,6 +168,14 @@ def _check_writable(*paths: Path) -> None:
                               f"make {folder} writable for this user and re-run `bench-jobs setup redis`")
 
 
+def make_dirs(files: RedisFiles) -> None:
+    """The server's folders; the data dir is private, since job arguments may be sensitive."""
+    for folder in (files.pidfile.parent, files.logfile.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    files.data_dir.mkdir(parents=True, exist_ok=True)
+    files.data_dir.chmod(0o700)
+
+
 def setup_redis(bench: Bench, regenerate_password: bool = False) -> SetupResult:
     """Write the conf and ACL files and store the credentials; keep the password unless asked."""
     bench.reload()
@@ -182,8 +190,7 @@ def setup_redis(bench: Bench, regenerate_password: bool = False) -> SetupResult:
     bind = loopback_addresses()
 
     _check_writable(files.conf, files.acl, bench.common_config_file)
-    for folder in (files.data_dir, files.pidfile.parent, files.logfile.parent):
-        folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(files)
     # ACL and conf first, credentials last: if a write fails midway, the next run (which
     # keeps the stored password) rewrites the ACL to match what clients use.
     _write(files.acl, render_acl(username, str(password)), SECRET_MODE)

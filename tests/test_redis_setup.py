@@ -67,6 +67,7 @@ def test_config_is_fit_for_a_queue_and_the_secret_stays_secret(tmp_path: Path) -
     assert password not in acl and password not in conf and password not in result.output
     for path in (files.conf, files.acl, bench.common_config_file):
         assert mode(path) == 0o600, path
+    assert mode(files.data_dir) == 0o700
 
 
 def test_rerun_keeps_the_password_unless_asked(tmp_path: Path) -> None:
