@@ -23,8 +23,9 @@ def redis_group() -> None:
 @redis_group.command("start")
 @click.pass_obj
 def start(ctx: Context) -> None:
-    """Start the bench's Redis in the background (pid in config/pids, log in logs/redis_queue.log).
+    """Start the bench's Redis in the background.
 
+    The pid goes to config/pids/redis_queue.pid, the log to logs/redis_queue.log.
     Writes config/redis_queue.conf first if `setup redis` has not run yet.
     Does nothing, and says so, when the server is already running.
 
@@ -46,7 +47,9 @@ def start(ctx: Context) -> None:
 @redis_group.command("stop")
 @click.pass_obj
 def stop(ctx: Context) -> None:
-    """Stop the bench's Redis and wait until it is down (it saves its data first).
+    """Stop the bench's Redis and wait until it is down.
+
+    Redis gets SIGTERM, flushes its append-only file and exits; this waits for that.
 
     \b
     Example:
@@ -68,7 +71,7 @@ STATUS_FIELDS = ("state", "url", "pid", "version", "persistence", "managed", "co
 @render.format_option
 @click.pass_obj
 def status(ctx: Context, fmt: str) -> None:
-    """Show whether the bench's Redis runs: port, pid, version and persistence (AOF/RDB).
+    """Show whether the bench's Redis runs (pid, version, AOF/RDB).
 
     Exit status 0 when it runs, 1 when it does not answer (with the fix on stderr),
     so scripts can use `bench-jobs redis status >/dev/null` as a health check.
