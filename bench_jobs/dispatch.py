@@ -217,9 +217,19 @@ def list_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
             "state": row.get("state") if alive else "dead", "current_job": row.get("current_job") or None,
             "successful": int(row.get("successful_job_count") or 0), "failed": int(row.get("failed_job_count") or 0),
             "total_working_time": float(row.get("total_working_time") or 0), "birth": row.get("birth"),
-            "last_heartbeat": row.get("last_heartbeat"),
+            "last_heartbeat": row.get("last_heartbeat"), "heartbeat_age": _age(row.get("last_heartbeat")),
         })
     return rows
+
+
+def _age(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return max(0.0, round(time.time() - then.timestamp(), 3))
 
 
 def send_control(client: redis.Redis, keys: Keys, name: str, command: dict[str, Any]) -> None:

@@ -75,30 +75,39 @@ class Outcome:
 
 # -- collaborators owned by other modules; guarded so the worker still runs while they land ----
 def resolve(bench: Bench, dotted: str) -> Callable[..., Any]:
+    """The job's function, only if it is defined in an installed app (or bench_jobs).
+
+    Checked here as well as by the allow-list: a path that starts inside an app can still reach
+    a foreign function through an attribute (`myapp.tasks.os.system`); where the function was
+    *defined* is what counts.
+    """
     try:
         from bench_jobs.apps import resolve_method
-    except ImportError:  # apps.py not landed yet: the same rule, kept strict
-        return _resolve_fallback(bench, dotted)
-    return resolve_method(bench, dotted)
+    except ImportError:  # apps.py not installed: the same rule, kept strict
+        func = _import_path(bench, dotted)
+    else:
+        func = resolve_method(bench, dotted)
+    home = str(getattr(func, "__module__", "") or "").split(".")[0]
+    if home not in {*bench.apps, "bench_jobs"}:
+        from bench_jobs.errors import MethodNotAllowed
+
+        raise MethodNotAllowed(f"'{dotted}' is defined in '{home or 'unknown'}', not in an installed app",
+                               "enqueue a function the app defines itself")
+    return func
 
 
-def _resolve_fallback(bench: Bench, dotted: str) -> Callable[..., Any]:
+def _import_path(bench: Bench, dotted: str) -> Callable[..., Any]:
     import importlib
 
     from bench_jobs.errors import MethodNotAllowed
 
     module_name, _, attr = dotted.rpartition(".")
-    top = module_name.split(".")[0]
-    if not module_name or top not in {*bench.apps, "bench_jobs"}:
+    if not module_name or module_name.split(".")[0] not in {*bench.apps, "bench_jobs"}:
         raise MethodNotAllowed(f"'{dotted}' is not a function of an installed app", "add the app with add-app")
     try:
-        func = getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError):
         raise MethodNotAllowed(f"'{dotted}' cannot be imported", "check the dotted path") from None
-    home = getattr(func, "__module__", "") or ""
-    if not callable(func) or home.split(".")[0] not in {*bench.apps, "bench_jobs"}:
-        raise MethodNotAllowed(f"'{dotted}' is not defined in an installed app", "enqueue the app's own function")
-    return func
 
 
 def unit_of_work() -> contextlib.AbstractContextManager[Any]:

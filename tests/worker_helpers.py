@@ -44,6 +44,17 @@ def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
     return job_id
 
 
+def add_job(client, bench_id: str, site: str, method: str, kwargs: dict | None = None, *, queue: str = "default",
+            timeout: int = 300, retry: int = 0, job_id: str | None = None, **options: Any) -> str:
+    """Enqueue through the real enqueue side (bench_jobs.jobstore), as an app would."""
+    from bench_jobs.jobstore import enqueue_job
+
+    result = enqueue_job(client, Keys(bench_id), job_id=job_id, site=site, queue=queue, method=method,
+                         kwargs=kwargs or {}, timeout=timeout, retry=retry, **options)
+    assert result.status == "enqueued", result
+    return result.id
+
+
 def job(client, job_id: str) -> dict[str, str]:
     return {k.decode(): v.decode(errors="replace") for k, v in client.hgetall(job_key(job_id)).items()}
 
@@ -62,3 +73,42 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 
 def wait_status(client, job_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, str]:
     return wait_for(lambda: (j := job(client, job_id)) and j.get("status") in statuses and j,
                     timeout, what=f"job {job_id} to be {'/'.join(statuses)}")
+
+
+class WorkerProcs:
+    """Worker subprocesses of one test, killed at teardown whatever happened."""
+
+    def __init__(self, bench, log_dir) -> None:
+        self.bench = bench
+        self.log_dir = log_dir
+        self.procs: list = []
+
+    def start(self, *args: str, quiet: bool = True):
+        import subprocess
+
+        out = open(self.log_dir / f"worker-{len(self.procs)}.out", "wb")  # noqa: SIM115 - lives with the process
+        proc = self.bench.popen("worker", *(["--quiet"] if quiet else []), *args, stdout=out,
+                                stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def output(self, index: int = 0) -> str:
+        return (self.log_dir / f"worker-{index}.out").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def workers_of(client, bench_id: str) -> list[dict]:
+    from bench_jobs.dispatch import list_workers
+
+    return list_workers(client, Keys(bench_id))
+
+
+def wait_busy(client, bench_id: str, job_id: str, timeout: float = 30.0) -> dict:
+    """Wait until a worker reports `job_id` as its current job (so it is really running)."""
+    return wait_for(lambda: next((w for w in workers_of(client, bench_id) if w["current_job"] == job_id), None),
+                    timeout, what=f"a worker running {job_id}")

@@ -1,0 +1,57 @@
+"""Jobs the worker tests run: they leave traces in files so tests see what ran, where and in which order."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from bench_jobs import enqueue, get_current_site, get_site_config
+
+
+def mark(path: str, text: str = "ran") -> str:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{text}\n")
+    return text
+
+
+def sleep_then_mark(path: str, seconds: float, text: str = "done") -> str:
+    mark(path, f"start {text} {os.getpid()}")
+    time.sleep(seconds)
+    return mark(path, text)
+
+
+def flaky(path: str, failures: int) -> int:
+    """Fails the first `failures` runs (counted in the file), then returns the run number."""
+    runs = len(Path(path).read_text().splitlines()) + 1 if Path(path).exists() else 1
+    mark(path, f"run {runs}")
+    if runs <= failures:
+        raise RuntimeError(f"flaky failure {runs}")
+    return runs
+
+
+def site_info() -> dict:
+    return {"site": get_current_site(), "marker": get_site_config().get("marker"), "pid": os.getpid()}
+
+
+def enqueue_then_fail(path: str) -> None:
+    """What this job enqueues after commit must never be sent: the job fails, its unit rolls back."""
+    enqueue("testapp.worker_jobs.mark", path=path, text="after-commit", enqueue_after_commit=True)
+    raise RuntimeError("fails after enqueueing")
+
+
+def enqueue_then_succeed(path: str) -> None:
+    enqueue("testapp.worker_jobs.mark", path=path, text="after-commit", enqueue_after_commit=True)
+
+
+def spin(seconds: float) -> None:
+    """Busy loop (no sleep): a timeout must cut CPU-bound work too."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def record_callback(job_id: str, **details) -> None:
+    """on_success/on_failure callback: writes what it got to the file named in the site config."""
+    outcome = "ok" if "result" in details else "failed"
+    mark(get_site_config()["callback_log"], f"{outcome} {job_id} {details.get('result', details.get('error'))}")

@@ -1,0 +1,158 @@
+"""Workers as real subprocesses against a real Redis: sites, queues, priority, timeouts, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench_jobs.dispatch import BUCKETS
+from bench_jobs.keys import Keys
+from tests.conftest import assert_clean_error
+from tests.worker_helpers import WorkerProcs, add_job, job, put_job
+
+MODES = [pytest.param([], id="fork"), pytest.param(["--no-fork"], id="no-fork")]
+
+
+@pytest.fixture
+def workers(bench, tmp_path):
+    procs = WorkerProcs(bench, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def burst(bench, *args: str) -> None:
+    result = bench.run("worker", "--burst", "--quiet", *args, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jobs_of_two_sites_on_three_queues_run_with_their_site_config(bench, mode) -> None:
+    bench.set_config("site1.test", marker="one")
+    bench.set_config("site2.test", marker="two")
+    client, bid = bench.client(), bench.bench.bench_id
+    ids = {(site, queue): add_job(client, bid, site, "testapp.worker_jobs.site_info", queue=queue)
+           for site in ("site1.test", "site2.test") for queue in ("short", "default", "long")}
+    burst(bench, *mode)
+    for (site, _queue), job_id in ids.items():
+        data = job(client, job_id)
+        assert data["status"] == "finished", data
+        result = json.loads(data["bj_result"])
+        assert result["site"] == site
+        assert result["marker"] == {"site1.test": "one", "site2.test": "two"}[site]
+
+
+def test_priority_order_holds(bench, tmp_path) -> None:
+    client, bid, out = bench.client(), bench.bench.bench_id, str(tmp_path / "order")
+    for queue in ("long", "default", "short", "long", "default", "short"):
+        add_job(client, bid, "site1.test", "testapp.worker_jobs.mark", {"path": out, "text": queue}, queue=queue)
+    burst(bench, "--no-fork", "--queue", "short,default,long")
+    assert Path(out).read_text().split() == ["short", "short", "default", "default", "long", "long"]
+
+
+def test_round_robin_takes_turns(bench, tmp_path) -> None:
+    client, bid, out = bench.client(), bench.bench.bench_id, str(tmp_path / "order")
+    for queue in ("short", "short", "short", "long", "long", "long"):
+        add_job(client, bid, "site1.test", "testapp.worker_jobs.mark", {"path": out, "text": queue}, queue=queue)
+    burst(bench, "--no-fork", "--queue", "short,long", "--strategy", "round_robin")
+    assert Path(out).read_text().split() == ["short", "long"] * 3
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout_kills_the_job(bench, tmp_path, mode) -> None:
+    client, bid, out = bench.client(), bench.bench.bench_id, str(tmp_path / "out")
+    slow = add_job(client, bid, "site1.test", "testapp.worker_jobs.sleep_then_mark",
+                   {"path": out, "seconds": 30, "text": "slow"}, timeout=1)
+    spin = add_job(client, bid, "site1.test", "testapp.worker_jobs.spin", {"seconds": 30}, timeout=1)
+    burst(bench, *mode)
+    for job_id in (slow, spin):
+        data = job(client, job_id)
+        assert data["status"] == "failed"
+        assert data["bj_error"] == "timeout after 1s"
+    assert "slow\n" not in Path(out).read_text()  # started, never reached its end
+    log = (bench.path / "logs" / "worker.log").read_text()
+    assert f"job={slow} " in log and "event=timeout" in log
+
+
+def test_queue_timeout_from_workers_config(bench, tmp_path) -> None:
+    bench.set_config(workers={"tiny": {"timeout": 1}})
+    client, bid = bench.client(), bench.bench.bench_id
+    # enqueue writes the queue's timeout; a job written without one gets the queue's default too
+    job_id = put_job(client, bid, "site1.test", "testapp.worker_jobs.spin", {"seconds": 30}, queue="tiny", timeout=1)
+    burst(bench, "--no-fork", "--queue", "tiny")
+    assert job(client, job_id)["bj_error"] == "timeout after 1s"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_failing_job_is_failed_and_in_the_error_log(bench, mode) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    job_id = add_job(client, bid, "site2.test", "testapp.jobs.fail", {"message": "kaput"})
+    burst(bench, *mode)
+    data = job(client, job_id)
+    assert data["status"] == "failed" and data["bj_error"] == "ValueError: kaput"
+    entries = client.xrange(Keys(bid).error_log("site2.test"))
+    assert any(e[1][b"job_id"].decode() == job_id and b"ValueError: kaput" in e[1][b"traceback"] for e in entries)
+    errors = (bench.path / "logs" / "worker.error.log").read_text()
+    assert f"job={job_id}" in errors and "Traceback (most recent call last)" in errors
+    assert client.zscore(Keys(bid).index("failed", "default", "site2.test"), job_id) is not None
+
+
+@pytest.mark.parametrize("method", ["os.system", "subprocess.run", "testapp.worker_jobs.os.system",
+                                    "builtins.exec"])
+def test_hand_written_job_outside_the_apps_runs_nothing(bench, tmp_path, method) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    marker = tmp_path / "pwned"
+    kwargs = {"command": f"touch {marker}"} if method.endswith("system") else {"args": ["touch", str(marker)]}
+    if method == "builtins.exec":
+        kwargs = {"source": f"open({str(marker)!r}, 'w')"}
+    job_id = put_job(client, bid, "site1.test", method, kwargs)
+    burst(bench, "--no-fork")
+    data = job(client, job_id)
+    assert data["status"] == "failed"
+    assert data["bj_error"].startswith(("MethodNotAllowed", "MethodNotFound"))
+    assert not marker.exists()
+
+
+def test_finished_job_expires_and_counts_in_metrics(bench) -> None:
+    bench.set_config(rq_results_ttl=120)
+    client, bid = bench.client(), bench.bench.bench_id
+    job_id = add_job(client, bid, "site1.test", "testapp.jobs.add", {"a": 2, "b": 3}, queue="short")
+    burst(bench, "--no-fork")
+    assert json.loads(job(client, job_id)["bj_result"]) == 5
+    assert 0 < client.ttl(f"rq:job:{job_id}") <= 120
+    hist = {k.decode(): v.decode() for k, v in client.hgetall(Keys(bid).durations()).items()}
+    assert hist["short|testapp.jobs.add|count"] == "1"
+    buckets = {k.rsplit("|", 1)[1]: float(v) for k, v in hist.items() if k.startswith("short|testapp.jobs.add|")}
+    assert sum(n for le, n in buckets.items() if le not in ("sum", "count")) == 1
+    assert set(buckets) <= {*map(str, BUCKETS), "+Inf", "sum", "count"}
+
+
+def test_unknown_queue_is_a_clean_error(bench) -> None:
+    assert_clean_error(bench.cli("worker", "--queue", "nope", "--burst"), "unknown queue 'nope'")
+
+
+def test_redis_down_is_a_clean_error(bench, redis_factory) -> None:
+    server = redis_factory()
+    bench.set_config(redis_queue=server.url)
+    server.kill()
+    assert_clean_error(bench.cli("worker", "--burst"), "not reachable")
+
+
+def test_workers_lists_only_this_bench(bench, workers, tmp_path) -> None:
+    from tests.conftest import make_bench
+    from tests.worker_helpers import wait_for
+
+    other = make_bench(tmp_path / "other", bench.redis)
+    proc = workers.start("--queue", "short,default")
+    client = bench.client()
+    wait_for(lambda: bench.cli("workers", "--format", "json").stdout.count('"name"') == 1, what="worker listed")
+    doc = json.loads(bench.cli("workers", "--format", "json").stdout)
+    row = doc["workers"][0]
+    assert row["pid"] == proc.pid and row["queues"] == ["short", "default"] and row["state"] in ("idle", "busy")
+    table = bench.cli("workers", env={"COLUMNS": "250"})
+    assert str(proc.pid) in table.stdout and "short,default" in table.stdout
+    from bench_jobs.dispatch import list_workers
+
+    assert list_workers(client, Keys(other.bench_id)) == []
