@@ -12,7 +12,7 @@ import pytest
 
 from bench_jobs import context
 from bench_jobs.apps import MethodNotFound, is_whitelisted, method_path, resolve_method
-from bench_jobs.enqueue import JobIdInUse, enqueue, get_job, is_job_enqueued
+from bench_jobs.background_jobs import JobIdInUse, enqueue, get_job, is_job_enqueued
 from bench_jobs.errors import BenchJobsError, MethodNotAllowed, PayloadError, SiteNotFound, UnknownQueue
 from tests.enqueue_helpers import bench_keys, job_hash, job_ids, use_bench
 
@@ -92,7 +92,7 @@ def test_site_retry_callbacks_at_front_and_callable(bench, keys) -> None:
 
 
 def test_scheduled_job_goes_to_scheduled_set_not_queue(bench, keys) -> None:
-    from bench_jobs.enqueue import prepare, send
+    from bench_jobs.background_jobs import prepare, send
 
     client = bench.client()
     due = time.time() + 600
@@ -209,6 +209,13 @@ def test_allow_list_helpers(bench, keys) -> None:
 
     assert method_path(jobs.add) == "testapp.jobs.add"
     assert resolve_method(bench.bench, "testapp.jobs.add") is jobs.add
-    assert resolve_method(bench.bench, "bench_jobs.enqueue.get_job")  # bench_jobs itself is allowed
+    assert resolve_method(bench.bench, "bench_jobs.background_jobs.get_job")  # bench_jobs itself is allowed
     assert is_whitelisted(enqueue_jobs.echo) and enqueue_jobs.echo.whitelisted
     assert not is_whitelisted(jobs.add)
+
+
+def test_public_enqueue_is_the_function_after_the_module_is_imported() -> None:
+    import bench_jobs.background_jobs  # what the runner and CLI import first
+    from bench_jobs import enqueue as public
+
+    assert public is bench_jobs.background_jobs.enqueue and callable(public)

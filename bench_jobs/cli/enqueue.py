@@ -103,8 +103,8 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
       bench-jobs --site site1.local enqueue myapp.tasks.sync --job-id sync --deduplicate --queue long
       bench-jobs --site site1.local enqueue myapp.tasks.report --in 10m --retry 3
     """
+    from bench_jobs.background_jobs import prepare, send
     from bench_jobs.context import using
-    from bench_jobs.enqueue import prepare, send
 
     site = ctx.require_site()
     kwargs = parse_kwargs(kwargs_json)
@@ -137,8 +137,8 @@ def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
     """
     import traceback
 
+    from bench_jobs.background_jobs import prepare, run_now
     from bench_jobs.context import using
-    from bench_jobs.enqueue import prepare, run_now
 
     site = ctx.require_site()
     kwargs = parse_kwargs(kwargs_json)

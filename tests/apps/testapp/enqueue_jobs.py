@@ -23,3 +23,8 @@ def enqueue_after_commit_then_fail(path: str) -> None:
     """Enqueue an after-commit job, then fail: the job must never be sent."""
     enqueue("testapp.jobs.append_line", enqueue_after_commit=True, path=path, text="should not run")
     raise RuntimeError("failed after enqueueing")
+
+
+def enqueue_after_commit_then_succeed(path: str) -> str:
+    """Enqueue an after-commit job and succeed: the job is sent when the run commits."""
+    return enqueue("testapp.jobs.append_line", enqueue_after_commit=True, path=path, text="sent")

@@ -1,4 +1,7 @@
-"""The public enqueue API: `enqueue`, `unit_of_work`, `get_job`, `is_job_enqueued`.
+"""The public enqueue API: `enqueue`, `unit_of_work`, `get_job`, `is_job_enqueued` (re-exported by bench_jobs).
+
+Named like Frappe's frappe.utils.background_jobs. Not `bench_jobs/enqueue.py`: a submodule is bound
+onto its package when imported, so a module of that name would shadow the `bench_jobs.enqueue` function.
 
 Everything is checked before anything is sent (queue, method, callbacks, JSON payload, site), so a
 mistake fails at the call site and nothing is half-enqueued. The Redis side is one Lua script per job
@@ -179,7 +182,10 @@ def run_now(request: JobRequest) -> Any:
         from bench_jobs.runner import run_now as runner_run_now
     except ImportError:  # runner not installed: the same thing, without the runner's extras
         return _run_in_process(request)
-    return runner_run_now(request.bench, request.site, request.method, request.kwargs)
+    # Our own unit around the runner's: what the method enqueues after commit is sent only if it
+    # returns, whichever unit the runner opens (nested units commit into this one).
+    with unit_of_work():
+        return runner_run_now(request.bench, request.site, request.method, request.kwargs)
 
 
 def _run_in_process(request: JobRequest) -> Any:
