@@ -127,3 +127,84 @@ def age(seconds: float | None) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+# -- live views ------------------------------------------------------------------------------------
+
+def watch_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds `--watch [SECONDS]` (2 s when given bare) to a listing command (as `watch`)."""
+    return click.option("--watch", "watch", type=click.FloatRange(min=0.1), is_flag=False, flag_value=2.0,
+                        default=None, metavar="[SECONDS]",
+                        help="Redraw in place every SECONDS (default 2) until Ctrl+C.")(func)
+
+
+class _TerminalBuffer:
+    """A text buffer that says it is a terminal when stdout is one, so a frame drawn into it keeps
+    the colours (and NO_COLOR) the command would have printed with."""
+
+    def __init__(self, tty: bool) -> None:
+        import io
+
+        self.buffer = io.StringIO()
+        self.tty = tty
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def capture(draw: Callable[[], None], tty: bool) -> str:
+    """What `draw()` prints to stdout, as text with ANSI styles (commands print; watch() redraws)."""
+    from contextlib import redirect_stdout
+
+    from bench_jobs.errors import BenchJobsError
+
+    sink = _TerminalBuffer(tty)
+    with redirect_stdout(sink):  # type: ignore[type-var]
+        try:
+            draw()
+        except BenchJobsError as exc:  # e.g. Redis restarting: show it in the frame and keep watching
+            prefix = click.style("Error:", fg="red", bold=True) if color_enabled(sink) else "Error:"
+            click.echo(f"{prefix} {exc.message}" + (f"\n  {exc.hint}" if exc.hint else ""))
+    return sink.buffer.getvalue()
+
+
+def watch(draw: Callable[[], None], interval: float, title: str = "", iterations: int | None = None) -> None:
+    """Run `draw` every `interval` seconds, redrawn in place with Rich Live on a terminal; piped,
+    each frame is printed after the previous one. Ctrl+C ends the watch (exit 0).
+    `iterations` bounds the frames (tests, scripts)."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    out = console()
+    tty = out.is_terminal
+
+    def frame() -> Group:
+        header = Text(f"Every {interval:g}s: {title}  {datetime.now().strftime('%H:%M:%S')}", style="dim")
+        return Group(header, Text(""), Text.from_ansi(capture(draw, tty).rstrip("\n")))
+
+    drawn = 0
+    try:
+        if tty:
+            with Live(frame(), console=out, auto_refresh=False, redirect_stdout=False) as live:
+                drawn = 1
+                while iterations is None or drawn < iterations:
+                    time.sleep(interval)
+                    live.update(frame(), refresh=True)
+                    drawn += 1
+        else:
+            while iterations is None or drawn < iterations:
+                if drawn:
+                    time.sleep(interval)
+                out.print(frame())
+                drawn += 1
+    except KeyboardInterrupt:
+        return

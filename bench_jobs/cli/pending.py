@@ -30,8 +30,10 @@ def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
 @click.option("--limit", type=click.IntRange(0, 10_000), default=20, show_default=True,
               help="How many of the next jobs to show per queue.")
 @render.format_option
+@render.watch_option
 @click.pass_obj
-def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, limit: int, fmt: str) -> None:
+def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, limit: int, fmt: str,
+                      watch: float | None) -> None:
     """Per queue: pending, started, scheduled and failed counts, the oldest
     pending job's age, and the next LIMIT pending jobs.
 
@@ -42,14 +44,24 @@ def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, lim
     Examples:
       bench-jobs --site site1.local show-pending-jobs
       bench-jobs show-pending-jobs --all-sites --queue long --limit 5 --format json
+      bench-jobs --site site1.local show-pending-jobs --watch 1
     """
     from bench_jobs.connection import redis_errors
     from bench_jobs.inspect import pending_summary
 
     queues = ctx.bench.parse_queues(queue_spec)
-    with redis_errors(ctx.bench):
-        sites = resolve_sites(ctx, all_sites)
-        doc = pending_summary(ctx.redis, ctx.bench, sites, queues, limit, all_sites=all_sites)
+
+    def load() -> dict[str, Any]:
+        with redis_errors(ctx.bench):
+            sites = resolve_sites(ctx, all_sites)
+            return pending_summary(ctx.redis, ctx.bench, sites, queues, limit, all_sites=all_sites)
+
+    if watch is not None:
+        if fmt == "json":
+            raise click.UsageError("--watch draws a table; for JSON poll `--format json` instead")
+        render.watch(lambda: render_tables(load(), show_site=all_sites), watch, title="show-pending-jobs")
+        return
+    doc = load()
     if fmt == "json":
         render.emit_json(doc)
         return
