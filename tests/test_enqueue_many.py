@@ -1,0 +1,97 @@
+"""jobstore: the bulk path writes exactly what the single path writes; once_key; ordering and statuses."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bench_jobs import jobstore
+from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
+from bench_jobs.keys import Keys
+from tests.enqueue_helpers import job_hash, job_ids
+
+VOLATILE = {"created_at", "enqueued_at", "bj_enqueued", "data", "description", "bj_kwargs"}
+
+
+@pytest.fixture
+def setup(bench):
+    return bench.client(), Keys(bench.bench.bench_id)
+
+
+def spec(n: int = 0, **options) -> JobSpec:
+    return JobSpec(**{"site": "s1", "queue": "default", "method": "testapp.jobs.add", "kwargs": {"a": n, "b": 1},
+                      "timeout": 300, **options})
+
+
+def test_bulk_job_hash_matches_single_job_hash(setup) -> None:
+    client, keys = setup
+    options = dict(retry=2, on_success="testapp.enqueue_jobs.on_done", on_failure="testapp.enqueue_jobs.on_done")
+    single = enqueue_job(client, keys, job_id=None, **{k: v for k, v in vars(spec(1, **options)).items()
+                                                       if k != "job_id"})
+    bulk = enqueue_many(client, keys, [spec(1, **options)])[0]
+    one, many = job_hash(client, single.id), job_hash(client, bulk.id)
+    assert one.keys() == many.keys()
+    assert {k: v for k, v in one.items() if k not in VOLATILE} == {k: v for k, v in many.items() if k not in VOLATILE}
+    assert one["bj_kwargs"] == many["bj_kwargs"] and one["description"] == many["description"]
+
+
+def test_bulk_keeps_order_and_indexes_and_rq_reads_it(setup) -> None:
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    client, keys = setup
+    specs = [spec(n) for n in range(1200)] + [spec(0, queue="short", site="s2")]
+    results = enqueue_many(client, keys, specs, batch_size=500)
+    assert [r.status for r in results] == ["enqueued"] * 1201
+    assert job_ids(client, keys) == [r.id for r in results[:1200]]
+    assert job_ids(client, keys, "short") == [results[-1].id]
+    assert client.zcard(keys.index("queued", "default", "s1")) == 1200
+    assert client.smembers(keys.sites_seen()) == {b"s1", b"s2"}
+    assert client.llen(keys.wake("default")) == 1000  # capped
+    job = Job.fetch(results[7].id, connection=client, serializer=JSONSerializer)
+    assert (job.func_name, job.kwargs) == ("testapp.jobs.add", {"a": 7, "b": 1})
+
+
+def test_bulk_dedupe_conflict_overload_and_schedule(setup) -> None:
+    client, keys = setup
+    due = time.time() + 60
+    results = enqueue_many(client, keys, [
+        spec(0, job_id="x", deduplicate=True), spec(1, job_id="x", deduplicate=True),
+        spec(2, job_id="y"), spec(3, job_id="y"),
+        spec(4, run_at=due), spec(5, at_front=True),
+    ])
+    assert [r.status for r in results] == ["enqueued", "duplicate", "enqueued", "conflict", "enqueued", "enqueued"]
+    assert json.loads(job_hash(client, "x")["bj_kwargs"]) == {"a": 0, "b": 1}
+    assert job_ids(client, keys) == [results[5].id, "x", "y"]
+    assert client.zscore(keys.scheduled(), results[4].id) == pytest.approx(due)
+
+    limited = enqueue_many(client, keys, [spec(n, max_queued=5) for n in range(4)])
+    assert [(r.status, r.count) for r in limited] == [("enqueued", 0), ("enqueued", 0), ("overloaded", 5),
+                                                        ("overloaded", 5)]
+    assert job_hash(client, limited[2].id) == {}
+
+
+def test_once_key_skips_the_second_enqueue(setup) -> None:
+    client, keys = setup
+    once = f"{keys.prefix}:test:once"
+    first = enqueue_job(client, keys, job_id=None, site="s1", queue="default", method="testapp.jobs.noop",
+                        kwargs={}, timeout=60, once_key=once, once_ttl=100)
+    second = enqueue_many(client, keys, [spec(0, once_key=once, once_ttl=100)])[0]
+    assert (first.status, second.status) == ("enqueued", "skipped")
+    assert client.get(once) == first.id.encode() and 0 < client.ttl(once) <= 100
+    assert job_ids(client, keys) == [first.id]
+
+
+def test_scripts_reload_after_script_flush(setup) -> None:
+    client, keys = setup
+    client.script_flush()
+    assert enqueue_job(client, keys, job_id=None, site="s1", queue="default", method="testapp.jobs.noop",
+                       kwargs={}, timeout=60).status == "enqueued"
+    client.script_flush()
+    assert enqueue_many(client, keys, [spec(1)])[0].status == "enqueued"
+
+
+def test_rq_time_format() -> None:
+    assert jobstore.rq_time(0) == "1970-01-01T00:00:00.000000Z"
