@@ -276,7 +276,8 @@ class Scheduler:
             record.skipped, record.skipping = 0, False
             self.client.hset(self.keys.scheduler_lag(), f"{site}|{event.key}", lag)
             schedlog.append(self.client, self.keys, site, kind="queued", event=event.event, method=event.method,
-                            job_id=result.id, slot=slot_id, status="queued", lag=lag)
+                            job_id=result.id, slot=slot_id, status="queued", lag=lag,
+                            by=self.lease.token)
             self.log.info("enqueued", f"{event.event} slot {slot_id} (lag {lag:.3f}s) job {result.id}", **fields)
         elif result.status == "skipped":  # another leader already enqueued this slot: take its record
             fresh = schedlog.load_record(self.client, self.keys, site, event.key)
