@@ -1,0 +1,94 @@
+"""The `scheduler` commands: list, status, enable/disable/pause/resume, trigger, log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench_jobs import admin, worklog
+from bench_jobs.scheduler import Scheduler
+from tests.conftest import assert_clean_error, read_json_file
+from tests.sched_helpers import FakeClock
+
+JSON_FIELDS = ["site", "method", "event", "cron", "queue", "last_run", "last_status", "last_duration_seconds",
+               "next_run", "error"]
+
+
+def test_list_for_several_apps_and_sites(bench, tmp_path: Path) -> None:
+    admin.add_app(bench.bench, "otherapp")
+    admin.create_site(bench.bench, "kolkata.test", "Asia/Kolkata")
+    bench.bench.reload()
+    start = datetime(2026, 6, 1, 9, 58, tzinfo=UTC).timestamp()
+    clock = FakeClock(start)
+    sched = Scheduler(bench.bench, bench.client(), worklog.WorkLog(bench.bench.logs_path, "t", name="scheduler"),
+                      clock=clock)
+    while clock.time() < start + 3 * 60:  # through 10:00 (hourly) and 10:00 (*/5 cron)
+        clock.advance(max(sched.step(), 0.001))
+    result = bench.cli("scheduler", "list", "--all-sites", "--format", "json", site=None)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert all(list(r) == JSON_FIELDS for r in rows)
+    assert {r["site"] for r in rows} == {"site1.test", "site2.test", "kolkata.test"}
+    by = {(r["site"], r["event"], r["method"], r["cron"]): r for r in rows}
+    noop = by[("site1.test", "cron", "testapp.jobs.noop", "*/5 * * * *")]
+    assert noop["last_run"] == "2026-06-01T10:00:00+00:00" and noop["last_status"] == "queued"
+    assert noop["next_run"] == "2026-06-01T10:05:00+00:00"
+    hourly = by[("site2.test", "hourly_long", "otherapp.tasks.rebuild_index", "0 * * * *")]
+    assert hourly["queue"] == "long" and hourly["last_run"] == "2026-06-01T10:00:00+00:00"
+    # Kolkata is UTC+05:30: its hours start at half past in UTC, so 10:00 UTC was no slot there
+    hourly = by[("kolkata.test", "hourly_long", "otherapp.tasks.rebuild_index", "0 * * * *")]
+    assert hourly["last_run"] is None and hourly["next_run"] == "2026-06-01T16:00:00+05:30"
+    daily = by[("kolkata.test", "daily", "testapp.jobs.noop", "0 0 * * *")]
+    assert daily["last_run"] is None and daily["next_run"] == "2026-06-02T00:00:00+05:30"
+    errors = [r for r in rows if r["error"] and r["site"] == "site1.test"]
+    assert len(errors) == 4 and all(r["next_run"] is None for r in errors)
+    table = bench.cli("scheduler", "list", site="kolkata.test")
+    assert table.exit_code == 0 and "otherapp.tasks.rebuild_index" in table.stdout
+    assert "site1.test" not in table.stdout and "invalid cron" in table.stdout
+
+
+def test_controls_write_frappe_keys_and_keep_others(bench) -> None:
+    bench.set_config("site1.test", custom_key="kept", disable_scheduler=1)
+    path = bench.bench.site_config_file("site1.test")
+    assert bench.cli("scheduler", "pause").exit_code == 0
+    assert read_json_file(path) == {"custom_key": "kept", "disable_scheduler": 1, "pause_scheduler": 1}
+    result = bench.cli("scheduler", "enable")
+    assert result.exit_code == 0 and "paused" in result.stdout
+    assert read_json_file(path) == {"custom_key": "kept", "enable_scheduler": 1, "pause_scheduler": 1}
+    assert "active" in bench.cli("scheduler", "resume").stdout
+    assert bench.cli("scheduler", "disable").exit_code == 0
+    assert read_json_file(path) == {"custom_key": "kept", "enable_scheduler": 0, "pause_scheduler": 0}
+    doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
+    assert doc["sites"][0] | {} == {"site": "site1.test", "enabled": False, "paused": False, "maintenance": False,
+                                    "active": False, "state": "disabled", "time_zone": "UTC"}
+    assert doc["alive"] is False and doc["leader"] is None
+    text = bench.cli("scheduler", "status").stdout
+    assert "No scheduler is running" in text
+
+
+def test_trigger_enqueues_once_and_runs_now(bench, tmp_path: Path) -> None:
+    first = bench.cli("scheduler", "trigger", "daily", "--format", "json")
+    assert first.exit_code == 0, first.output
+    assert [(r["method"], r["status"]) for r in json.loads(first.stdout)] == [("testapp.jobs.noop", "queued")]
+    again = json.loads(bench.cli("scheduler", "trigger", "testapp.jobs.noop", "--format", "json").stdout)
+    # the daily run is still queued, so it is skipped; the */5 cron event of the same method is queued
+    assert sorted((r["event"], r["status"]) for r in again) == [("cron", "queued"), ("daily", "skipped")]
+    now = json.loads(bench.cli("scheduler", "trigger", "daily", "--now", "--format", "json").stdout)
+    assert now[0]["status"] == "finished"
+    log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.jobs.noop", "--format", "json").stdout)
+    assert [r["kind"] for r in log] == ["trigger", "trigger", "trigger", "end"]
+    assert len(json.loads(bench.cli("scheduler", "log", "-n", "2", "--format", "json").stdout)) == 2
+
+
+def test_bad_input_is_a_clean_error(bench) -> None:
+    assert_clean_error(bench.cli("scheduler", "trigger", "nope.nothing"), "neither a scheduled event", "pick one of")
+    assert_clean_error(bench.cli("scheduler", "pause", site="ghost.test"), "site 'ghost.test' does not exist")
+    bench.set_config(redis_queue="redis://127.0.0.1:1")
+    assert_clean_error(bench.cli("scheduler", "list"), "not reachable")
+
+
+def test_help_has_examples(bench) -> None:
+    for args in (("scheduler",), ("scheduler", "list"), ("scheduler", "trigger"), ("schedule",)):
+        result = bench.cli(*args, "--help", site=None)
+        assert result.exit_code == 0 and "Example" in result.stdout, args
