@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ class Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        # Process-directed signals (SIGTERM, the SIGALRM of a timeout) must reach the main thread:
+        # one delivered to this thread would not interrupt a job sleeping in the main thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGUSR1})
         next_beat = 0.0
         control = self.keys.worker_stop(self.worker)
         while not self.stopped.is_set():
