@@ -58,6 +58,18 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
+def stamp(value: Any) -> str | None:
+    """RQ's `2026-11-30T04:40:01.123456Z` as ISO 8601 like every other time we print (+00:00, ms)."""
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return text
+    return moment.isoformat(timespec="milliseconds")
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(_text(value))  # type: ignore[arg-type]
@@ -219,8 +231,8 @@ def list_row(job_id: str, data: dict[str, Any], index_state: str) -> dict[str, A
         "method": _text(data.get("bj_method")),
         "kwargs": _json(data.get("bj_kwargs")) or {},
         "enqueued_at": iso(_float(data.get("bj_enqueued"))),
-        "started_at": _text(data.get("started_at")),
-        "ended_at": _text(data.get("ended_at")),
+        "started_at": stamp(data.get("started_at")),
+        "ended_at": stamp(data.get("ended_at")),
         "attempts": _int(data.get("bj_attempts")) or 0,
         "error": _text(data.get("bj_error")),
     }
@@ -259,10 +271,10 @@ def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]
         "site": _text(data.get("bj_site")),
         "kwargs": _json(data.get("bj_kwargs")) or {},
         "timeout": _int(data.get("timeout")),
-        "created_at": _text(data.get("created_at")),
-        "enqueued_at": _text(data.get("enqueued_at")) or iso(_float(data.get("bj_enqueued"))),
-        "started_at": _text(data.get("started_at")),
-        "ended_at": _text(data.get("ended_at")),
+        "created_at": stamp(data.get("created_at")),
+        "enqueued_at": stamp(data.get("enqueued_at")) or iso(_float(data.get("bj_enqueued"))),
+        "started_at": stamp(data.get("started_at")),
+        "ended_at": stamp(data.get("ended_at")),
         "run_at": iso(_float(data.get("bj_run_at"))),
         "duration_seconds": _float(data.get("bj_duration")),
         "attempts": _int(data.get("bj_attempts")) or 0,

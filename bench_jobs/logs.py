@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ class Record:
         doc = {key: self.fields.get(key) for key in JSON_KEYS}
         doc.update({k: v for k, v in self.fields.items() if k not in doc})
         if len(self.lines) > 1 and "traceback" not in doc:
-            doc["traceback"] = "\n".join(self.lines[1:])
+            # The text format indents a traceback under its line; the JSON field holds it as it was.
+            doc["traceback"] = textwrap.dedent("\n".join(self.lines[1:]))
         return doc
 
 
@@ -104,6 +106,8 @@ def parse_line(line: str) -> dict[str, Any] | None:
         while (found := FIELD_RE.match(rest)) is not None:
             fields[FIELD_NAMES[found[1]]] = found[2]
             rest = rest[found.end():]
+        if "duration" in fields:
+            fields["duration"] = _seconds(fields["duration"])
         fields["message"] = rest
         return fields
     match = REDIS_RE.match(line)
@@ -111,6 +115,14 @@ def parse_line(line: str) -> dict[str, Any] | None:
         return {"time": match["time"], "level": REDIS_LEVELS[match["mark"]], "process": match["pid"],
                 "message": match["rest"]}
     return None
+
+
+def _seconds(text: str) -> float | str:
+    """'0.012s' -> 0.012, as the JSON log format has it."""
+    try:
+        return float(text.removesuffix("s"))
+    except ValueError:
+        return text
 
 
 def records(lines: Iterable[str]) -> Iterator[Record]:

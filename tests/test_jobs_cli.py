@@ -62,7 +62,7 @@ def test_show(bench: BenchFixture, loaded) -> None:
     doc = json.loads(result.stdout)
     assert doc["status"] == "failed" and doc["queue"] == "default" and doc["site"] == "site1.test"
     assert doc["traceback"] == TB and doc["error"] == "ValueError: boom" and doc["attempts"] == 1
-    assert doc["kwargs"] == {"n": 0} and doc["enqueued_at"].endswith("Z")
+    assert doc["kwargs"] == {"n": 0} and doc["enqueued_at"].endswith("+00:00")
     finished = json.loads(bench.cli("jobs", "show", loaded["finished"][0], "--format", "json").stdout)
     assert finished["result"] == 42
     table = bench.cli("jobs", "show", job_id)

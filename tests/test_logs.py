@@ -52,7 +52,7 @@ def test_last_lines_and_filters(bench: BenchFixture) -> None:
     assert bench.cli("logs", "--grep", r"line \d+, in fail").stdout.splitlines() == TEXT_LINES[3:7]
     doc = [json.loads(line) for line in bench.cli("logs", "--job", "J2", "--format", "json").stdout.splitlines()]
     assert len(doc) == 1 and doc[0]["job_id"] == "J2" and doc[0]["level"] == "ERROR"
-    assert doc[0]["event"] == "failed" and doc[0]["duration"] == "0.003s" and doc[0]["message"] == "ValueError: boom"
+    assert doc[0]["event"] == "failed" and doc[0]["duration"] == 0.003 and doc[0]["message"] == "ValueError: boom"
     assert doc[0]["traceback"].endswith("ValueError: boom")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bench_jobs import render
+from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
 from bench_jobs.cli.pending import print_table, resolve_sites, short
 from bench_jobs.errors import BenchJobsError
@@ -54,7 +54,8 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(ALL_STATES),
               help="Only jobs in this state (repeat for several; default: all).")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues.")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Only these queues.")
 @click.option("--method", metavar="GLOB", help="Only methods matching this glob, e.g. 'myapp.tasks.*'.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N jobs.")
 @click.option("--all-sites", is_flag=True, help="Jobs of every site.")
@@ -90,7 +91,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
 
 
 @jobs.command("show")
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete.job_ids)
 @render.format_option
 @click.pass_obj
 def show(ctx: Context, job_id: str, fmt: str) -> None:
@@ -108,16 +109,18 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
     if fmt == "json":
         render.emit_json(detail)
         return
-    rows = [{"field": key, "value": value} for key, value in detail.items() if key != "traceback"]
+    rows = [{"field": key, "value": f"{value:.3f}" if isinstance(value, float) else value}
+            for key, value in detail.items() if key != "traceback"]
     print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
     if detail["traceback"]:
         render.info("\nTraceback:\n" + detail["traceback"].rstrip())
 
 
 @jobs.command("retry")
-@click.argument("job_ids", metavar="[ID]...", nargs=-1)
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, shell_complete=complete.job_ids)
 @click.option("--all-failed", is_flag=True, help="Every failed or stopped job of the site (or --queue).")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="With --all-failed: only these queues.")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="With --all-failed: only these queues.")
 @click.pass_obj
 def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: str | None) -> None:
     """Put failed, stopped or canceled jobs back at the end of their queue.
@@ -148,7 +151,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
 
 
 @jobs.command("cancel")
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete.job_ids)
 @click.pass_obj
 def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """Cancel queued (or scheduled) jobs: they leave the queue and never run.
@@ -167,7 +170,7 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
 
 
 @jobs.command("stop")
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete.job_ids)
 @click.pass_obj
 def stop(ctx: Context, job_id: str) -> None:
     """Stop a running job: its worker kills it and marks it stopped (listed with failed).
@@ -187,7 +190,7 @@ def stop(ctx: Context, job_id: str) -> None:
 
 
 @jobs.command("delete")
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete.job_ids)
 @click.pass_obj
 def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """Delete jobs for good (any state but running: stop those first).
@@ -207,7 +210,8 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
 
 
 @jobs.command("purge")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Only these queues (default: all).")
 @click.option("--status", type=click.Choice(PURGE_STATES), default="queued", show_default=True,
               help="Which jobs to delete.")
 @click.option("--method", metavar="GLOB", help="Only methods matching this glob.")
@@ -252,7 +256,8 @@ def confirm(question: str, yes: bool) -> None:
 
 
 @jobs.command("wait")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Only these queues (default: all).")
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="Give up after S seconds (exit 1).")
 @click.option("--all-sites", is_flag=True, help="Wait for every site.")
 @click.pass_obj
@@ -278,7 +283,8 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
 
 
 @click.command("purge-jobs")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Only these queues (default: all).")
 @click.option("--event", metavar="EVENT", help="Only jobs of this scheduler event, e.g. daily or hourly_long.")
 @click.pass_obj
 def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bench_jobs import render
+from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
 
 PIPE_WIDTH = 200
@@ -25,7 +25,8 @@ def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
 
 
 @click.command("show-pending-jobs")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", help="Only these queues (default: all).")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Only these queues (default: all).")
 @click.option("--all-sites", is_flag=True, help="Count the jobs of every site (site is null in JSON).")
 @click.option("--limit", type=click.IntRange(0, 10_000), default=20, show_default=True,
               help="How many of the next jobs to show per queue.")
@@ -107,6 +108,8 @@ def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
     for column in table.columns:
         if column.header in no_wrap:
             column.no_wrap = True
+    if not any(column.header for column in table.columns):
+        table.show_header = False  # a field/value listing
     console = render.console()
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
