@@ -110,3 +110,61 @@ def test_fish_completes_sites_and_commands(bench):
 
     assert fish(f"bench-jobs --bench {bench.path} --site site1") == ["site1.test"]
     assert "completion" in fish(f"bench-jobs --bench {bench.path} compl")
+
+
+def test_bash_completes_queues_in_a_comma_list(bench):
+    bench.set_config(workers={"reports": {"timeout": 900}})
+    base = ["bench-jobs", "--bench", str(bench.path)]
+    assert bash_complete([*base, "worker", "--queue", ""]) == ["short", "default", "long", "reports"]
+    assert bash_complete([*base, "worker", "--queue", "short,"]) == ["short,default", "short,long", "short,reports"]
+    assert bash_complete([*base, "show-pending-jobs", "--queue", "lo"]) == ["long"]
+    assert bash_complete([*base, "enqueue", "x", "--queue", "re"]) == ["reports"]
+
+
+def test_bash_completes_job_ids_of_the_site(bench):
+    from bench_jobs.jobstore import enqueue_job
+    from bench_jobs.keys import Keys
+
+    keys = Keys(bench.bench.bench_id)
+    ids = [enqueue_job(bench.client(), keys, job_id=f"{prefix}-job", site=site, queue="default",
+                       method="testapp.jobs.noop", kwargs={}, timeout=300).id
+           for prefix, site in (("aaa", "site1.test"), ("aab", "site1.test"), ("bbb", "site2.test"))]
+    base = ["bench-jobs", "--bench", str(bench.path), "--site", "site1.test", "jobs"]
+    assert sorted(bash_complete([*base, "show", "aa"])) == ids[:2]
+    assert sorted(bash_complete([*base, "show", ""])) == ids[:2]  # site2.test's job is not offered
+    assert bash_complete([*base, "cancel", "aab"]) == ["aab-job"]
+
+
+def test_job_ids_complete_to_nothing_when_redis_is_down(tmp_path, redis_factory):
+    import time
+
+    from tests.conftest import make_bench
+
+    server = redis_factory()
+    bench = make_bench(tmp_path / "b", server)
+    server.stop()
+    started = time.monotonic()
+    assert bash_complete(["bench-jobs", "--bench", str(bench.path), "jobs", "show", ""]) == []
+    assert time.monotonic() - started < 5
+
+
+def test_bash_completes_scheduler_events_and_methods(bench):
+    got = bash_complete(["bench-jobs", "--bench", str(bench.path), "scheduler", "trigger", ""])
+    assert {"daily", "cron", "testapp.jobs.noop"} <= set(got)
+    assert bash_complete(["bench-jobs", "--bench", str(bench.path), "scheduler", "trigger", "da"]) == ["daily"]
+
+
+def test_bash_completes_use_site(bench):
+    assert bash_complete(["bench-jobs", "--bench", str(bench.path), "use", "site1"]) == ["site1.test"]
+
+
+def test_apps_helper(bench):
+    import click
+
+    from bench_jobs import complete
+    from bench_jobs.cli import cli
+
+    ctx = click.Context(cli)
+    ctx.params = {"bench_path": str(bench.path), "site": None}
+    assert [item.value for item in complete.apps(ctx, None, "test")] == ["testapp"]
+    assert [item.value for item in complete.apps(ctx, None, "zzz")] == []

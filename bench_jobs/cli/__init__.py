@@ -64,6 +64,16 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Command names with the short help from the table, so a TAB imports no command module."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=self.lazy[name][1]) for name in self.list_commands(ctx)
+                 if name in self.lazy and name.startswith(incomplete)]
+        items += [CompletionItem(name, help=command.get_short_help_str())
+                  for name, command in self.commands.items() if name.startswith(incomplete) and not command.hidden]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
             module_name, _, attr = self.lazy[name][0].partition(":")

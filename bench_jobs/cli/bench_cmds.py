@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench_jobs import admin, render
+from bench_jobs import admin, complete, render
 from bench_jobs.cli.context import Context
 
 
@@ -60,7 +60,7 @@ def add_app(ctx: Context, app: str) -> None:
 
 
 @click.command("use")
-@click.argument("site")
+@click.argument("site", shell_complete=complete.sites)
 @click.pass_obj
 def use(ctx: Context, site: str) -> None:
     """Make SITE the default site (writes sites/currentsite.txt).

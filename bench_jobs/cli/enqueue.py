@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bench_jobs import render
+from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError, ConfigError
 
@@ -80,7 +80,8 @@ def due_time(ctx: Context, site: str, delay: str | None, at_time: str | None) ->
 @click.command("enqueue")
 @click.argument("method")
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
-@click.option("--queue", default="default", show_default=True, help="Queue to put the job on.")
+@click.option("--queue", default="default", show_default=True, shell_complete=complete.queues,
+              help="Queue to put the job on.")
 @click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS",
               help="Kill the job after this long (default: the queue's timeout).")
 @click.option("--job-id", metavar="ID",

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from bench_jobs import render
+from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
 
 
@@ -176,7 +176,7 @@ def _short_time(iso: str | None) -> str | None:
 
 
 @scheduler.command("trigger")
-@click.argument("target", metavar="METHOD|EVENT")
+@click.argument("target", metavar="METHOD|EVENT", shell_complete=complete.events)
 @click.option("--now", "run_now", is_flag=True, help="Run it in this process now instead of enqueuing it.")
 @render.format_option
 @click.pass_obj

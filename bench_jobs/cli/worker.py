@@ -6,13 +6,14 @@ import sys
 
 import click
 
+from bench_jobs import complete
 from bench_jobs.cli.context import Context
 
 STRATEGIES = ("default", "round_robin", "random")
 
 
 @click.command("worker")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]",
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
               help="Queues to serve, in priority order (default: all queues of the bench).")
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--no-fork", is_flag=True, help="Run jobs in the worker process (faster; recycle with --max-jobs).")
