@@ -47,6 +47,8 @@ def _table(report) -> None:
     table = render.build_table(rows, ["status", "check", "detail"])
     console = render.console()
     console.print(table)
+    counts = {status: sum(c.status == status for c in report.checks) for status in ("fail", "warn")}
+    notes = ", ".join(f"{n} {'failed' if s == 'fail' else 'warning' + ('s' if n > 1 else '')}"
+                      for s, n in counts.items() if n)
     verdict = "healthy" if report.healthy else "unhealthy"
-    console.print(f"\nbench is {verdict}" + ("" if report.healthy else
-                                            f" ({sum(c.status == 'fail' for c in report.checks)} failed)"))
+    console.print(f"\nbench is {verdict}" + (f" ({notes})" if notes else ""))
