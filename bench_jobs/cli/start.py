@@ -1,0 +1,87 @@
+"""bench-jobs start: the whole bench in the foreground — its Redis, workers per queue, the scheduler."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import click
+
+from bench_jobs.cli.context import Context
+
+
+@dataclass(frozen=True)
+class Child:
+    name: str
+    argv: list[str]
+
+
+def children(ctx: Context, *, workers: bool, scheduler: bool) -> list[Child]:
+    """Workers per queue as configured (`background_workers`, custom `workers`) and one scheduler."""
+    bench = ctx.bench
+    base = [sys.executable, "-m", "bench_jobs", "--bench", str(bench.path)]
+    out: list[Child] = []
+    if workers:
+        for queue in bench.queue_names():
+            count = max(1, bench.workers_for(queue))
+            for i in range(1, count + 1):
+                name = f"worker.{queue}" + (f".{i}" if count > 1 else "")
+                out.append(Child(name, [*base, "worker", "--queue", queue]))
+    if scheduler:
+        out.append(Child("scheduler", [*base, "schedule"]))
+    return out
+
+
+def managed_redis(ctx: Context) -> bool:
+    """True when redis_queue names this machine and nothing answers there yet: we start it."""
+    from urllib.parse import urlsplit
+
+    from bench_jobs.redis_server import LOCAL_HOSTS, probe
+
+    if ctx.bench.common_config.get("redis_queue_sentinel_enabled"):
+        return False
+    parts = urlsplit(ctx.bench.redis_url)
+    host = parts.hostname or "127.0.0.1"
+    if host not in LOCAL_HOSTS:
+        return False
+    return probe(parts.port or 6379, "127.0.0.1" if host == "localhost" else host) is None
+
+
+@click.command("start")
+@click.option("--no-redis", is_flag=True, help="Do not start the bench's own Redis (use the configured one as is).")
+@click.option("--no-scheduler", is_flag=True, help="Run workers only.")
+@click.option("--no-workers", is_flag=True, help="Run the scheduler only.")
+@click.pass_obj
+def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) -> None:
+    """Run the whole bench in the foreground: its Redis (when the config points at a
+    local one that is not running yet), workers per queue as configured, and the
+    scheduler. Each line is prefixed with the time and the process name.
+
+    Ctrl-C or SIGTERM stops them all gracefully (a second one stops them now).
+
+    \b
+    Examples:
+      bench-jobs start
+      bench-jobs start --no-scheduler
+      BENCH_PATH=~/my-bench bench-jobs start > bench.log 2>&1 &
+    """
+    from bench_jobs import redis_server
+    from bench_jobs.procs import Manager
+
+    started_redis = False
+    manager = Manager(restart="always")
+    if not no_redis and managed_redis(ctx):
+        result = redis_server.start(ctx.bench)
+        started_redis = not result.already_running
+        manager.printer.line("redis", f"started (pid {result.pid}, port {result.port}); "
+                             f"log in {ctx.bench.logs_path / 'redis_queue.log'}")
+    try:
+        ctx.redis  # noqa: B018 - a down or unreachable Redis is one clean error before any child starts
+        for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler):
+            manager.add(child.name, child.argv)
+        code = manager.run()
+    finally:
+        if started_redis:
+            stopped = redis_server.stop(ctx.bench)
+            manager.printer.line("redis", f"stopped (pid {stopped.pid})")
+    click.get_current_context().exit(code)
