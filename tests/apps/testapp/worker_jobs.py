@@ -55,3 +55,11 @@ def record_callback(job_id: str, **details) -> None:
     """on_success/on_failure callback: writes what it got to the file named in the site config."""
     outcome = "ok" if "result" in details else "failed"
     mark(get_site_config()["callback_log"], f"{outcome} {job_id} {details.get('result', details.get('error'))}")
+
+
+def fault_job(n: int, fail: bool = False) -> int:
+    """For the fault-injection test: a short sleep (so kills land mid-job); every tenth job fails."""
+    time.sleep(0.05)
+    if fail:
+        raise RuntimeError(f"job {n} fails on purpose")
+    return n

@@ -1,0 +1,114 @@
+"""Recovery of jobs whose worker died: the sweep (direct) and SIGKILLed worker processes (end to end)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from bench_jobs.dispatch import Dispatcher, register_worker
+from bench_jobs.keys import Keys
+from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, workers_of
+
+
+@pytest.fixture
+def workers(bench, tmp_path):
+    bench.set_config(worker_dead_after=2, retry_backoff_base=0.05, retry_backoff_max=0.2)
+    procs = WorkerProcs(bench, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def test_sweep_requeues_or_fails_the_jobs_of_a_dead_worker(bench) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    dispatch = Dispatcher(client, keys, "w-dead")
+    register_worker(client, keys, "w-dead", ["default"], alive_ttl=60)
+    again = add_job(client, bid, "site1.test", "testapp.jobs.noop", retry=1)
+    final = add_job(client, bid, "site1.test", "testapp.jobs.noop", retry=0)
+    assert dispatch.claim(["default"]).id == again
+    assert dispatch.claim(["default"]).id == final
+    assert not dispatch.sweep(force=True).job_ids  # alive: nothing to do
+    client.delete(keys.worker_alive("w-dead"))  # what a SIGKILL amounts to once the TTL ran out
+    result = dispatch.sweep(force=True)
+    assert (result.requeued, result.failed) == (1, 1)
+    assert job(client, again)["status"] == "queued" and job(client, again)["bj_error"] == "worker died"
+    assert client.lrange(keys.queue("default"), 0, -1) == [again.encode()]
+    assert job(client, final)["status"] == "failed" and job(client, final)["bj_error"] == "worker died"
+    assert client.zcard(keys.started()) == 0 and client.zcard(keys.index("started", "default", "site1.test")) == 0
+    assert workers_of(client, bid) == []  # the dead worker's registration is gone too
+
+
+def test_sweep_runs_once_per_interval_bench_wide(bench) -> None:
+    client, keys = bench.client(), Keys(bench.bench.bench_id)
+    first, second = Dispatcher(client, keys, "a"), Dispatcher(client, keys, "b")
+    assert first.sweep(interval=30).swept
+    assert not second.sweep(interval=30).swept
+
+
+def test_finish_of_a_recovered_job_is_not_applied(bench) -> None:
+    from bench_jobs.dispatch import Ending
+
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    slow = Dispatcher(client, keys, "slow")
+    job_id = add_job(client, bid, "site1.test", "testapp.jobs.noop", retry=2)
+    claimed = slow.claim(["default"])
+    slow.sweep(force=True)  # "slow" has no alive key: its job goes back to the queue
+    applied, _ = slow.finish(claimed, Ending("finished", 0.1, result="null"))
+    assert not applied and job(client, job_id)["status"] == "queued"
+
+
+def test_deadline_recovers_a_job_of_a_live_but_stuck_worker(bench) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    stuck = Dispatcher(client, keys, "stuck")
+    register_worker(client, keys, "stuck", ["default"], alive_ttl=60)
+    job_id = add_job(client, bid, "site1.test", "testapp.jobs.noop", timeout=10)
+    stuck.claim(["default"])
+    assert not stuck.sweep(force=True, grace=5, now=time.time() + 12).job_ids
+    assert stuck.sweep(force=True, grace=5, now=time.time() + 16).job_ids == [job_id]
+    assert job(client, job_id)["bj_error"].startswith("worker died (no result")
+
+
+@pytest.mark.parametrize("retry", [1, 0])
+def test_kill_9_of_the_only_worker_of_a_queue(bench, workers, tmp_path, retry) -> None:
+    """The worker of `default` is SIGKILLed mid-job; only a worker of another queue is left, and it
+    recovers the job within the configured time (worker_dead_after=2 s here)."""
+    client, bid = bench.client(), bench.bench.bench_id
+    out = str(tmp_path / "out")
+    job_id = add_job(client, bid, "site1.test", "testapp.worker_jobs.sleep_then_mark",
+                     {"path": out, "seconds": 60}, retry=retry)
+    victim = workers.start("--queue", "default")
+    wait_busy(client, bid, job_id)
+    workers.start("--queue", "long")  # serves another queue: it sweeps for the whole bench
+    wait_for(lambda: len(workers_of(client, bid)) == 2, what="both workers")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(10)
+    killed_at = time.monotonic()
+    expected = "queued" if retry else "failed"
+    data = wait_for(lambda: (d := job(client, job_id))["status"] == expected and d, timeout=60,
+                    what=f"job {expected}")
+    took = time.monotonic() - killed_at
+    assert data["bj_error"] == "worker died"
+    assert [w["queues"] for w in workers_of(client, bid)] == [["long"]]  # no worker of `default` alive
+    print(f"recovered in {took:.1f}s after SIGKILL (worker_dead_after=2)")
+    # the forked child died with its worker: it never finished the job
+    time.sleep(0.5)
+    assert "done" not in Path(out).read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_fault_injection_no_job_lost(bench, workers, tmp_path) -> None:
+    """Issue 4: many jobs with retries, workers SIGKILLed at random moments and restarted; every job
+    ends finished or failed — none missing, none stuck in started."""
+    from tests.fault import run_fault_test
+
+    report = run_fault_test(bench, workers, jobs=300, kills=6, rng=random.Random(4))
+    print(report.summary())
+    assert report.missing == [] and report.stuck == []
+    assert report.finished + report.failed == 300
