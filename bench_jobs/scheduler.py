@@ -301,7 +301,10 @@ class Scheduler:
     # -- housekeeping --------------------------------------------------------------------------------
     def housekeeping(self) -> None:
         """Log the ends of finished runs; promote due retries; recover jobs of dead workers."""
+        # Records can change outside this loop (`scheduler trigger`), so re-read them: one HGETALL a site.
+        records = {site: schedlog.load_records(self.client, self.keys, site) for site in {p.site for p in self.plans}}
         for plan in self.plans:
+            plan.record = records[plan.site].get(plan.event.key, plan.record)
             if plan.record.open:
                 schedlog.reconcile(self.client, self.keys, plan.site, plan.event.key, plan.record,
                                    plan.event.method, plan.event.event)
