@@ -111,10 +111,10 @@ def _import_path(bench: Bench, dotted: str) -> Callable[..., Any]:
 
 
 def unit_of_work() -> contextlib.AbstractContextManager[Any]:
-    try:
-        from bench_jobs.enqueue import unit_of_work as uow
-    except ImportError:  # enqueue side not installed yet: nothing to commit or roll back
-        return contextlib.nullcontext()
+    """The enqueue side's unit of work (commit on success, rollback on failure): what a failed job
+    enqueued after-commit is never sent."""
+    from bench_jobs.background_jobs import unit_of_work as uow
+
     return uow()
 
 
