@@ -50,7 +50,9 @@ class Tmux:
     """A private tmux server (own socket) running one command in a pane of a fixed size."""
 
     def __init__(self, name: str) -> None:
-        self.socket = f"bj-test-{name}-{os.getpid()}"
+        self.name = f"bj-test-{name}-{os.getpid()}"
+        self.started = 0
+        self.socket = self.name
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
@@ -60,6 +62,9 @@ class Tmux:
         # The shell stays after the command so the exit status can be read from the pane; its INT
         # trap (reset to default in the child) keeps Ctrl+C from ending the shell too.
         script = f"trap true INT; env {exports} {command}; echo EXIT=$?; sleep 60"
+        # A fresh server (socket) per start: reusing one right after kill-server races its exit.
+        self.started += 1
+        self.socket = f"{self.name}-{self.started}"
         result = self.tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "45", "bash", "-c", script)
         assert result.returncode == 0, result.stderr
 
