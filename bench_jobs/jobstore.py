@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -93,9 +94,25 @@ def rq_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_to_json = json.JSONEncoder(separators=(",", ":")).encode  # one bound encoder: json.dumps re-checks its options
+STORE_BELOW = 1024
+
+
+def zlib_stream(data: bytes) -> bytes:
+    """`data` as a zlib stream, as `zlib.decompress` (and so RQ) reads it.
+
+    Small payloads are framed as one stored (uncompressed) deflate block: deflate would not make
+    them smaller, and setting up a compressor costs more than the rest of a bulk enqueue.
+    """
+    if len(data) >= STORE_BELOW:
+        return zlib.compress(data, 1)
+    size = len(data)
+    return b"\x78\x01\x01" + struct.pack("<HH", size, size ^ 0xFFFF) + data + struct.pack(">I", zlib.adler32(data))
+
+
 def rq_data(method: str, kwargs: dict[str, Any]) -> bytes:
     """RQ's `data` field for JSONSerializer: zlib(JSON [func_name, instance, args, kwargs])."""
-    return zlib.compress(json.dumps([method, None, [], kwargs], separators=(",", ":")).encode())
+    return zlib_stream(_to_json([method, None, [], kwargs]).encode())
 
 
 def describe(method: str, kwargs_json: str) -> str:
@@ -131,10 +148,9 @@ def _common_fields(keys: Keys, spec: JobSpec, now: float) -> list[Any]:
 
 def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[str, bytes, str]:
     """(bj_kwargs JSON, RQ data blob, description); one json.dumps serves all three."""
-    kwargs_json = json.dumps(spec.kwargs, separators=(",", ":"))
-    method_json = method_json or json.dumps(spec.method)
-    # Level 1: these blobs are tiny, so a higher level only costs time.
-    data = zlib.compress(f"[{method_json},null,[],{kwargs_json}]".encode(), 1)
+    kwargs_json = _to_json(spec.kwargs)
+    method_json = method_json or _to_json(spec.method)
+    data = zlib_stream(f"[{method_json},null,[],{kwargs_json}]".encode())
     return kwargs_json, data, describe(spec.method, kwargs_json)
 
 
@@ -220,7 +236,7 @@ def _batch_command(keys: Keys, sha: str, batch: list[JobSpec], now: float) -> tu
         f"{keys.prefix}:idx:", len(common), *common,
     ]
     ids = []
-    method_json = json.dumps(first.method)
+    method_json = _to_json(first.method)
     fresh = os.urandom(16 * len(batch)).hex()  # one syscall for the batch's new ids
     for n, spec in enumerate(batch):
         job_id = spec.job_id or fresh[32 * n: 32 * n + 32]

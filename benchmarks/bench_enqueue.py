@@ -1,0 +1,105 @@
+"""Enqueue rate: bench-jobs against plain RQ, in the same run, on a private redis-server.
+
+  - bulk: `jobstore.enqueue_many` (one enqueue_many.lua call per run of 500 alike jobs, several in
+    flight) against RQ's `Queue.enqueue_many` with `Queue.prepare_data` (one pipeline), JSONSerializer;
+  - single: `jobstore.enqueue_job` (one script, one round trip) against RQ's `Queue.enqueue`.
+Both sides build their job descriptions inside the timed part. Each measurement is the best of
+--runs, on an emptied database, with no other load on the server.
+
+    .venv/bin/python benchmarks/bench_enqueue.py               # 50,000 bulk, 5,000 single
+    .venv/bin/python benchmarks/bench_enqueue.py --jobs 200000 --single 10000 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many  # noqa: E402
+from bench_jobs.keys import Keys  # noqa: E402
+from tests.redis_server import RedisProcess  # noqa: E402
+
+METHOD = "testapp.jobs.add"
+SITE = "site1.bench"
+
+
+def best_rate(client, runs: int, count: int, work: Callable[[], object]) -> float:
+    """Jobs/s of the fastest of `runs` runs, each on an empty database."""
+    rates = []
+    for _ in range(runs):
+        client.flushdb()
+        began = time.perf_counter()
+        work()
+        rates.append(count / (time.perf_counter() - began))
+    return max(rates)
+
+
+def ours_bulk(client, keys: Keys, count: int) -> None:
+    specs = (JobSpec(site=SITE, queue="default", method=METHOD, kwargs={"a": n, "b": 1}, timeout=300)
+             for n in range(count))
+    results = enqueue_many(client, keys, specs)
+    assert len(results) == count and results[-1].status == "enqueued"
+
+
+def rq_bulk(queue, count: int) -> None:
+    from rq import Queue
+
+    jobs = queue.enqueue_many([Queue.prepare_data(METHOD, kwargs={"a": n, "b": 1}, timeout=300)
+                               for n in range(count)])
+    assert len(jobs) == count
+
+
+def ours_single(client, keys: Keys, count: int) -> None:
+    for n in range(count):
+        enqueue_job(client, keys, job_id=None, site=SITE, queue="default", method=METHOD,
+                    kwargs={"a": n, "b": 1}, timeout=300)
+
+
+def rq_single(queue, count: int) -> None:
+    for n in range(count):
+        queue.enqueue(METHOD, kwargs={"a": n, "b": 1}, job_timeout=300)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=50_000, help="jobs per bulk run")
+    parser.add_argument("--single", type=int, default=5_000, help="jobs per one-at-a-time run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (the best counts)")
+    args = parser.parse_args()
+
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisProcess(Path(tmp)).start()
+        try:
+            client = server.client()
+            keys = Keys("bench-enqueue")
+            queue = Queue("bench-enqueue-rq", connection=client, serializer=JSONSerializer)
+            rows = [
+                ("bulk", args.jobs,
+                 best_rate(client, args.runs, args.jobs, lambda: ours_bulk(client, keys, args.jobs)),
+                 best_rate(client, args.runs, args.jobs, lambda: rq_bulk(queue, args.jobs))),
+                ("single", args.single,
+                 best_rate(client, args.runs, args.single, lambda: ours_single(client, keys, args.single)),
+                 best_rate(client, args.runs, args.single, lambda: rq_single(queue, args.single))),
+            ]
+        finally:
+            server.stop()
+
+    print(f"{'mode':<8}{'jobs':>9}{'bench-jobs/s':>15}{'plain RQ/s':>13}{'ratio':>8}")
+    for mode, count, ours, theirs in rows:
+        print(f"{mode:<8}{count:>9,}{ours:>15,.0f}{theirs:>13,.0f}{ours / theirs:>7.1f}x")
+    bulk = rows[0][2]
+    print(f"bulk target >= 20,000 jobs/s: {'met' if bulk >= 20_000 else 'NOT met'} ({bulk:,.0f})")
+
+
+if __name__ == "__main__":
+    main()
