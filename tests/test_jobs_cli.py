@@ -191,3 +191,18 @@ def test_wait(bench: BenchFixture) -> None:
     timer.start()
     result = bench.cli("jobs", "wait", "--timeout", "10")
     assert result.exit_code == 0 and "Idle" in result.stdout
+
+
+def test_purge_asks_on_a_terminal(bench: BenchFixture, loaded, monkeypatch) -> None:
+    from bench_jobs.cli import jobs as jobs_cli
+
+    monkeypatch.setattr(jobs_cli, "stdin_is_terminal", lambda: True)
+    client, keys = bench.client(), Keys(bench.bench.bench_id)
+    before = snapshot(client, bench.bench.bench_id)
+    result = bench.cli("jobs", "purge", "--queue", "long", input="n\n")
+    assert_clean_error(result, "aborted, nothing deleted")
+    assert "Delete 2 queued job(s) of site site1.test in long?" in result.stdout
+    assert snapshot(client, bench.bench.bench_id) == before
+    result = bench.cli("jobs", "purge", "--queue", "long", input="y\n")
+    assert result.exit_code == 0 and "Purged 2 job(s)." in result.stdout
+    assert client.zcard(keys.index("queued", "long", "site1.test")) == 0

@@ -244,11 +244,15 @@ def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None,
     render.info(f"Purged {len(outcome.done)} job(s).")
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask on a terminal; without one, refuse unless --yes was given (scripts must say so)."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise BenchJobsError(f"{question.rstrip('?')}: refusing without confirmation (no terminal)",
                              "pass --yes to confirm from a script")
     if not click.confirm(question, default=False):
