@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -113,7 +114,7 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
                  title="Sites")
     render.info("")
     procs = [{**p, "role": "leader" if p["leader"] else "standby",
-              "up": render.age(p["last_seen"] - float(p["started"] or p["last_seen"])),
+              "up": render.age(time.time() - float(p["started"] or time.time())),
               "seen": f"{p['seen_seconds_ago']}s ago"} for p in doc["schedulers"]]
     render.table(procs, ["host", "pid", "role", "up", ("seen", "last seen")], title="Scheduler processes",
                  empty="No scheduler is running: start one with `bench-jobs scheduler run` (or `bench-jobs start`).")

@@ -70,6 +70,8 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) ->
 
     started_redis = False
     manager = Manager(restart="always")
+    for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler):
+        manager.add(child.name, child.argv)
     if not no_redis and managed_redis(ctx):
         result = redis_server.start(ctx.bench)
         started_redis = not result.already_running
@@ -77,8 +79,6 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) ->
                              f"log in {ctx.bench.logs_path / 'redis_queue.log'}")
     try:
         ctx.redis  # noqa: B018 - a down or unreachable Redis is one clean error before any child starts
-        for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler):
-            manager.add(child.name, child.argv)
         code = manager.run()
     finally:
         if started_redis:
