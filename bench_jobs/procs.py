@@ -121,7 +121,8 @@ class Manager:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda signum, _frame: self.request_stop(signum))
         for child in self.children:
-            self._start(child)
+            if child.proc is None and not self.signals_seen:
+                self._start(child)
         while True:
             self._drain(timeout=0.1)
             self._reap()
