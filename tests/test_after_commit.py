@@ -81,3 +81,16 @@ def test_units_are_per_thread(bench, keys) -> None:
         thread.start()
         thread.join()
         assert job_ids(bench.client(), keys) == sent  # the other thread is not inside this unit
+
+
+def test_in_a_worker_commit_sends_and_failure_drops(bench, keys, tmp_path) -> None:
+    """End to end with a real worker: the job's unit of work decides what it enqueued after commit."""
+    out = tmp_path / "out.txt"
+    failing = enqueue("testapp.enqueue_jobs.enqueue_after_commit_then_fail", path=str(out))
+    passing = enqueue("testapp.enqueue_jobs.enqueue_after_commit_then_succeed", path=str(out))
+    result = bench.run("worker", "--queue", "default", "--burst", "--no-fork")
+    assert result.returncode == 0, result.stderr
+    assert get_job(failing)["status"] == "failed"
+    child = get_job(passing)["result"]
+    assert get_job(child)["status"] == "finished"  # sent on commit, then run by the same burst
+    assert out.read_text() == "sent\n"  # the failed job's after-commit line never ran

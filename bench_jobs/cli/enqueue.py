@@ -77,6 +77,18 @@ def due_time(ctx: Context, site: str, delay: str | None, at_time: str | None) ->
     return None
 
 
+def job_traceback(exc: BaseException) -> str:
+    """The traceback from the method's own frames on (ours, that only called it, are left out)."""
+    import traceback
+    from pathlib import Path
+
+    ours = str(Path(__file__).resolve().parent.parent)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(ours):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
 @click.command("enqueue")
 @click.argument("method")
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
@@ -119,7 +131,8 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
     if result.status == "duplicate":
         render.warn(f"job {result.id} is already queued or running; nothing new was enqueued")
     elif run_at is not None and run_at > time.time():
-        render.warn(f"scheduled for {datetime.fromtimestamp(run_at).astimezone().isoformat(timespec='seconds')}")
+        when = datetime.fromtimestamp(run_at, site_zone(ctx, site)).astimezone(site_zone(ctx, site))
+        render.warn(f"scheduled for {when.isoformat(timespec='seconds')}")
 
 
 @click.command("execute")
@@ -136,7 +149,6 @@ def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
     Example:
       bench-jobs --site site1.local execute myapp.tasks.count_open_orders --kwargs '{"days": 7}'
     """
-    import traceback
 
     from bench_jobs.background_jobs import prepare, run_now
     from bench_jobs.context import using
@@ -150,6 +162,6 @@ def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
         except BenchJobsError:
             raise
         except Exception as exc:  # the method's own failure: show where, then one clean error line
-            render.warn(traceback.format_exc().rstrip())
+            render.warn(job_traceback(exc))
             raise BenchJobsError(f"{request.method} raised {type(exc).__name__}: {exc}") from None
     render.emit_json(result)
