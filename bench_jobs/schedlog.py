@@ -136,8 +136,9 @@ def reconcile(client: redis.Redis, keys: Keys, site: str, event_key: str, record
     state = job_state(client, record.job_id)
     if state is not None and state["status"] in ACTIVE_STATES:
         return False
-    if state is None:  # expired before we looked (result_ttl); we cannot tell how it went
-        state = {"status": "unknown", "duration": None, "error": "job record expired", "traceback": None}
+    if state is None:  # expired (result_ttl) or deleted before we looked: we cannot tell how it went
+        state = {"status": "unknown", "duration": None, "error": "job record gone (expired or deleted)",
+                 "traceback": None}
     record.open = False
     record.status = state["status"]
     record.duration = state["duration"]
