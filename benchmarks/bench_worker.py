@@ -1,0 +1,154 @@
+"""Worker throughput and idle latency: bench-jobs against RQ's SimpleWorker, in the same run.
+
+  - drain: N no-op jobs queued first, then two worker processes in burst mode
+    (`bench-jobs worker --no-fork --burst` vs `rq worker -w rq.worker.SimpleWorker --burst`);
+    rate = N / (last job's ended_at - first job's started_at), so process start-up is not counted.
+  - idle latency: one idle worker; a job is enqueued every 20 ms; latency = its started_at minus
+    the enqueue time (same machine, same clock). p50 and p90.
+Each side uses its own private redis-server on a free port.
+
+    .venv/bin/python benchmarks/bench_worker.py                 # 20,000 jobs (RQ: 4,000), 200 samples
+    .venv/bin/python benchmarks/bench_worker.py --jobs 50000 --rq-jobs 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "apps"))
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "apps"), str(ROOT)])}
+
+from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many  # noqa: E402
+from bench_jobs.keys import Keys  # noqa: E402
+from tests.conftest import make_bench  # noqa: E402
+from tests.redis_server import RedisProcess  # noqa: E402
+
+NOOP = "testapp.jobs.noop"
+SITE = "site1.test"
+
+
+def parse(stamp: bytes) -> float:
+    return datetime.strptime(stamp.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def span(client, ids: list[str]) -> float:
+    """Seconds from the first job's start to the last job's end."""
+    with client.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hmget(f"rq:job:{job_id}", "started_at", "ended_at", "status")
+        rows = pipe.execute()
+    done = [r for r in rows if r[2] == b"finished"]
+    assert len(done) == len(ids), f"only {len(done)} of {len(ids)} finished"
+    return max(parse(r[1]) for r in done) - min(parse(r[0]) for r in done)
+
+
+def run_all(commands: list[list[str]], cwd: Path) -> None:
+    procs = [subprocess.Popen(cmd, env=ENV, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for cmd in commands]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-2000:]
+
+
+# -- bench-jobs ---------------------------------------------------------------------------------
+def ours(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
+    server = RedisProcess(tmp / "redis-ours").start()
+    try:
+        bench = make_bench(tmp / "bench", server, sites=(SITE,))
+        client, keys = server.client(), Keys(bench.bench_id)
+        specs = [JobSpec(site=SITE, queue="default", method=NOOP, kwargs={}, timeout=300) for _ in range(jobs)]
+        ids = [r.id for r in enqueue_many(client, keys, specs)]
+        worker = [sys.executable, "-m", "bench_jobs", "--bench", str(bench.path), "worker", "--no-fork", "--quiet"]
+        run_all([[*worker, "--burst"]] * 2, tmp)
+        rate = jobs / span(client, ids)
+        client.flushdb()
+        proc = subprocess.Popen(worker, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not client.scard(keys.workers()):
+                time.sleep(0.05)
+            time.sleep(0.5)
+            lat = []
+            for _ in range(samples):
+                t0 = time.time()
+                job_id = enqueue_job(client, keys, job_id=None, site=SITE, queue="default", method=NOOP, kwargs={},
+                                     timeout=300).id
+                while (started := client.hget(f"rq:job:{job_id}", "started_at")) in (None, b""):
+                    time.sleep(0.0005)
+                lat.append(parse(started) - t0)
+                time.sleep(0.02)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        return rate, lat
+    finally:
+        server.stop()
+
+
+# -- RQ -----------------------------------------------------------------------------------------
+def rq_side(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
+    from rq import Queue
+
+    server = RedisProcess(tmp / "redis-rq").start()
+    try:
+        client = server.client()
+        queue = Queue("default", connection=client)
+        ids = [j.id for j in queue.enqueue_many([Queue.prepare_data(NOOP) for _ in range(jobs)])]
+        rq_cmd = [str(Path(sys.executable).parent / "rq"), "worker", "-u", server.url, "-w", "rq.worker.SimpleWorker",
+                  "-q", "default"]
+        run_all([[*rq_cmd, "--burst"]] * 2, tmp)
+        rate = jobs / span(client, ids)
+        client.flushdb()
+        proc = subprocess.Popen(rq_cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not client.keys("rq:worker:*"):
+                time.sleep(0.05)
+            time.sleep(0.5)
+            lat = []
+            for _ in range(samples):
+                t0 = time.time()
+                job = queue.enqueue(NOOP)
+                while (started := client.hget(f"rq:job:{job.id}", "started_at")) in (None, b""):
+                    time.sleep(0.0005)
+                lat.append(parse(started) - t0)
+                time.sleep(0.02)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        return rate, lat
+    finally:
+        server.stop()
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--rq-jobs", type=int, default=4_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        our_rate, our_lat = ours(tmp, args.jobs, args.samples)
+        rq_rate, rq_lat = rq_side(tmp, args.rq_jobs, args.samples)
+    print(f"drain, 2 processes   bench-jobs --no-fork: {our_rate:8.0f} jobs/s ({args.jobs} jobs)")
+    print(f"                     RQ SimpleWorker:      {rq_rate:8.0f} jobs/s ({args.rq_jobs} jobs)")
+    print(f"                     ratio:                {our_rate / rq_rate:8.1f}x")
+    print(f"idle latency p50/p90 bench-jobs:           {pct(our_lat, 50):6.2f} / {pct(our_lat, 90):6.2f} ms")
+    print(f"                     RQ SimpleWorker:      {pct(rq_lat, 50):6.2f} / {pct(rq_lat, 90):6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
