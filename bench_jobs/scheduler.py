@@ -140,6 +140,11 @@ class Scheduler:
                 except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
                     self._step_down(f"Redis unreachable ({exc}); retrying")
                     delay = 1.0
+                except BenchJobsError as exc:  # a config file broken mid-edit: say so, keep the last good plans
+                    self.log.error("config", f"{exc.message} ({exc.hint}); retrying in 5s" if exc.hint else
+                                   f"{exc.message}; retrying in 5s")
+                    self._reloaded = self.clock.monotonic()
+                    delay = 5.0
                 self.clock.wait(delay, stop)
         finally:
             self.lease.release()

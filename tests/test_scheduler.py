@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,3 +137,25 @@ def test_status_shows_the_leader(bench) -> None:
     doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
     assert doc["alive"] and doc["leader"]["pid"] > 0 and len(doc["schedulers"]) == 1
     assert [s["site"] for s in doc["sites"]] == ["site1.test"]
+
+
+def test_a_config_file_broken_mid_edit_is_logged_not_fatal(bench, tmp_path: Path, clock: FakeClock) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
+    sched = scheduler(bench, clock)
+    sched.step()
+    bench.bench.site_config_file("site1.test").write_text("{broken")
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def wait(seconds: float, stop_event: threading.Event) -> bool:
+        waits.append(seconds)
+        clock.advance(max(seconds, 0.001))
+        if len(waits) > 40:
+            stop_event.set()
+        return stop_event.is_set()
+
+    clock.wait = wait  # type: ignore[method-assign]
+    sched.run(stop)
+    assert scheduler_log_lines(bench.bench, "event=config") and "is not valid JSON" in \
+        scheduler_log_lines(bench.bench, "event=config")[0]
+    assert scheduler_log_lines(bench.bench, "event=scheduler-stop")
