@@ -2,7 +2,7 @@
 
 A queue must not lose or evict jobs, so the config turns on AOF persistence and
 `maxmemory-policy noeviction`, binds loopback only, and requires a password: an ACL file
-switches the `default` user off and defines one user for the bench. The password lives in
+locks the `default` user behind a password nobody knows and defines one user for the bench. The password lives in
 sites/common_site_config.json (`rq_username`, `rq_password`, `use_rq_auth`), the file the
 bench's clients read; the ACL file holds only its SHA-256, so the config dir holds no secret.
 """
@@ -137,7 +137,7 @@ def render_conf(bench: Bench, files: RedisFiles, port: int, bind: tuple[str, ...
         lines.append(f"maxmemory {maxmemory}")
     lines += [
         "tcp-keepalive 60",
-        "# Authentication: the `default` user is off; the bench's user is defined here.",
+        "# Authentication: `default` is locked by an unknown password; the bench's user is defined here.",
         f"aclfile {quote(files.acl)}",
     ]
     return "\n".join(lines) + "\n"
@@ -145,8 +145,14 @@ def render_conf(bench: Bench, files: RedisFiles, port: int, bind: tuple[str, ...
 
 def render_acl(username: str, password: str) -> str:
     digest = hashlib.sha256(password.encode()).hexdigest()
+    # Redis 7.0-7.4 replays AOF transactions (our Lua scripts' effects) as the `default` user and
+    # drops them when that user lacks permissions (redis#14541, valkey#3983): disabling `default`
+    # would lose every job on restart. So `default` stays on with full rights but behind a random
+    # password that is written nowhere: no client can log in as it.
+    locked = hashlib.sha256(secrets.token_bytes(32)).hexdigest()
     # The ACL file stores the SHA-256 of the password (`#hex`), never the password itself.
-    return f"user default off\nuser {username} on #{digest} {USER_PERMISSIONS}\n"
+    return (f"user default on #{locked} ~* &* +@all\n"
+            f"user {username} on #{digest} {USER_PERMISSIONS}\n")
 
 
 def _write(path: Path, text: str, mode: int) -> None:

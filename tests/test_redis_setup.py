@@ -63,7 +63,8 @@ def test_config_is_fit_for_a_queue_and_the_secret_stays_secret(tmp_path: Path) -
     assert len(password) >= 32
     assert common["my_own_key"] == {"kept": True} and common["background_workers"] == 1
     acl = files.acl.read_text()
-    assert acl.startswith("user default off\n")
+    # `default` stays on (AOF replay needs it, redis#14541) but only behind an unknown password.
+    assert acl.startswith("user default on #") and "nopass" not in acl
     assert password not in acl and password not in conf and password not in result.output
     for path in (files.conf, files.acl, bench.common_config_file):
         assert mode(path) == 0o600, path
@@ -101,7 +102,7 @@ def test_the_real_server_accepts_the_config_and_enforces_auth(tmp_path: Path) ->
     with cleanup(bench.path):
         started = redis_server.start(bench)
         assert not started.already_running and started.port == port
-        # Nobody gets in without the password: the default user is off.
+        # Nobody gets in without the password: the default user is locked.
         anonymous = redis.Redis(port=port, retry=NO_RETRY)
         with pytest.raises((redis.AuthenticationError, redis.ResponseError)):
             anonymous.ping()
@@ -121,6 +122,27 @@ def test_the_real_server_accepts_the_config_and_enforces_auth(tmp_path: Path) ->
                 client.execute_command(*command)
         client.close()
         assert redis_server.stop(bench).was_running
+
+
+def test_jobs_written_by_scripts_survive_a_restart(tmp_path: Path) -> None:
+    """AOF replay of Lua effects (MULTI/EXEC) must not be refused by the ACL: no job lost on restart."""
+    bench = make(tmp_path)
+    assert setup(bench).exit_code == 0
+    with cleanup(bench.path):
+        redis_server.start(bench)
+        client = connect(bench)
+        client.eval("redis.call('RPUSH', KEYS[1], 'a', 'b'); redis.call('HSET', KEYS[2], 'f', 'v')", 2,
+                    "bj:list", "bj:hash")
+        client.close()
+        redis_server.stop(bench)
+        redis_server.start(bench)
+        client = connect(bench)
+        assert client.lrange("bj:list", 0, -1) == [b"a", b"b"]
+        assert client.hgetall("bj:hash") == {b"f": b"v"}
+        client.close()
+        log = (bench.logs_path / "redis_queue.log").read_text()
+        assert "NOPERM" not in log
+        redis_server.stop(bench)
 
 
 def test_a_failed_write_leaves_the_old_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
