@@ -15,6 +15,7 @@ _EXPORTS = {
     "get_current_site": "bench_jobs.context",
     "get_site_config": "bench_jobs.context",
     "enqueue": "bench_jobs.background_jobs",
+    "enqueue_many": "bench_jobs.background_jobs",
     "unit_of_work": "bench_jobs.background_jobs",
     "get_job": "bench_jobs.background_jobs",
     "is_job_enqueued": "bench_jobs.background_jobs",

@@ -64,6 +64,7 @@ class JobSpec:
     once_ttl: int | None = None
     result_ttl: int = DEFAULT_RESULT_TTL
     failure_ttl: int = DEFAULT_FAILURE_TTL
+    kwargs_json: str | None = None  # `kwargs` already encoded by a caller that checked it (saves a second pass)
 
 
 @cache
@@ -148,7 +149,7 @@ def _common_fields(keys: Keys, spec: JobSpec, now: float) -> list[Any]:
 
 def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[str, bytes, str]:
     """(bj_kwargs JSON, RQ data blob, description); one json.dumps serves all three."""
-    kwargs_json = _to_json(spec.kwargs)
+    kwargs_json = spec.kwargs_json or _to_json(spec.kwargs)
     method_json = method_json or _to_json(spec.method)
     data = zlib_stream(f"[{method_json},null,[],{kwargs_json}]".encode())
     return kwargs_json, data, describe(spec.method, kwargs_json)

@@ -29,7 +29,7 @@ def test_bulk_job_hash_matches_single_job_hash(setup) -> None:
     client, keys = setup
     options = dict(retry=2, on_success="testapp.enqueue_jobs.on_done", on_failure="testapp.enqueue_jobs.on_done")
     single = enqueue_job(client, keys, job_id=None, **{k: v for k, v in vars(spec(1, **options)).items()
-                                                       if k != "job_id"})
+                                                       if k not in ("job_id", "kwargs_json")})
     bulk = enqueue_many(client, keys, [spec(1, **options)])[0]
     one, many = job_hash(client, single.id), job_hash(client, bulk.id)
     assert one.keys() == many.keys()
@@ -95,3 +95,32 @@ def test_scripts_reload_after_script_flush(setup) -> None:
 
 def test_rq_time_format() -> None:
     assert jobstore.rq_time(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_public_enqueue_many(bench) -> None:
+    from bench_jobs import context
+    from bench_jobs.background_jobs import enqueue_many as public_enqueue_many
+    from bench_jobs.errors import PayloadError, QueueOverloaded
+    from tests.enqueue_helpers import bench_keys, use_bench
+
+    keys = use_bench(bench)
+    try:
+        client = bench.client()
+        with pytest.raises(PayloadError, match="argument 'when'"):
+            public_enqueue_many("testapp.jobs.add", [{"a": 1, "b": 2}, {"when": object()}])
+        assert bench_keys(client, keys) == []
+
+        ids = public_enqueue_many("testapp.jobs.add", ({"a": n, "b": 1} for n in range(3)), queue="short",
+                                  site="site2.test", retry=1)
+        assert job_ids(client, keys, "short") == ids
+        data = job_hash(client, ids[0])
+        assert (data["bj_site"], data["bj_retry"], data["timeout"]) == (b"site2.test", b"1", b"300")
+
+        bench.set_config(max_queued_jobs=5)
+        context.local().bench.reload()  # the process's Bench caches config, as a long-lived worker would
+        with pytest.raises(QueueOverloaded) as info:
+            public_enqueue_many("testapp.jobs.noop", [{}] * 4, queue="short")
+        assert len(info.value.enqueued) == 2 and "2 of 4 jobs were enqueued" in info.value.message
+        assert len(job_ids(client, keys, "short")) == 5
+    finally:
+        context._default = None
