@@ -124,3 +124,14 @@ def test_public_enqueue_many(bench) -> None:
         assert len(job_ids(client, keys, "short")) == 5
     finally:
         context._default = None
+
+
+def test_stale_hash_without_status_is_replaced_not_merged(setup) -> None:
+    client, keys = setup
+    for n, send in enumerate((lambda s: enqueue_many(client, keys, [s])[0],
+                              lambda s: enqueue_job(client, keys, **{k: v for k, v in vars(s).items()
+                                                                     if k != "kwargs_json"}))):
+        client.hset(f"rq:job:stale{n}", mapping={"bj_result": "old", "exc_info": "old"})
+        assert send(spec(n, job_id=f"stale{n}")).status == "enqueued"
+        data = job_hash(client, f"stale{n}")
+        assert "bj_result" not in data and "exc_info" not in data and data["status"] == b"queued"

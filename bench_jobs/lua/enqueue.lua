@@ -38,7 +38,7 @@ end
 
 -- Writes. A finished/failed/... job under the same id is replaced: drop its hash and end-state entries
 -- so no stale result or traceback survives next to the new job.
-if old[1] then
+if #old > 0 then  -- not a fresh id: clear whatever hash was there, even one without a status
   redis.call('DEL', job_key)
   if old[2] and old[3] then
     for _, state in ipairs({'finished', 'failed', 'canceled'}) do

@@ -49,7 +49,7 @@ for i = 7 + ncommon, #ARGV, 6 do
   if status then
     out[#out + 1] = CODE[status]
   else
-    if old[1] then drop_old(job_key, job_id, old) end
+    if #old > 0 then drop_old(job_key, job_id, old) end  -- not a fresh id: clear any old hash
     for j = base + 1, #fields do fields[j] = nil end
     fields[base + 1], fields[base + 2] = 'bj_kwargs', ARGV[i + 3]
     fields[base + 3], fields[base + 4] = 'data', ARGV[i + 4]
