@@ -93,7 +93,16 @@ def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[.
     if not callable(target):
         raise MethodNotFound(f"'{path}' is not callable ({type(target).__name__})",
                              "point at a function")
+    check_defined_in_app(bench, path, target)
     return target
+
+
+def check_defined_in_app(bench: Bench, path: str, target: Callable[..., Any]) -> None:
+    """The function must be *defined* in an app: `app.module.os.system` walks into os and is refused."""
+    home = str(getattr(target, "__module__", "") or "").split(".")[0]
+    if home not in allowed_packages(bench):
+        raise MethodNotAllowed(f"'{path}' resolves to a function of '{home or 'unknown'}', not of an installed app",
+                               "only functions defined in apps listed in sites/apps.txt run as jobs")
 
 
 def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Callable[..., Any]:

@@ -73,41 +73,13 @@ class Outcome:
         return cls(**json.loads(text))
 
 
-# -- collaborators owned by other modules; guarded so the worker still runs while they land ----
+# -- collaborators -------------------------------------------------------------------------
 def resolve(bench: Bench, dotted: str) -> Callable[..., Any]:
-    """The job's function, only if it is defined in an installed app (or bench_jobs).
+    """The job's function, only if it is defined in an installed app (or bench_jobs): a job written
+    into Redis by hand that names os.system, or reaches it through an app's attribute, runs nothing."""
+    from bench_jobs.apps import resolve_method
 
-    Checked here as well as by the allow-list: a path that starts inside an app can still reach
-    a foreign function through an attribute (`myapp.tasks.os.system`); where the function was
-    *defined* is what counts.
-    """
-    try:
-        from bench_jobs.apps import resolve_method
-    except ImportError:  # apps.py not installed: the same rule, kept strict
-        func = _import_path(bench, dotted)
-    else:
-        func = resolve_method(bench, dotted)
-    home = str(getattr(func, "__module__", "") or "").split(".")[0]
-    if home not in {*bench.apps, "bench_jobs"}:
-        from bench_jobs.errors import MethodNotAllowed
-
-        raise MethodNotAllowed(f"'{dotted}' is defined in '{home or 'unknown'}', not in an installed app",
-                               "enqueue a function the app defines itself")
-    return func
-
-
-def _import_path(bench: Bench, dotted: str) -> Callable[..., Any]:
-    import importlib
-
-    from bench_jobs.errors import MethodNotAllowed
-
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name or module_name.split(".")[0] not in {*bench.apps, "bench_jobs"}:
-        raise MethodNotAllowed(f"'{dotted}' is not a function of an installed app", "add the app with add-app")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        raise MethodNotAllowed(f"'{dotted}' cannot be imported", "check the dotted path") from None
+    return resolve_method(bench, dotted)
 
 
 def unit_of_work() -> contextlib.AbstractContextManager[Any]:

@@ -154,6 +154,7 @@ BAD_CALLS = [
     (dict(method="os.system", command="echo hi"), MethodNotAllowed, "not in an installed app"),
     (dict(method="builtins.print"), MethodNotAllowed, "not in an installed app"),
     (dict(method="subprocess.run"), MethodNotAllowed, "not in an installed app"),
+    (dict(method="testapp.jobs.os.getpid"), MethodNotAllowed, "resolves to a function of 'posix'"),
     (dict(method=print), MethodNotAllowed, "not in an installed app"),
     (dict(method=lambda: None), MethodNotAllowed, "module-level functions"),
     (dict(method="noop"), MethodNotAllowed, "not a dotted path"),
