@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.keys import RQ_WORKERS, Keys, worker_key
+from bench_jobs.keys import RQ_QUEUES, RQ_WORKERS, Keys, worker_key
 
 if TYPE_CHECKING:
     import redis
@@ -176,6 +176,10 @@ def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str
         pipe.sadd(RQ_WORKERS, worker_key(name))
         for q in queues:
             pipe.sadd(keys.rq_workers_of(q), worker_key(name))
+        # RQ's tools (`rq info`, rq-dashboard) list only queues in rq:queues: a served queue shows
+        # up there even before anything was enqueued to it.
+        if queues:
+            pipe.sadd(RQ_QUEUES, *(keys.queue(q) for q in queues))
         pipe.sadd(keys.workers(), name)
         pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
         pipe.execute()

@@ -38,7 +38,7 @@ def test_rq_info_lists_our_queues_and_workers(bench):
             assert time.monotonic() < deadline, "worker never registered"
             time.sleep(0.1)
         name = list_workers(bench.client(), keys)[0]["name"]
-        # RQ lists a queue once something was enqueued to it (rq:queues), and workers per listed queue.
+        # RQ lists the queues in rq:queues: enqueued to, or served by a worker (short: never enqueued).
         out_file = bench.path / "ran.txt"
         enqueue_job(bench.client(), keys, job_id=None, site=bench.site, queue="default",
                     method="testapp.jobs.append_line", kwargs={"path": str(out_file), "text": "x"}, timeout=300)
@@ -50,11 +50,13 @@ def test_rq_info_lists_our_queues_and_workers(bench):
         # Queue lines: "{bench_id}:long |███ 3, 0 executing, ..."; the worker line names its queues.
         assert re.search(rf"^{bench_id}:long\s+\|\S*\s+3,", out, re.M), out
         assert re.search(rf"^{bench_id}:default\s+\|\S*\s+0,", out, re.M), out
+        assert re.search(rf"^{bench_id}:short\s+\|\S*\s+0,", out, re.M), out
         assert re.search(rf"^{re.escape(name)} \(.*\): \w+ .*{bench_id}:default.*jobs: 1 finished, 0 failed$",
                          out, re.M), out
         # By queue, too: the worker serves default and short.
         by_queue = rq_info(bench.redis.url, "--by-queue")
         assert re.search(rf"^{bench_id}:default:\s.*{re.escape(name)}", by_queue, re.M), by_queue
+        assert re.search(rf"^{bench_id}:short:\s.*{re.escape(name)}", by_queue, re.M), by_queue
     finally:
         worker.terminate()
         worker.wait(30)
