@@ -30,13 +30,15 @@ def script(shell: str) -> str:
 @click.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
 def completion(shell: str) -> None:
-    """Print the completion script for SHELL.
+    """Print the completion script for SHELL (bash, zsh or fish).
+
+    Commands, options, sites, queues, apps, scheduler events and job ids complete
+    on TAB. Or copy the file from completions/ into your shell's completion directory.
 
     \b
-    Install:
-      bash: eval "$(bench-jobs completion bash)"        (in ~/.bashrc)
-      zsh:  eval "$(bench-jobs completion zsh)"         (in ~/.zshrc, after compinit)
-      fish: bench-jobs completion fish > ~/.config/fish/completions/bench-jobs.fish
-    Or copy the file from completions/ into your shell's completion directory.
+    Examples:
+      eval "$(bench-jobs completion bash)"        # in ~/.bashrc
+      eval "$(bench-jobs completion zsh)"         # in ~/.zshrc, after compinit
+      bench-jobs completion fish > ~/.config/fish/completions/bench-jobs.fish
     """
     click.echo(script(shell), nl=False)

@@ -51,7 +51,7 @@ def jobs() -> None:
     """
 
 
-@jobs.command("list")
+@jobs.command("list", short_help="List jobs by status, queue and method.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(ALL_STATES),
               help="Only jobs in this state (repeat for several; default: all).")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
@@ -90,7 +90,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
 
 
-@jobs.command("show")
+@jobs.command("show", short_help="Everything about one job, with its traceback.")
 @click.argument("job_id", metavar="ID", shell_complete=complete.job_ids)
 @render.format_option
 @click.pass_obj
@@ -116,7 +116,7 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
         render.info("\nTraceback:\n" + detail["traceback"].rstrip())
 
 
-@jobs.command("retry")
+@jobs.command("retry", short_help="Re-queue failed, stopped or canceled jobs.")
 @click.argument("job_ids", metavar="[ID]...", nargs=-1, shell_complete=complete.job_ids)
 @click.option("--all-failed", is_flag=True, help="Every failed or stopped job of the site (or --queue).")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
@@ -150,7 +150,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
     render.info(f"Re-queued {len(outcome.done)} job(s).")
 
 
-@jobs.command("cancel")
+@jobs.command("cancel", short_help="Take queued or scheduled jobs off their queue.")
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete.job_ids)
 @click.pass_obj
 def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
@@ -169,7 +169,7 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     render.info(f"Canceled {len(outcome.done)} job(s).")
 
 
-@jobs.command("stop")
+@jobs.command("stop", short_help="Kill a running job (marked stopped).")
 @click.argument("job_id", metavar="ID", shell_complete=complete.job_ids)
 @click.pass_obj
 def stop(ctx: Context, job_id: str) -> None:
@@ -189,7 +189,7 @@ def stop(ctx: Context, job_id: str) -> None:
                     "the job instead.")
 
 
-@jobs.command("delete")
+@jobs.command("delete", short_help="Delete jobs for good (not running ones).")
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete.job_ids)
 @click.pass_obj
 def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
@@ -209,7 +209,7 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     render.info(f"Deleted {len(outcome.done)} job(s).")
 
 
-@jobs.command("purge")
+@jobs.command("purge", short_help="Delete every job of a status, in bulk.")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
               help="Only these queues (default: all).")
 @click.option("--status", type=click.Choice(PURGE_STATES), default="queued", show_default=True,
@@ -259,7 +259,7 @@ def confirm(question: str, yes: bool) -> None:
         raise BenchJobsError("aborted, nothing deleted")
 
 
-@jobs.command("wait")
+@jobs.command("wait", short_help="Wait until nothing of the site is queued or running.")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
               help="Only these queues (default: all).")
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="Give up after S seconds (exit 1).")

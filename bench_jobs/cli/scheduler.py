@@ -90,7 +90,7 @@ def _sites(ctx: Context, all_sites: bool) -> list[str]:
     return [ctx.require_site()]
 
 
-@scheduler.command("status")
+@scheduler.command("status", short_help="Per site state and the scheduler processes.")
 @click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
 @render.format_option
 @click.pass_obj
@@ -120,7 +120,7 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
                  empty="No scheduler is running: start one with `bench-jobs scheduler run` (or `bench-jobs start`).")
 
 
-@scheduler.command("list")
+@scheduler.command("list", short_help="Each event: cron, queue, last and next run.")
 @click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
 @render.format_option
 @click.pass_obj
@@ -176,7 +176,7 @@ def _short_time(iso: str | None) -> str | None:
     return iso[:19].replace("T", " ") if iso else None
 
 
-@scheduler.command("trigger")
+@scheduler.command("trigger", short_help="Enqueue a scheduled event or method now.")
 @click.argument("target", metavar="METHOD|EVENT", shell_complete=complete.events)
 @click.option("--now", "run_now", is_flag=True, help="Run it in this process now instead of enqueuing it.")
 @render.format_option
@@ -199,7 +199,7 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     render.listing(fmt, rows, rows, columns, title=f"Triggered for {site}")
 
 
-@scheduler.command("log")
+@scheduler.command("log", short_help="The Scheduled Job Log: each run and its outcome.")
 @click.option("--method", "-m", metavar="M", help="Only runs of this method.")
 @click.option("-n", "limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many entries.")
 @click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
