@@ -111,17 +111,27 @@ def duration_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
     yield histogram_family(duration_buckets(client.hgetall(Keys(bench.bench_id).durations())))
 
 
+def lag_labels(field: str) -> list[str] | None:
+    """'{site}|{event}|[{cron}|]{method}' (hooks.Event.key after the site) -> [site, event, cron, method]."""
+    site, *rest = field.split("|")
+    if not site or len(rest) not in (2, 3):
+        return None
+    event, method = rest[0], rest[-1]
+    return [site, event, rest[1] if len(rest) == 3 else "", method]
+
+
 def scheduler_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
     """Lag per site and event, as the scheduler records it in `bj:{B}:scheduler:lag`
     ('{site}|{event key}' -> seconds between the event's due slot and its enqueue)."""
     from prometheus_client.core import GaugeMetricFamily
 
     family = GaugeMetricFamily(f"{NAMESPACE}_scheduler_lag_seconds",
-                               "Seconds between an event's due slot and its last enqueue.", labels=["site", "event"])
+                               "Seconds between an event's due slot and its last enqueue.",
+                               labels=["site", "event", "cron", "method"])
     for field, value in sorted(client.hgetall(Keys(bench.bench_id).scheduler_lag()).items()):
-        site, _, event = _text(field).partition("|")
-        if site and event:
-            family.add_metric([site, event], float(_text(value)))
+        labels = lag_labels(_text(field))
+        if labels:
+            family.add_metric(labels, float(_text(value)))
     yield family
 
 

@@ -46,7 +46,8 @@ def test_metrics_once(bench):
         enqueue(bench)
     enqueue(bench, queue="long", site="site2.test")
     run_one(bench, 0.02)
-    bench.client().hset(Keys(bench.bench.bench_id).scheduler_lag(), "site1.test|daily|testapp.jobs.noop", 0.004)
+    lags = {"site1.test|daily|testapp.jobs.noop": 0.004, "site2.test|cron|*/5 * * * *|testapp.jobs.noop": 0.2}
+    bench.client().hset(Keys(bench.bench.bench_id).scheduler_lag(), mapping=lags)
     result = bench.cli("metrics", site=None)
     assert result.exit_code == 0, result.stderr
     got = samples(result.stdout)
@@ -67,8 +68,11 @@ def test_metrics_once(bench):
     assert got[("bench_jobs_job_duration_seconds_bucket", (("le", "+Inf"), *labels))] == 1
     assert got[("bench_jobs_job_duration_seconds_count", labels)] == 1
     assert got[("bench_jobs_job_duration_seconds_sum", labels)] == pytest.approx(0.02)
-    lag = ("bench_jobs_scheduler_lag_seconds", (("event", "daily|testapp.jobs.noop"), ("site", "site1.test")))
-    assert got[lag] == pytest.approx(0.004)
+    lag = "bench_jobs_scheduler_lag_seconds"
+    daily = (("cron", ""), ("event", "daily"), ("method", "testapp.jobs.noop"), ("site", "site1.test"))
+    cron = (("cron", "*/5 * * * *"), ("event", "cron"), ("method", "testapp.jobs.noop"), ("site", "site2.test"))
+    assert got[(lag, daily)] == pytest.approx(0.004)
+    assert got[(lag, cron)] == pytest.approx(0.2)
 
 
 def test_metrics_redis_down_is_a_clean_error(tmp_path, redis_factory):
