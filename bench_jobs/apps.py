@@ -1,7 +1,9 @@
-"""The allow-list: only functions of installed apps (sites/apps.txt) or of bench_jobs may run as jobs.
+"""The allow-list: only functions of installed apps (sites/apps.txt) and bench-jobs' own jobs may run.
 
 `resolve_method` is called at enqueue (so a typo fails early, naming what is missing) and again by
 the worker before it runs anything, so a job written into Redis by hand cannot name `os.system`.
+bench_jobs' internals are not jobs either (`bench_jobs.config.write_atomic` would write any file):
+of that package only the functions in BUILTIN_JOBS run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bench_jobs.errors import BenchJobsError, MethodNotAllowed
 if TYPE_CHECKING:
     from bench_jobs.bench import Bench
 
-ALWAYS_ALLOWED = ("bench_jobs",)
+BUILTIN_JOBS = frozenset({"bench_jobs.builtin_jobs.ping"})
 DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 _whitelisted: dict[str, dict[str, Any]] = {}
@@ -39,17 +41,20 @@ def method_path(method: Callable[..., Any] | str) -> str:
     return f"{module}.{qualname}"
 
 
-def allowed_packages(bench: Bench) -> tuple[str, ...]:
-    return (*bench.apps, *ALWAYS_ALLOWED)
-
-
 def check_allowed(bench: Bench, path: str) -> None:
-    """Raise MethodNotAllowed unless `path` is a dotted path inside an installed app or bench_jobs."""
+    """Raise MethodNotAllowed unless `path` is a dotted path inside an installed app, or a builtin job."""
     if not DOTTED_RE.match(path):
         raise MethodNotAllowed(f"'{path}' is not a dotted path like app.module.function",
                                "pass the method as a callable or as 'app.module.function'")
+    if any(part.startswith("__") for part in path.split(".")):
+        # __class__, __globals__, __builtins__...: such a path only leads out of the app.
+        raise MethodNotAllowed(f"'{path}' goes through a dunder attribute", "name the job's function directly")
     top = path.split(".", 1)[0]
-    if top not in allowed_packages(bench):
+    if top == "bench_jobs":
+        if path not in BUILTIN_JOBS:
+            raise MethodNotAllowed(f"'{path}' is internal to bench_jobs, not a job",
+                                   f"bench_jobs' own jobs: {', '.join(sorted(BUILTIN_JOBS))}")
+    elif top not in bench.apps:
         apps = ", ".join(bench.apps) or "none"
         raise MethodNotAllowed(f"'{path}' is not in an installed app (installed apps: {apps})",
                                "only functions of apps listed in sites/apps.txt run as jobs; "
@@ -98,11 +103,14 @@ def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[.
 
 
 def check_defined_in_app(bench: Bench, path: str, target: Callable[..., Any]) -> None:
-    """The function must be *defined* in an app: `app.module.os.system` walks into os and is refused."""
-    home = str(getattr(target, "__module__", "") or "").split(".")[0]
-    if home not in allowed_packages(bench):
-        raise MethodNotAllowed(f"'{path}' resolves to a function of '{home or 'unknown'}', not of an installed app",
-                               "only functions defined in apps listed in sites/apps.txt run as jobs")
+    """The function must be *defined* in an app: `app.module.os.system` walks into os and is refused,
+    and so is `app.module.write_atomic` imported from bench_jobs (only BUILTIN_JOBS are jobs)."""
+    module = str(getattr(target, "__module__", "") or "")
+    home = module.split(".")[0]
+    if home in bench.apps or f"{module}.{getattr(target, '__qualname__', '')}" in BUILTIN_JOBS:
+        return
+    raise MethodNotAllowed(f"'{path}' resolves to a function of '{home or 'unknown'}', not of an installed app",
+                           "only functions defined in apps listed in sites/apps.txt run as jobs")
 
 
 def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Callable[..., Any]:

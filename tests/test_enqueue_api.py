@@ -155,6 +155,10 @@ BAD_CALLS = [
     (dict(method="builtins.print"), MethodNotAllowed, "not in an installed app"),
     (dict(method="subprocess.run"), MethodNotAllowed, "not in an installed app"),
     (dict(method="testapp.jobs.os.getpid"), MethodNotAllowed, "resolves to a function of 'posix'"),
+    (dict(method="bench_jobs.config.write_atomic", path="/tmp/x", text="x"), MethodNotAllowed,
+     "internal to bench_jobs, not a job"),
+    (dict(method="testapp.worker_jobs.enqueue"), MethodNotAllowed, "resolves to a function of 'bench_jobs'"),
+    (dict(method="testapp.jobs.add.__globals__"), MethodNotAllowed, "goes through a dunder attribute"),
     (dict(method=print), MethodNotAllowed, "not in an installed app"),
     (dict(method=lambda: None), MethodNotAllowed, "module-level functions"),
     (dict(method="noop"), MethodNotAllowed, "not a dotted path"),
@@ -210,7 +214,8 @@ def test_allow_list_helpers(bench, keys) -> None:
 
     assert method_path(jobs.add) == "testapp.jobs.add"
     assert resolve_method(bench.bench, "testapp.jobs.add") is jobs.add
-    assert resolve_method(bench.bench, "bench_jobs.background_jobs.get_job")  # bench_jobs itself is allowed
+    # bench_jobs' own jobs run; its internals do not (write_atomic would write any file).
+    assert resolve_method(bench.bench, "bench_jobs.builtin_jobs.ping")
     assert is_whitelisted(enqueue_jobs.echo) and enqueue_jobs.echo.whitelisted
     assert not is_whitelisted(jobs.add)
 

@@ -99,16 +99,25 @@ def test_failing_job_is_failed_and_in_the_error_log(bench, mode) -> None:
     assert client.zscore(Keys(bid).index("failed", "default", "site2.test"), job_id) is not None
 
 
-@pytest.mark.parametrize("method", ["os.system", "subprocess.run", "testapp.worker_jobs.os.system",
-                                    "builtins.exec"])
-def test_hand_written_job_outside_the_apps_runs_nothing(bench, tmp_path, method) -> None:
+HAND_WRITTEN = [
+    ("os.system", lambda marker: {"command": f"touch {marker}"}, "--no-fork"),
+    ("os.system", lambda marker: {"command": f"touch {marker}"}, "--quiet"),  # forking mode
+    ("subprocess.run", lambda marker: {"args": ["touch", str(marker)]}, "--no-fork"),
+    ("testapp.worker_jobs.os.system", lambda marker: {"command": f"touch {marker}"}, "--no-fork"),
+    ("builtins.exec", lambda marker: {"source": f"open({str(marker)!r}, 'w')"}, "--no-fork"),
+    # bench_jobs' internals are not jobs: this one would write any file it is given
+    ("bench_jobs.config.write_atomic", lambda marker: {"path": str(marker), "text": "x"}, "--no-fork"),
+    ("testapp.worker_jobs.mark.__globals__", lambda marker: {"path": str(marker)}, "--no-fork"),
+]
+
+
+@pytest.mark.parametrize(("method", "kwargs", "mode"), HAND_WRITTEN,
+                         ids=[f"{m} {mode.strip('-')}" for m, _, mode in HAND_WRITTEN])
+def test_hand_written_job_outside_the_apps_runs_nothing(bench, tmp_path, method, kwargs, mode) -> None:
     client, bid = bench.client(), bench.bench.bench_id
     marker = tmp_path / "pwned"
-    kwargs = {"command": f"touch {marker}"} if method.endswith("system") else {"args": ["touch", str(marker)]}
-    if method == "builtins.exec":
-        kwargs = {"source": f"open({str(marker)!r}, 'w')"}
-    job_id = put_job(client, bid, "site1.test", method, kwargs)
-    burst(bench, "--no-fork")
+    job_id = put_job(client, bid, "site1.test", method, kwargs(marker))
+    burst(bench, mode)
     data = job(client, job_id)
     assert data["status"] == "failed"
     assert data["bj_error"].startswith(("MethodNotAllowed", "MethodNotFound"))
