@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 JOB_ID_LIMIT = 50          # newest jobs offered for `jobs show ID`
 REDIS_TIMEOUT = 0.5        # seconds; a slow Redis must not freeze the prompt
+METHOD_FILES_LIMIT = 300   # source files read per key press for METHOD (a big app stays quick)
+SKIP_DIRS = {"tests", "test", "node_modules", "__pycache__"}
 
 
 def bench_of(ctx: click.Context) -> Bench | None:
@@ -68,8 +70,61 @@ def queues(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[
 
 
 def apps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """For `add-app`: importable packages (not the standard library's) that are not registered yet."""
+    import pkgutil
+    import sys
+
     bench = bench_of(ctx)
-    return _items(bench.apps, incomplete) if bench else []
+    taken = set(bench.apps) if bench else set()
+    found = sorted({m.name for m in pkgutil.iter_modules() if m.ispkg and not m.name.startswith("_")}
+                   - set(sys.stdlib_module_names) - taken)
+    return _items(found, incomplete)
+
+
+def methods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """For METHOD: `app.module.function` of the installed apps, read from their source (no import,
+    so an app's side effects never run on TAB); only modules that can still match are parsed."""
+    bench = bench_of(ctx)
+    if bench is None:
+        return []
+    try:
+        names = _app_functions(bench.apps, incomplete)
+    except Exception:
+        return []
+    return _items(names, incomplete)
+
+
+def _app_functions(app_names: list[str], incomplete: str) -> dict[str, str]:
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    found: dict[str, str] = {}
+    budget = METHOD_FILES_LIMIT
+    for app in app_names:
+        if not (app.startswith(incomplete) or incomplete.startswith(f"{app}.")):
+            continue
+        spec = importlib.util.find_spec(app)  # a top-level name: found on sys.path, not imported
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            for path in sorted(Path(root).rglob("*.py")):
+                parts = path.relative_to(root).with_suffix("").parts
+                if any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1]):
+                    continue
+                module = ".".join((app, *parts[:-1], *([] if parts[-1] == "__init__" else [parts[-1]])))
+                if not (f"{module}.".startswith(incomplete) or incomplete.startswith(f"{module}.")):
+                    continue
+                budget -= 1
+                if budget < 0:
+                    return found
+                try:
+                    tree = ast.parse(path.read_bytes())
+                except (SyntaxError, ValueError, OSError):  # a file mid-edit: skip it, keep the rest
+                    continue
+                for node in tree.body:
+                    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+                        doc = (ast.get_docstring(node) or "").strip().split("\n")[0][:60]
+                        found[f"{module}.{node.name}"] = doc
+    return found
 
 
 def directories(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:

@@ -158,13 +158,17 @@ def test_bash_completes_use_site(bench):
     assert bash_complete(["bench-jobs", "--bench", str(bench.path), "use", "site1"]) == ["site1.test"]
 
 
-def test_apps_helper(bench):
-    import click
+def test_bash_completes_methods_of_installed_apps(bench):
+    base = ["bench-jobs", "--bench", str(bench.path)]
+    got = bash_complete([*base, "enqueue", "testapp.jobs.n"])
+    assert got == ["testapp.jobs.noop"]
+    assert "testapp.jobs.fail" in bash_complete([*base, "execute", "testapp.jo"])
+    assert bash_complete([*base, "enqueue", "otherapp."]) == []  # not in apps.txt: never offered
+    assert not [m for m in bash_complete([*base, "enqueue", ""]) if not m.startswith("testapp.")]
 
-    from bench_jobs import complete
-    from bench_jobs.cli import cli
 
-    ctx = click.Context(cli)
-    ctx.params = {"bench_path": str(bench.path), "site": None}
-    assert [item.value for item in complete.apps(ctx, None, "test")] == ["testapp"]
-    assert [item.value for item in complete.apps(ctx, None, "zzz")] == []
+def test_bash_completes_apps_not_yet_added(bench):
+    base = ["bench-jobs", "--bench", str(bench.path), "add-app"]
+    assert bash_complete([*base, "otherap"]) == ["otherapp"]  # importable, not in apps.txt yet
+    assert bash_complete([*base, "testap"]) == []  # already added
+    assert bash_complete([*base, "asyncio"]) == []  # the standard library is no app

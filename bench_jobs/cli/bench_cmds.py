@@ -42,7 +42,7 @@ def new_site(ctx: Context, name: str, time_zone: str | None) -> None:
 
 
 @click.command("add-app")
-@click.argument("app")
+@click.argument("app", shell_complete=complete.apps)
 @click.pass_obj
 def add_app(ctx: Context, app: str) -> None:
     """Register APP (an importable Python package) in sites/apps.txt.

@@ -90,7 +90,7 @@ def job_traceback(exc: BaseException) -> str:
 
 
 @click.command("enqueue")
-@click.argument("method")
+@click.argument("method", shell_complete=complete.methods)
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
 @click.option("--queue", default="default", show_default=True, shell_complete=complete.queues,
               help="Queue to put the job on.")
@@ -136,7 +136,7 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
 
 
 @click.command("execute")
-@click.argument("method")
+@click.argument("method", shell_complete=complete.methods)
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
 @click.pass_obj
 def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
