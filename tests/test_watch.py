@@ -152,3 +152,48 @@ def test_colour_on_a_terminal_and_no_color_respected(bench, tmux):
     screen = tmux.wait_for(lambda s: "EXIT=" in s)
     assert "FAIL" in screen or "OK" in screen
     assert not COLOUR.search(tmux.screen(escapes=True))
+
+
+def _fill(bench, n: int) -> None:
+    from bench_jobs.jobstore import JobSpec, enqueue_many
+
+    specs = [JobSpec(site=bench.site, queue="long", method="testapp.jobs.noop", kwargs={}, timeout=300)
+             for _ in range(n)]
+    enqueue_many(bench.client(), Keys(bench.bench.bench_id), specs)
+
+
+def _run_on_a_pty(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run argv with stdin, stdout and stderr on a fresh pseudo-terminal; its exit status and output.
+    (Not pty.spawn: that would put the terminal running pytest into raw mode.)"""
+    import pty
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, env={**os.environ, **env},
+                            start_new_session=True)
+    os.close(child)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # EIO: the child side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    return proc.wait(60), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_bulk_purge_shows_a_progress_bar_on_a_terminal_only(bench):
+    argv = [sys.executable, "-m", "bench_jobs", "--bench", str(bench.path), "--site", bench.site,
+            "jobs", "purge", "--queue", "long", "--yes"]
+    _fill(bench, 3000)
+    code, screen = _run_on_a_pty(argv, {"TERM": "xterm-256color", "COLUMNS": "120"})
+    assert code == 0 and "Purged 3000 job(s)." in screen, screen
+    assert "Purging" in screen and "━" in screen  # Rich's bar, drawn (then cleared) on the terminal
+
+    _fill(bench, 3000)
+    piped = bench.run("--site", bench.site, "jobs", "purge", "--queue", "long", "--yes")
+    assert piped.returncode == 0 and piped.stdout.strip() == "Purged 3000 job(s)."
+    assert piped.stderr == ""  # quiet when piped: no bar, no escape codes
