@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.keys import RQ_QUEUES, RQ_WORKERS, Keys, worker_key
+from bench_jobs.keys import RQ_QUEUES, RQ_WORKERS, Keys, job_key, worker_key
 
 if TYPE_CHECKING:
     import redis
@@ -185,11 +185,24 @@ def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str
         pipe.execute()
 
 
-def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float) -> None:
+def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_id: str | None = None) -> bool:
+    """Refresh the worker's alive key; with the id of the job it is running, say whether that job is
+    still its own (False: the sweep gave it away while this worker was frozen, e.g. SIGSTOP or a VM
+    pause longer than the alive TTL, or it ran past its deadline; the caller must kill its copy).
+
+    The job is read after the refresh, and the sweep only takes jobs of workers without an alive
+    key (or past their deadline), so a True answer cannot be made stale by a sweep in between.
+    """
     with client.pipeline(transaction=False) as pipe:
         pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
         pipe.hset(worker_key(name), "last_heartbeat", rq_time())
-        pipe.execute()
+        if job_id:
+            pipe.hmget(job_key(job_id), "status", "worker_name")
+        replies = pipe.execute()
+    if not job_id:
+        return True
+    status, owner = (_text(v) if v is not None else None for v in replies[2])
+    return status == "started" and owner == name
 
 
 def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str]) -> None:

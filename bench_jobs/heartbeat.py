@@ -26,11 +26,16 @@ CONTROL_POLL = 0.5
 
 class Heartbeat(threading.Thread):
     def __init__(self, client: redis.Redis, keys: Keys, name: str, interval: float, ttl: float,
-                 on_command: Callable[[dict[str, Any]], None]) -> None:
+                 on_command: Callable[[dict[str, Any]], None],
+                 current_job: Callable[[], str | None] = lambda: None,
+                 after_beat: Callable[[str | None, bool], None] | None = None) -> None:
         super().__init__(name=f"heartbeat-{name}", daemon=True)
         self.client, self.keys, self.worker = client, keys, name
         self.interval, self.ttl = interval, ttl
         self.on_command = on_command
+        # After each beat: (id of the running job, is it still ours?) — the worker kills a lost
+        # job and runs the recovery sweep here, so neither waits for a long job to end.
+        self.current_job, self.after_beat = current_job, after_beat
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -42,8 +47,11 @@ class Heartbeat(threading.Thread):
         while not self.stopped.is_set():
             try:
                 if time.monotonic() >= next_beat:
-                    heartbeat(self.client, self.keys, self.worker, self.ttl)
+                    job_id = self.current_job()
+                    owned = heartbeat(self.client, self.keys, self.worker, self.ttl, job_id)
                     next_beat = time.monotonic() + self.interval
+                    if self.after_beat:
+                        self.after_beat(job_id, owned)
                 item = self.client.blpop([control], timeout=CONTROL_POLL)
                 if item:
                     with contextlib.suppress(ValueError, TypeError):

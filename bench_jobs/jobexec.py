@@ -27,10 +27,13 @@ PR_SET_PDEATHSIG = 1
 
 
 class Executor(Protocol):
+    current: str | None  # id of the job running now
+
     def run(self, job: ClaimedJob, timeout: int) -> Outcome: ...
 
-    def stop_job(self, job_id: str) -> bool:
-        """Cut the job short if it is the one running (called from another thread)."""
+    def stop_job(self, job_id: str, reason: Interrupt | None = None) -> bool:
+        """Cut the job short if it is the one running (called from another thread); `reason`
+        defaults to a stop by request."""
 
     def interrupt(self) -> None:
         """Cold stop: cut the running job short now (called from the signal handler)."""
@@ -76,10 +79,10 @@ class InProcess:
         if self.armed and self.pending is not None:
             raise self.pending
 
-    def stop_job(self, job_id: str) -> bool:
+    def stop_job(self, job_id: str, reason: Interrupt | None = None) -> bool:
         if self.current != job_id or not self.armed:
             return False
-        self.pending = JobStopped("stopped by request")
+        self.pending = reason or JobStopped("stopped by request")
         signal.pthread_kill(self.main_thread, signal.SIGUSR1)  # type: ignore[arg-type]
         return True
 
@@ -166,10 +169,10 @@ class Forking:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child, signal.SIGKILL)
 
-    def stop_job(self, job_id: str) -> bool:
+    def stop_job(self, job_id: str, reason: Interrupt | None = None) -> bool:
         if self.current != job_id or not self.child:
             return False
-        self._kill(JobStopped("stopped by request"))
+        self._kill(reason or JobStopped("stopped by request"))
         return True
 
     def interrupt(self) -> None:

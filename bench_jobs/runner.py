@@ -51,6 +51,13 @@ class WorkerStopped(Interrupt):
     kind = "worker-stopped"
 
 
+class JobLost(Interrupt):
+    """The sweep gave the job to another worker (this one was frozen past its alive TTL, or the job
+    ran past its deadline): this copy is killed and nothing it did is recorded."""
+
+    kind = "lost"
+
+
 @dataclass
 class Outcome:
     """What a run did. kind: finished, error, not-allowed, timeout, stopped, worker-stopped, died."""
@@ -114,9 +121,17 @@ def execute(bench: Bench, job: ClaimedJob) -> Outcome:
                 value = func(**job.kwargs)
             return Outcome("finished", time.perf_counter() - start, result=json.dumps(value, default=str))
         except Interrupt as exc:
-            return Outcome(exc.kind, time.perf_counter() - start, error=exc.message, traceback=tb.format_exc())
+            return Outcome(exc.kind, time.perf_counter() - start, error=exc.message, traceback=job_traceback(exc))
         except Exception as exc:
-            return Outcome("error", time.perf_counter() - start, error=error_line(exc), traceback=tb.format_exc())
+            return Outcome("error", time.perf_counter() - start, error=error_line(exc), traceback=job_traceback(exc))
+
+
+def job_traceback(exc: BaseException) -> str:
+    """The traceback from the job's own frames down: the frame of `execute` says nothing to its author."""
+    frames = exc.__traceback__
+    if frames is not None and frames.tb_next is not None:
+        frames = frames.tb_next
+    return "".join(tb.format_exception(type(exc), exc, frames))
 
 
 def run_now(bench: Bench, site: str | None, method: str, kwargs: dict[str, Any]) -> Any:
@@ -162,7 +177,10 @@ def compress(text: str) -> bytes:
 def settle(job: ClaimedJob, outcome: Outcome, policy: RetryPolicy, now: float,
            rand: Callable[[], float] = random.random) -> Ending:
     """The job's next state. Failures retry while retries are left; a method outside the allow-list
-    and an explicit stop never do; a worker stop retries at once (it was not the job's fault)."""
+    and an explicit stop never do; a worker stop retries at once (it was not the job's fault).
+    A lost job is no longer this worker's: finish.lua will not apply whatever is returned for it."""
+    if outcome.kind == "lost":
+        return Ending("released", outcome.duration)
     if outcome.ok:
         return Ending("finished", outcome.duration, result=outcome.result, ttl=policy.results_ttl)
     if outcome.kind == "stopped":
@@ -180,13 +198,16 @@ def settle(job: ClaimedJob, outcome: Outcome, policy: RetryPolicy, now: float,
 
 # -- side effects ----------------------------------------------------------------------------
 EVENTS = {"finished": "finished", "error": "failed", "not-allowed": "failed", "timeout": "timeout",
-          "stopped": "stopped", "worker-stopped": "stopped", "died": "died"}
+          "stopped": "stopped", "worker-stopped": "stopped", "died": "died", "lost": "lost"}
 
 
 def conclude(bench: Bench, job: ClaimedJob, outcome: Outcome, ending: Ending, log: WorkLog) -> None:
     """Log the run, record a final failure in the site's Error Log, run the job's callback."""
     fields = {"job_id": job.id, "site": job.site, "method": job.method, "duration": outcome.duration}
     attempt = f"attempt {job.attempts}/{job.retry + 1}"
+    if outcome.kind == "lost":  # its state and callbacks belong to the run that took over
+        log.warning("lost", f"{attempt}: {outcome.error}", **fields)
+        return
     if outcome.ok:
         log.info("finished", attempt if job.attempts > 1 else "", **fields)
     elif ending.status in ("scheduled", "queued"):

@@ -1,5 +1,6 @@
 """The worker loop: claim, run, finish-and-claim-next (one round trip per job), and between jobs
-promote due retries (once a second) and run the recovery sweep (rate-limited bench-wide in Redis).
+promote due retries (once a second). The heartbeat thread runs the recovery sweep (rate-limited
+bench-wide in Redis), so it goes on while a long job runs.
 
 Idle, it BLPOPs its queues' wake lists for at most a second. SIGTERM/SIGINT: warm stop (finish the
 current job, exit 0); a second one: cold stop (cut the job short; it is re-queued while it has
@@ -28,7 +29,7 @@ from bench_jobs.dispatch import (
 from bench_jobs.heartbeat import Heartbeat
 from bench_jobs.jobexec import Executor, Forking, InProcess
 from bench_jobs.keys import Keys
-from bench_jobs.runner import RetryPolicy, conclude, settle
+from bench_jobs.runner import JobLost, RetryPolicy, conclude, settle
 
 if TYPE_CHECKING:
     import redis
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 STRATEGIES = ("default", "round_robin", "random")
 IDLE_WAIT = 1  # seconds of BLPOP on the wake lists; must stay below the connection's socket_timeout
 PROMOTE_EVERY = 1.0
+LOST_MESSAGE = "lost: the recovery sweep gave this job to another worker"
 
 
 @dataclass
@@ -87,7 +89,8 @@ class Worker:
         if niceness:
             os.nice(int(niceness))
         register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
-        beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command)
+        beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
+                         current_job=lambda: self.executor.current, after_beat=self._after_beat)
         beat.start()
         mode = "fork" if self.options.fork else "no-fork"
         self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")
@@ -116,6 +119,16 @@ class Worker:
                 self.log.warning("stop-ignored", "not running here (any more)", job_id=command.get("job_id"))
         elif command.get("cmd") == "shutdown":
             self.stop_requested = True
+
+    def _after_beat(self, job_id: str | None, owned: bool) -> None:
+        """From the heartbeat thread, so a long job delays neither: kill a job the sweep gave away
+        (a second copy must not run on beside the new one), and run the recovery sweep."""
+        if job_id and not owned and self.executor.stop_job(job_id, JobLost(LOST_MESSAGE)):
+            self.log.warning("lost", "this worker lost its alive key; the job was re-queued meanwhile, so this "
+                             "copy is killed", job_id=job_id)
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.sweep_every
+            self._sweep()
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -170,16 +183,14 @@ class Worker:
         if now >= self.next_promote:
             self.next_promote = now + PROMOTE_EVERY
             self._redis_retry(self.dispatch.promote)
-        if now >= self.next_sweep:
-            self.next_sweep = now + self.sweep_every
-            self._sweep()
 
     def _sweep(self) -> None:
+        """One sweep (a no-op when another process swept less than `sweep_every` ago). A Redis error
+        goes to the heartbeat thread, which retries on its next beat."""
         policy = RetryPolicy.for_site(self.bench, None)
-        result = self._redis_retry(lambda: self.dispatch.sweep(
-            grace=self.grace, interval=self.sweep_every, failure_ttl=policy.failure_ttl,
-            failed_limit=policy.failed_limit))
-        for job_id in result.job_ids if result else ():
+        result = self.dispatch.sweep(grace=self.grace, interval=self.sweep_every, failure_ttl=policy.failure_ttl,
+                                     failed_limit=policy.failed_limit)
+        for job_id in result.job_ids:
             self.log.warning("died", "recovered from a dead worker (re-queued, or failed when no retries were left)",
                              job_id=job_id)
 

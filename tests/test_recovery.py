@@ -12,7 +12,7 @@ import pytest
 
 from bench_jobs.dispatch import Dispatcher, register_worker
 from bench_jobs.keys import Keys
-from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, workers_of
+from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, wait_status, workers_of
 
 
 @pytest.fixture
@@ -85,8 +85,12 @@ def test_kill_9_of_the_only_worker_of_a_queue(bench, workers, tmp_path, retry) -
                      {"path": out, "seconds": 60}, retry=retry)
     victim = workers.start("--queue", "default")
     wait_busy(client, bid, job_id)
-    workers.start("--queue", "long")  # serves another queue: it sweeps for the whole bench
-    wait_for(lambda: len(workers_of(client, bid)) == 2, what="both workers")
+    # The one worker left serves another queue and is busy with a long job: its heartbeat thread
+    # still sweeps for the whole bench.
+    long_job = add_job(client, bid, "site1.test", "testapp.worker_jobs.sleep_then_mark",
+                       {"path": out + ".long", "seconds": 120}, queue="long")
+    workers.start("--queue", "long")
+    wait_busy(client, bid, long_job)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(10)
     killed_at = time.monotonic()
@@ -95,11 +99,41 @@ def test_kill_9_of_the_only_worker_of_a_queue(bench, workers, tmp_path, retry) -
                     what=f"job {expected}")
     took = time.monotonic() - killed_at
     assert data["bj_error"] == "worker died"
-    assert [w["queues"] for w in workers_of(client, bid)] == [["long"]]  # no worker of `default` alive
+    assert [(w["queues"], w["current_job"]) for w in workers_of(client, bid)] == [(["long"], long_job)]
     print(f"recovered in {took:.1f}s after SIGKILL (worker_dead_after=2)")
     # the forked child died with its worker: it never finished the job
     time.sleep(0.5)
     assert "done" not in Path(out).read_text().splitlines()
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-fork"]], ids=["fork", "no-fork"])
+def test_a_frozen_worker_kills_its_copy_of_a_job_given_away(bench, workers, tmp_path, mode) -> None:
+    """A worker frozen (SIGSTOP, a VM pause) past its alive TTL loses its job to another worker; once
+    resumed, its heartbeat sees that and kills its own copy: the job finishes once, not twice."""
+    client, bid = bench.client(), bench.bench.bench_id
+    out = tmp_path / "out"
+    job_id = add_job(client, bid, "site1.test", "testapp.worker_jobs.steps_then_mark",
+                     {"path": str(out), "steps": 40}, retry=1)
+    frozen = workers.start("--queue", "default", *mode)
+    wait_busy(client, bid, job_id)
+    first_pid = int(wait_for(lambda: out.exists() and out.read_text().split(), what="first start")[1])
+    pids = {frozen.pid, first_pid}
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        workers.start("--queue", "default", *mode)
+        wait_for(lambda: len(out.read_text().splitlines()) == 2, timeout=60, what="the job restarted elsewhere")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    log = bench.path / "logs" / "worker.log"
+    wait_for(lambda: f"job={job_id} event=lost" in log.read_text(), what="the resumed worker noticing")
+    data = wait_status(client, job_id, "finished", timeout=60)
+    lines = out.read_text().splitlines()
+    second_pid = int(lines[1].split()[1])
+    assert second_pid != first_pid and data["bj_attempts"] == "2"
+    assert f"done {second_pid}" in lines and f"done {first_pid}" not in lines  # the frozen copy was killed
+    assert "job process died" not in log.read_text() and "Error Log" not in log.read_text()
 
 
 @pytest.mark.slow

@@ -21,6 +21,16 @@ def sleep_then_mark(path: str, seconds: float, text: str = "done") -> str:
     return mark(path, text)
 
 
+def steps_then_mark(path: str, steps: int, step: float = 0.1) -> int:
+    """Sleeps in small steps, so a process frozen and resumed still has work left; marks its start
+    and its end with its pid."""
+    mark(path, f"start {os.getpid()}")
+    for _ in range(steps):
+        time.sleep(step)
+    mark(path, f"done {os.getpid()}")
+    return os.getpid()
+
+
 def flaky(path: str, failures: int) -> int:
     """Fails the first `failures` runs (counted in the file), then returns the run number."""
     runs = len(Path(path).read_text().splitlines()) + 1 if Path(path).exists() else 1
@@ -57,8 +67,11 @@ def record_callback(job_id: str, **details) -> None:
     mark(get_site_config()["callback_log"], f"{outcome} {job_id} {details.get('result', details.get('error'))}")
 
 
-def fault_job(n: int, fail: bool = False) -> int:
-    """For the fault-injection test: a short sleep (so kills land mid-job); every tenth job fails."""
+def fault_job(n: int, fail: bool = False, path: str | None = None) -> int:
+    """For the fault-injection test: a short sleep (so kills land mid-job); every tenth job fails.
+    With `path`, each run appends `n` there first (one small O_APPEND write), so runs are counted."""
+    if path:
+        mark(path, str(n))
     time.sleep(0.05)
     if fail:
         raise RuntimeError(f"job {n} fails on purpose")
