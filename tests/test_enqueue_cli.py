@@ -98,6 +98,10 @@ BAD_ENQUEUES = [
     (("enqueue", "testapp.jobs.noop", "--queue", "huge"), "unknown queue 'huge' (known queues: short, default, long)"),
     (("enqueue", "testapp.jobs.noop", "--kwargs", "{a: 1}"), "--kwargs is not valid JSON"),
     (("enqueue", "testapp.jobs.noop", "--kwargs", "[1, 2]"), "--kwargs must be a JSON object, not list"),
+    # Python's json reads NaN, but it is not JSON: refused at enqueue, naming the argument
+    (("enqueue", "testapp.jobs.noop", "--kwargs", '{"ratio": NaN}'), "argument 'ratio' is not JSON-serialisable"),
+    (("enqueue", "bench_jobs.config.write_atomic", "--kwargs", '{"path": "/tmp/x", "text": "x"}'),
+     "internal to bench_jobs, not a job"),
     (("enqueue", "testapp.jobs.noop", "--in", "soon"), "--in 'soon' is not a duration"),
     (("enqueue", "testapp.jobs.noop", "--at", "noon"), "--at 'noon' is not an ISO time"),
     (("enqueue", "testapp.jobs.noop", "--in", "1m", "--at", "2099-01-01"), "--in and --at both given"),

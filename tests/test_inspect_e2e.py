@@ -9,6 +9,9 @@ import time
 from bench_jobs.keys import job_key
 from tests.conftest import BenchFixture
 
+SITES = ("site1.test", "site2.test")
+QUEUE_TIMEOUTS = {"short": 300, "default": 300, "long": 1500}
+
 
 def enqueue(bench: BenchFixture, method: str, *args: str) -> str:
     result = bench.cli("enqueue", method, *args)
@@ -70,3 +73,54 @@ def test_stop_a_running_job(bench: BenchFixture) -> None:
     finally:
         worker.terminate()
         worker.wait(20)
+
+
+def test_two_sites_three_queues_shown_before_and_after_a_real_worker(bench: BenchFixture) -> None:
+    """What an operator sees of a run: show-pending-jobs, then a worker, then logs --worker (table and JSON)."""
+    for site, marker in zip(SITES, ("one", "two"), strict=True):
+        bench.set_config(site, marker=marker)
+    ids = {(site, queue): enqueue_for(bench, site, "testapp.worker_jobs.site_info", "--queue", queue)
+           for site in SITES for queue in QUEUE_TIMEOUTS}
+    ping = enqueue_for(bench, "site2.test", "bench_jobs.builtin_jobs.ping", "--queue", "short")
+
+    doc = json.loads(bench.cli("show-pending-jobs", "--all-sites", "--format", "json", site=None).stdout)
+    for queue in doc["queues"]:
+        expected = {ids[site, queue["queue"]] for site in SITES} | ({ping} if queue["queue"] == "short" else set())
+        assert {j["id"] for j in queue["jobs"]} == expected and queue["pending"] == len(expected)
+        # the queue's default timeout, written at enqueue
+        assert {j["timeout"] for j in queue["jobs"]} == {QUEUE_TIMEOUTS[queue["queue"]]}
+        assert {j["site"] for j in queue["jobs"]} == set(SITES)
+    table = bench.cli("show-pending-jobs", site="site1.test", env={"COLUMNS": "200"}).stdout
+    assert "Next 1 of 1 pending in long" in table and ids["site1.test", "long"] in table and "1500" in table
+    assert ids["site2.test", "long"] not in table and ping not in table  # site1's view only
+
+    worker = bench.run("worker", "--burst", "--quiet", timeout=120)
+    assert worker.returncode == 0 and "Traceback" not in worker.stdout + worker.stderr, worker.stderr
+
+    client = bench.client()
+    for (site, queue), job_id in ids.items():
+        data = {k.decode(): v.decode(errors="replace") for k, v in client.hgetall(job_key(job_id)).items()}
+        assert data["status"] == "finished" and int(data["timeout"]) == QUEUE_TIMEOUTS[queue]
+        assert json.loads(data["bj_result"])["marker"] == {"site1.test": "one", "site2.test": "two"}[site]
+    assert json.loads(client.hget(job_key(ping), "bj_result"))["site"] == "site2.test"
+    after = json.loads(bench.cli("show-pending-jobs", "--all-sites", "--format", "json", site=None).stdout)
+    assert [(q["pending"], q["started"], q["failed"]) for q in after["queues"]] == [(0, 0, 0)] * 3
+
+    text = bench.cli("logs", "--worker", "-n", "100").stdout.splitlines()
+    for (site, _queue), job_id in ids.items():
+        [line] = [t for t in text if f"job={job_id} " in t and "event=finished" in t]
+        assert " INFO    [" in line and f"site={site} method=testapp.worker_jobs.site_info" in line
+        assert " duration=" in line
+    out = bench.cli("logs", "--worker", "--job", ids["site2.test", "long"], "--format", "json").stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["event"] for r in records] == ["started", "finished"]
+    finished = records[1]
+    assert finished["site"] == "site2.test" and finished["method"] == "testapp.worker_jobs.site_info"
+    assert finished["level"] == "INFO" and finished["process"] and finished["time"].endswith("+00:00")
+    assert isinstance(finished["duration"], float)
+
+
+def enqueue_for(bench: BenchFixture, site: str, method: str, *args: str) -> str:
+    result = bench.cli("enqueue", method, *args, site=site)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()

@@ -79,10 +79,14 @@ def test_timeout_kills_the_job(bench, tmp_path, mode) -> None:
 def test_queue_timeout_from_workers_config(bench, tmp_path) -> None:
     bench.set_config(workers={"tiny": {"timeout": 1}})
     client, bid = bench.client(), bench.bench.bench_id
-    # enqueue writes the queue's timeout; a job written without one gets the queue's default too
-    job_id = put_job(client, bid, "site1.test", "testapp.worker_jobs.spin", {"seconds": 30}, queue="tiny", timeout=1)
+    # enqueue without --timeout writes the queue's; a job written by hand without one gets it from the worker
+    enqueued = bench.cli("enqueue", "testapp.worker_jobs.spin", "--kwargs", '{"seconds": 30}', "--queue", "tiny")
+    assert enqueued.exit_code == 0, enqueued.output
+    by_hand = put_job(client, bid, "site1.test", "testapp.worker_jobs.spin", {"seconds": 30}, queue="tiny")
+    client.hdel(f"rq:job:{by_hand}", "timeout")
     burst(bench, "--no-fork", "--queue", "tiny")
-    assert job(client, job_id)["bj_error"] == "timeout after 1s"
+    for job_id in (enqueued.stdout.strip(), by_hand):
+        assert job(client, job_id)["bj_error"] == "timeout after 1s"
 
 
 @pytest.mark.parametrize("mode", MODES)
