@@ -156,3 +156,45 @@ def test_paused_site_warns(safe_bench):
     got = checks(doctor(safe_bench)[1])
     assert got["scheduler:site2.test"][0] == "warn" and "paused" in got["scheduler:site2.test"][1]
     assert got["scheduler:site1.test"][0] == "ok"
+
+
+def test_no_scheduler_fails_only_when_something_is_scheduled(safe_bench):
+    online(safe_bench)
+    code, doc = doctor(safe_bench)
+    got = checks(doc)
+    assert code == 1 and got["scheduler"] == ("fail", "no scheduler process is running")
+    assert "bench-jobs schedule" in next(c["fix"] for c in doc["checks"] if c["name"] == "scheduler")
+    # Every site has it disabled: nothing would run, so no scheduler is needed.
+    for site in ("site1.test", "site2.test"):
+        safe_bench.set_config(site=site, enable_scheduler=0)
+    code, doc = doctor(safe_bench)
+    got = checks(doc)
+    assert got["scheduler"][0] == "ok" and "nothing to schedule" in got["scheduler"][1]
+    assert got["scheduler:site1.test"] == ("warn", "scheduler disabled")
+    assert code == 0
+
+
+def test_scheduler_alive_but_not_leading_warns(safe_bench):
+    import json as _json
+
+    keys = Keys(safe_bench.bench.bench_id)
+    entry = {"host": "h1", "pid": 1, "started": time.time(), "seen": time.time()}
+    safe_bench.client().hset(keys.scheduler_members(), "token-1", _json.dumps(entry))  # no lease held
+    got = checks(doctor(safe_bench)[1])
+    assert got["scheduler"] == ("warn", "1 scheduler(s) alive, none leading yet")
+    safe_bench.client().set(keys.scheduler_lease(), "token-1")
+    got = checks(doctor(safe_bench)[1])
+    assert got["scheduler"] == ("ok", "leader h1 pid 1, 1 process(es) alive")
+
+
+def test_wrong_password_is_one_failed_check(safe_bench):
+    safe_bench.client().config_set("requirepass", "s3cret")
+    try:
+        code, doc = doctor(safe_bench)
+        assert code == 1 and [c["name"] for c in doc["checks"]] == ["redis"]
+        assert doc["checks"][0]["status"] == "fail" and doc["checks"][0]["fix"]
+        assert "s3cret" not in json.dumps(doc)
+    finally:
+        import redis as _redis
+
+        _redis.Redis(port=safe_bench.redis.port, password="s3cret").config_set("requirepass", "")
