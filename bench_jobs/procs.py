@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Protocol
 
+from bench_jobs.worklog import SUPERVISED_ENV
+
 COLOURS = ("36", "33", "32", "35", "34", "31")  # cyan, yellow, green, magenta, blue, red
 RESTART_POLICIES = ("always", "on-failure", "never")
 
@@ -155,7 +157,9 @@ class Manager:
 
     # -- internals -------------------------------------------------------------------------------
     def _start(self, child: Child) -> None:
-        child.proc = self.factory(child.argv, child.env)
+        # The printer stamps each line with the time, so the child need not (worklog reads this).
+        env = {**(os.environ if child.env is None else child.env), SUPERVISED_ENV: "1"}
+        child.proc = self.factory(child.argv, env)
         child.started, child.restart_at, child.status = self.clock.now(), None, None
         self.printer.line("system", f"{child.name} started (pid {child.proc.pid})")
         if child.proc.stdout is not None:

@@ -22,6 +22,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUP_COUNT = 5
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 REOPEN_CHECK_SECONDS = 1.0
+# Set by a supervisor (`start`, `worker --num-workers`) that prefixes each child line with the time:
+# the child's echo then leaves its own timestamp out (the log files keep it).
+SUPERVISED_ENV = "BENCH_JOBS_SUPERVISED"
 
 
 def log_time(ts: float | None = None) -> str:
@@ -30,9 +33,10 @@ def log_time(ts: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def format_text(entry: dict[str, Any]) -> str:
+def format_text(entry: dict[str, Any], with_time: bool = True) -> str:
     """One text line: time, level padded, [process], then the fields that apply, then the message."""
-    parts = [entry["time"], f"{entry['level']:<7}", f"[{entry['process']}]"]
+    parts = [entry["time"]] if with_time else []
+    parts += [f"{entry['level']:<7}", f"[{entry['process']}]"]
     for key, label in (("job_id", "job"), ("site", "site"), ("method", "method"), ("event", "event")):
         if entry.get(key):
             parts.append(f"{label}={entry[key]}")
@@ -130,13 +134,15 @@ class WorkLog:
     (with traceback). `echo` also prints each line (to stdout) at or above `echo_level`."""
 
     def __init__(self, logs_dir: Path, process: str, settings: LogSettings | None = None, *,
-                 name: str = "worker", echo: TextIO | None = None, echo_level: str = "INFO") -> None:
+                 name: str = "worker", echo: TextIO | None = None, echo_level: str = "INFO",
+                 echo_time: bool = True) -> None:
         self.process = process
         self.settings = settings or LogSettings()
         self.main = AppendFile(logs_dir / f"{name}.log", self.settings.max_bytes, self.settings.backup_count)
         self.errors = AppendFile(logs_dir / f"{name}.error.log", self.settings.max_bytes, self.settings.backup_count)
         self.echo = echo
         self.echo_level = LEVELS[echo_level]
+        self.echo_time = echo_time
 
     def event(self, level: str, event: str, message: str = "", *, job_id: str | None = None,
               site: str | None = None, method: str | None = None, duration: float | None = None,
@@ -159,7 +165,7 @@ class WorkLog:
         if LEVELS[level] >= LEVELS["ERROR"]:
             self.errors.write((line + "\n").encode())
         if self.echo is not None and LEVELS[level] >= self.echo_level:
-            self.echo.write(format_text(entry) + "\n")
+            self.echo.write(format_text(entry, self.echo_time) + "\n")
             self.echo.flush()
 
     def info(self, event: str, message: str = "", **fields: Any) -> None:
@@ -179,4 +185,5 @@ class WorkLog:
 def for_bench(bench: Any, process: str, *, quiet: bool = False, name: str = "worker") -> WorkLog:
     """The worker log of `bench` (a bench_jobs.bench.Bench), configured from common_site_config.json."""
     return WorkLog(bench.logs_path, process, LogSettings.from_config(bench.common_config), name=name,
-                   echo=sys.stdout, echo_level="WARNING" if quiet else "INFO")
+                   echo=sys.stdout, echo_level="WARNING" if quiet else "INFO",
+                   echo_time=os.environ.get(SUPERVISED_ENV) != "1")
