@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench_jobs.jobstore import JobSpec, enqueue_many
@@ -19,14 +20,16 @@ class FaultReport:
     finished: int = 0
     failed: int = 0
     ran_twice: int = 0
+    extra_runs: int = 0
+    never_ran: int = 0
     missing: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
         return (f"{self.jobs} jobs, {self.kills} SIGKILLs: {self.finished} finished, {self.failed} failed, "
-                f"{len(self.missing)} missing, {len(self.stuck)} stuck; {self.ran_twice} ran more than once; "
-                f"{self.seconds:.1f}s")
+                f"{len(self.missing)} missing, {len(self.stuck)} stuck; {self.ran_twice} ran more than once "
+                f"({self.extra_runs} extra runs); {self.seconds:.1f}s")
 
 
 def run_fault_test(bench, workers, *, jobs: int, kills: int, rng: random.Random, n_workers: int = 2,
@@ -35,8 +38,10 @@ def run_fault_test(bench, workers, *, jobs: int, kills: int, rng: random.Random,
     client, bid = bench.client(), bench.bench.bench_id
     keys = Keys(bid)
     start = time.monotonic()
+    runs_file = workers.log_dir / "runs"  # each run appends its job's number: runs counted by the jobs
     specs = [JobSpec(site="site1.test", queue="default", method="testapp.worker_jobs.fault_job",
-                     kwargs={"n": i, "fail": i % 10 == 0}, timeout=60, retry=3) for i in range(jobs)]
+                     kwargs={"n": i, "fail": i % 10 == 0, "path": str(runs_file)}, timeout=60, retry=3)
+             for i in range(jobs)]
     ids = [r.id for r in enqueue_many(client, keys, specs)]
     procs = [workers.start("--queue", "default", *(["--no-fork"] if i % 2 else [])) for i in range(n_workers)]
     report = FaultReport(jobs, kills)
@@ -57,17 +62,21 @@ def run_fault_test(bench, workers, *, jobs: int, kills: int, rng: random.Random,
         if all(s[0] in (b"finished", b"failed") for s in states):
             break
         time.sleep(0.5)
-    for i, (job_id, (status, attempts)) in enumerate(zip(ids, states, strict=True)):
+    runs = Counter(int(line) for line in runs_file.read_text().split()) if runs_file.exists() else Counter()
+    for i, (job_id, (status, _)) in enumerate(zip(ids, states, strict=True)):
         if status is None:
             report.missing.append(job_id)
         elif status == b"finished":
             report.finished += 1
+            report.never_ran += runs[i] == 0
         elif status == b"failed":
             report.failed += 1
         else:
             report.stuck.append(f"{job_id}:{status.decode()}")
         # Jobs that fail on purpose run 1 + retry times by design; count the others run again.
-        report.ran_twice += not specs[i].kwargs["fail"] and int(attempts or 0) > 1
+        if not specs[i].kwargs["fail"] and runs[i] > 1:
+            report.ran_twice += 1
+            report.extra_runs += runs[i] - 1
     report.seconds = time.monotonic() - start
     return report
 
