@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shutil
 import signal
@@ -166,9 +167,17 @@ def test_real_supervisord_runs_redis_and_a_worker_that_processes_a_job(bench, tm
                            "--kwargs", f'{{"path": "{out}", "text": "via supervisord"}}')
         assert result.returncode == 0, result.stderr
         _wait_for(lambda: out.exists() and "via supervisord" in out.read_text(), 30, "the job to run")
-        # Warm stop: the worker exits on SIGTERM well within stopwaitsecs.
+        # Warm stop: `supervisorctl stop` (SIGTERM to the whole group) lets the running job finish.
+        marks = tmp_path / "warm.txt"
+        result = bench.run("--site", bench.site, "enqueue", "testapp.worker_jobs.sleep_then_mark",
+                           "--kwargs", f'{{"path": "{marks}", "seconds": 2}}')
+        assert result.returncode == 0, result.stderr
+        _wait_for(lambda: marks.exists() and "start" in marks.read_text(), 30, "the slow job to start")
         assert "stopped" in _ctl(conf, "stop", worker)
         assert "STOPPED" in _ctl(conf, "status", worker)
+        assert marks.read_text().splitlines()[-1] == "done"  # finished before the worker exited
+        shown = bench.run("--site", bench.site, "jobs", "show", result.stdout.strip(), "--format", "json")
+        assert json.loads(shown.stdout)["status"] == "finished", shown.stdout + shown.stderr
     finally:
         os.killpg(supervisord.pid, signal.SIGTERM)
         try:
