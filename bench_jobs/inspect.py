@@ -1,4 +1,4 @@
-"""Bounded read-only queries over jobs: show-pending-jobs, jobs list, jobs show.
+"""Bounded read-only queries over jobs and workers: show-pending-jobs, jobs list, jobs show, workers.
 
 Every query reads the per-site index ZSETs (docs/storage.md): counts are ZCARD, pages are ZRANGE
 with a limit, and the page's job hashes come back in one pipelined HMGET. So the Redis work is
@@ -159,6 +159,28 @@ def pending_row(job_id: str, data: dict[str, Any]) -> dict[str, Any]:
         "enqueued_at": iso(_float(data.get("bj_enqueued"))),
         "timeout": _int(data.get("timeout")),
     }
+
+
+# -- workers ---------------------------------------------------------------------------------------
+def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> list[dict[str, Any]]:
+    """The bench's workers (dispatch.list_workers) plus `utilisation`: the share of its life spent
+    running jobs (0..1), as Sidekiq and rq-dashboard show it; None before its first second."""
+    from bench_jobs.dispatch import list_workers
+
+    now = time.time() if now is None else now
+    rows = list_workers(client, keys)
+    for row in rows:
+        born = _rq_epoch(row.get("birth"))
+        lived = now - born if born is not None else 0.0
+        row["utilisation"] = round(min(row["total_working_time"] / lived, 1.0), 3) if lived >= 1 else None
+    return rows
+
+
+def _rq_epoch(value: Any) -> float | None:
+    try:
+        return datetime.strptime(_text(value) or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 # -- jobs list -------------------------------------------------------------------------------------

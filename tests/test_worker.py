@@ -164,8 +164,9 @@ def test_workers_lists_only_this_bench(bench, workers, tmp_path) -> None:
     doc = json.loads(bench.cli("workers", "--format", "json").stdout)
     row = doc["workers"][0]
     assert row["pid"] == proc.pid and row["queues"] == ["short", "default"] and row["state"] in ("idle", "busy")
+    assert row["utilisation"] is None or 0 <= row["utilisation"] <= 1
     table = bench.cli("workers", env={"COLUMNS": "250"})
-    assert str(proc.pid) in table.stdout and "short,default" in table.stdout
+    assert str(proc.pid) in table.stdout and "short, default" in table.stdout and "busy" in table.stdout
     from bench_jobs.dispatch import list_workers
 
     assert list_workers(client, Keys(other.bench_id)) == []

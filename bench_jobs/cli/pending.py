@@ -103,8 +103,12 @@ def epoch(stamp: str | None) -> float:
 def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
     """Print a Rich table with some columns kept on one line (ids must stay copyable).
 
-    Piped output is not cut to 80 columns: scripts and `grep` want whole rows.
+    Piped output is not cut to 80 columns: scripts and `grep` want whole rows. On a narrow terminal
+    the other columns wrap first; if the table still does not fit, its lines run past the edge (as
+    `docker ps` does) instead of Rich cutting ids short or dropping columns.
     """
+    from rich.measure import Measurement
+
     for column in table.columns:
         if column.header in no_wrap:
             column.no_wrap = True
@@ -113,4 +117,6 @@ def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
     console = render.console()
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
+    needed = Measurement.get(console, console.options.update_width(10_000), table).minimum
+    console.width = max(console.width, needed)
     console.print(table)

@@ -6,9 +6,12 @@ import click
 
 from bench_jobs import render
 from bench_jobs.cli.context import Context
+from bench_jobs.cli.pending import print_table
 
 COLUMNS = ["name", ("hostname", "host"), "pid", "queues", "state", ("current_job", "job"), ("successful", "ok"),
-           "failed", ("heartbeat", "heartbeat")]
+           "failed", ("busy", "busy"), ("heartbeat", "heartbeat")]
+# Every cell but the queues stays on one line (names and job ids are copied into other commands).
+NO_WRAP = ("name", "host", "pid", "state", "job", "ok", "failed", "busy", "heartbeat")
 
 
 @click.command("workers")
@@ -16,7 +19,8 @@ COLUMNS = ["name", ("hostname", "host"), "pid", "queues", "state", ("current_job
 @render.watch_option
 @click.pass_obj
 def workers(ctx: Context, *, fmt: str, watch: float | None) -> None:
-    """List this bench's workers: host, pid, queues, state, current job, ok/failed counts, heartbeat.
+    """List this bench's workers: host, pid, queues, state, current job, ok/failed counts,
+    utilisation (share of its life spent running jobs) and last heartbeat.
 
     \b
     Examples:
@@ -34,12 +38,17 @@ def workers(ctx: Context, *, fmt: str, watch: float | None) -> None:
 
 def show(ctx: Context, fmt: str) -> None:
     from bench_jobs.connection import redis_errors
-    from bench_jobs.dispatch import list_workers
+    from bench_jobs.inspect import worker_rows
     from bench_jobs.keys import Keys
 
     with redis_errors(ctx.bench):
-        rows = list_workers(ctx.redis, Keys(ctx.bench.bench_id))
-    table_rows = [{**row, "queues": ",".join(row["queues"]), "heartbeat": f"{render.age(row['heartbeat_age'])} ago"}
-                  for row in rows]
-    render.listing(fmt, {"bench_id": ctx.bench.bench_id, "workers": rows}, table_rows, COLUMNS,
-                   empty="No workers running. Start one with `bench-jobs worker`.")
+        rows = worker_rows(ctx.redis, Keys(ctx.bench.bench_id))
+    if fmt == "json":
+        render.emit_json({"bench_id": ctx.bench.bench_id, "workers": rows})
+        return
+    if not rows:
+        render.info("No workers running. Start one with `bench-jobs worker`.")
+        return
+    table_rows = [{**row, "queues": ", ".join(row["queues"]), "heartbeat": f"{render.age(row['heartbeat_age'])} ago",
+                   "busy": "-" if row["utilisation"] is None else f"{row['utilisation']:.0%}"} for row in rows]
+    print_table(render.build_table(table_rows, COLUMNS), no_wrap=NO_WRAP)
