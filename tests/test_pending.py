@@ -93,6 +93,11 @@ def test_unknown_site(bench: BenchFixture) -> None:
     assert_clean_error(bench.cli("show-pending-jobs", site="nosuch.site"), "site 'nosuch.site' does not exist")
 
 
+def test_no_site_points_at_all_sites(bench: BenchFixture) -> None:
+    result = bench.cli("show-pending-jobs", site=None, env={"BENCH_SITE": None})
+    assert_clean_error(result, "no site selected", "--all-sites")
+
+
 def test_redis_down(bench: BenchFixture, redis_factory) -> None:
     server = redis_factory()
     bench.set_config(redis_queue=server.url)

@@ -11,6 +11,7 @@ import click
 
 from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
+from bench_jobs.errors import SiteNotFound
 
 PIPE_WIDTH = 200
 
@@ -18,6 +19,9 @@ PIPE_WIDTH = 200
 def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
     """--all-sites: every site on disk or seen in Redis; else the selected site."""
     if not all_sites:
+        if not ctx.site:
+            raise SiteNotFound("no site selected", "pass --site SITE (before the command), or --all-sites "
+                               "(after it) to count every site's jobs")
         return [ctx.require_site()]
     from bench_jobs.inspect import known_sites
 
