@@ -89,6 +89,8 @@ def test_retries_spent_end_failed_with_traceback(bench, worker, tmp_path) -> Non
     assert data["bj_attempts"] == "3" and data["bj_error"] == "RuntimeError: flaky failure 3"
     exc = zlib.decompress(client.hget(f"rq:job:{job_id}", "exc_info")).decode()
     assert "Traceback (most recent call last)" in exc and "flaky failure 3" in exc
+    assert "bench_jobs" not in exc.split("\n")[1]  # starts at the job's own frame
+    assert data["retries_left"] == "0"
     assert Path(out).read_text().splitlines() == ["run 1", "run 2", "run 3"]
     assert client.zscore(Keys(bid).index("failed", "default", "site1.test"), job_id) is not None
 

@@ -116,14 +116,15 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
         render.info("\nTraceback:\n" + detail["traceback"].rstrip())
 
 
-@jobs.command("retry", short_help="Re-queue failed, stopped or canceled jobs.")
+@jobs.command("retry", short_help="Re-queue failed, stopped, canceled or scheduled jobs.")
 @click.argument("job_ids", metavar="[ID]...", nargs=-1, shell_complete=complete.job_ids)
 @click.option("--all-failed", is_flag=True, help="Every failed or stopped job of the site (or --queue).")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
               help="With --all-failed: only these queues.")
 @click.pass_obj
 def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: str | None) -> None:
-    """Put failed, stopped or canceled jobs back at the end of their queue.
+    """Put failed, stopped or canceled jobs back at the end of their queue, with their whole
+    retry budget again; a scheduled job (a retry in backoff, --in/--at) is queued now.
 
     \b
     Examples:

@@ -22,6 +22,13 @@ local function unstart(id, q, site)
   redis.call('ZREM', 'rq:wip:' .. B .. ':' .. q, id)
 end
 
+-- RQ's `retries_left`, kept in step for RQ's tools and `jobs show`: retries not used yet, once the
+-- run that just ended is counted (a retry is used when it is scheduled, as in RQ).
+local function note_retries_left(id)
+  local f = redis.call('HMGET', jkey(id), 'bj_retry', 'bj_attempts')
+  redis.call('HSET', jkey(id), 'retries_left', math.max(0, (tonumber(f[1]) or 0) - (tonumber(f[2]) or 0)))
+end
+
 -- Back to a queue: front (recovered / released jobs already waited their turn) or tail.
 local function requeue(id, q, site, now, front)
   local jk = jkey(id)

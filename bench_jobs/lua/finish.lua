@@ -48,6 +48,7 @@ if f[1] == 'started' and f[2] == worker then
     redis.call('HINCRBY', jk, 'bj_attempts', -1)
     requeue(id, q, site, now, true)
   end
+  if status ~= 'finished' then note_retries_left(id) end
   if counted then
     local h = P .. ':metrics:durations'
     local base = q .. '|' .. method .. '|'

@@ -36,6 +36,7 @@ for i = 1, #started, 2 do
         fail_job(id, q, site, 'failed', reason, '', now, iso, ttl, limit)
         failed = failed + 1
       end
+      note_retries_left(id)
       ids[#ids + 1] = id
     end
   end
