@@ -44,6 +44,24 @@ def test_sweep_requeues_or_fails_the_jobs_of_a_dead_worker(bench) -> None:
     assert workers_of(client, bid) == []  # the dead worker's registration is gone too
 
 
+def test_the_scheduler_alone_recovers_a_dead_workers_job(bench) -> None:
+    """No worker at all is left: the scheduler process runs the sweep too."""
+    import subprocess
+
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    register_worker(client, keys, "w-gone", ["default"], alive_ttl=1)  # its alive key runs out in 1 s
+    job_id = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    assert Dispatcher(client, keys, "w-gone").claim(["default"]).id == job_id
+    scheduler = bench.popen("scheduler", "run", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        data = wait_status(client, job_id, "failed", timeout=60)
+    finally:
+        scheduler.terminate()
+        scheduler.wait(20)
+    assert data["bj_error"] == "worker died" and workers_of(client, bid) == []
+
+
 def test_sweep_runs_once_per_interval_bench_wide(bench) -> None:
     client, keys = bench.client(), Keys(bench.bench.bench_id)
     first, second = Dispatcher(client, keys, "a"), Dispatcher(client, keys, "b")
