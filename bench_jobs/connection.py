@@ -45,18 +45,28 @@ def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redi
     return client_for_url(bench.redis_url, *credentials(config, bench.bench_id), socket_timeout=socket_timeout)
 
 
-def client_for_url(url: str, username: str | None = None, password: str | None = None,
-                   socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
-    import redis
+def client_options(socket_timeout: float | None) -> dict[str, Any]:
+    """Short connect timeout, bounded retry (2 more tries within ~0.2 s): a down Redis is reported at once.
+
+    redis-py's own default retries 3 times with up to seconds of backoff; the worker has its own
+    reconnect loop, so a CLI command should fail fast instead.
+    """
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
-    kwargs: dict[str, Any] = {
+    return {
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": socket_timeout,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         "health_check_interval": 30,
     }
+
+
+def client_for_url(url: str, username: str | None = None, password: str | None = None,
+                   socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
+    import redis
+
+    kwargs = client_options(socket_timeout)
     if username:
         kwargs["username"] = username
     if password:
@@ -68,29 +78,50 @@ def client_for_url(url: str, username: str | None = None, password: str | None =
                           "set it like redis://127.0.0.1:11000 in sites/common_site_config.json") from None
 
 
-def _sentinel_client(config: dict[str, Any], bench_id: str, socket_timeout: float | None) -> redis.Redis:
-    from redis.sentinel import Sentinel
-
-    sentinels = []
+def sentinel_addresses(config: dict[str, Any]) -> list[tuple[str, int]]:
+    """`redis_queue_sentinels` (["HOST:PORT", ...], as in Frappe) as (host, port) pairs."""
+    addresses = []
     for item in config.get("redis_queue_sentinels") or []:
         host, _, port = str(item).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"redis_queue_sentinels entry '{item}' is not HOST:PORT",
                               "list sentinels like [\"10.0.0.5:26379\"] in common_site_config.json")
-        sentinels.append((host, int(port)))
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def _sentinel_client(config: dict[str, Any], bench_id: str, socket_timeout: float | None) -> redis.Redis:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    from redis.sentinel import Sentinel
+
+    sentinels = sentinel_addresses(config)
     service = config.get("redis_queue_master_service")
     if not sentinels or not service:
         raise ConfigError("redis_queue_sentinel_enabled is set but redis_queue_sentinels or "
                           "redis_queue_master_service is missing", "set both in common_site_config.json")
+    # Frappe's keys: the master's own user/password, else the bench's ACL credentials.
     username, password = credentials(config, bench_id)
-    sentinel_kwargs = {k: v for k, v in {
-        "username": config.get("redis_queue_sentinel_username"),
-        "password": config.get("redis_queue_sentinel_password"),
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-    }.items() if v}
-    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, socket_connect_timeout=CONNECT_TIMEOUT,
-                        socket_timeout=socket_timeout, username=username, password=password)
+    master_auth = {"username": config.get("redis_queue_master_username") or username,
+                   "password": config.get("redis_queue_master_password") or password}
+    sentinel_auth = {"username": config.get("redis_queue_sentinel_username"),
+                     "password": config.get("redis_queue_sentinel_password")}
+    # Asking a Sentinel is one quick command: the short timeout for reads too, and no retry of its
+    # own (the master client's retry asks again; nested retries would multiply the wait).
+    sentinel_kwargs = {**client_options(CONNECT_TIMEOUT), "retry": Retry(NoBackoff(), 0),
+                       **{k: v for k, v in sentinel_auth.items() if v}}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **client_options(socket_timeout),
+                        **{k: v for k, v in master_auth.items() if v})
     return sentinel.master_for(service)
+
+
+def display_url(bench: Bench) -> str:
+    """Where the bench's Redis is, fit to print: its URL, or sentinel://HOST:PORT[,...]/SERVICE."""
+    config = bench.common_config
+    if config.get("redis_queue_sentinel_enabled"):
+        hosts = ",".join(str(item) for item in config.get("redis_queue_sentinels") or [])
+        return f"sentinel://{hosts}/{config.get('redis_queue_master_service')}"
+    return redact(bench.redis_url)
 
 
 def describe(bench: Bench) -> str:
@@ -99,11 +130,30 @@ def describe(bench: Bench) -> str:
     return f"Redis at {redact(bench.redis_url)}"
 
 
+SENTINEL_HINT = ("check that the Sentinels run and monitor that service (redis_queue_sentinels, "
+                 "redis_queue_master_service, redis_queue_sentinel_password in common_site_config.json)")
+
+
+def sentinel_reason(message: str, bench: Bench) -> str:
+    """Why no Sentinel named a master, from redis-py's MasterNotFoundError text."""
+    if "AuthenticationError" in message:
+        return "a Sentinel refused redis_queue_sentinel_username/redis_queue_sentinel_password"
+    if "Error" in message:  # ConnectionError / TimeoutError from every Sentinel
+        hosts = ", ".join(str(item) for item in bench.common_config.get("redis_queue_sentinels") or [])
+        return f"no Sentinel answered at {hosts}"
+    service = bench.common_config.get("redis_queue_master_service")
+    return f"no Sentinel monitors a master named '{service}'"
+
+
 def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
     """Turn a redis-py error into a message an operator can act on."""
     import redis
+    from redis.sentinel import MasterNotFoundError
 
     where = describe(bench)
+    if isinstance(exc, MasterNotFoundError):
+        # redis-py's message dumps every Sentinel client's repr; say what it means instead.
+        return RedisUnavailable(f"{where} is not reachable ({sentinel_reason(str(exc), bench)})", SENTINEL_HINT)
     auth_error = redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError
     if isinstance(exc, auth_error) and not credentials(bench.common_config, bench.bench_id)[1]:
         # No password configured: redis-py 8's own message (about HELLO) would not say so.
@@ -120,6 +170,8 @@ def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
     if isinstance(exc, redis.ResponseError) and "NOPERM" in str(exc):
         return RedisUnavailable(f"{where} denied a command to our user ({exc})",
                                 "re-run `bench-jobs setup redis` to rewrite the ACL, then restart Redis")
+    if bench.common_config.get("redis_queue_sentinel_enabled"):
+        return RedisUnavailable(f"{where} is not reachable ({exc})", SENTINEL_HINT)
     return RedisUnavailable(f"{where} is not reachable ({exc})",
                             "start it with `bench-jobs redis start`, or fix redis_queue in common_site_config.json")
 

@@ -263,10 +263,10 @@ def status(bench: Bench) -> RedisStatus:
     A server that answers but refuses our credentials raises RedisUnavailable: it runs, but the
     bench cannot use it, and that is what the operator has to fix.
     """
-    from bench_jobs.connection import connect, redact
+    from bench_jobs.connection import connect, display_url
 
     files = RedisFiles.of(bench)
-    url, port = redact(bench.redis_url), queue_port(bench)
+    url, port = display_url(bench), queue_port(bench)
     client = connect(bench, socket_timeout=5.0)
     try:
         server, persistence = _info(client, bench)
@@ -277,7 +277,7 @@ def status(bench: Bench) -> RedisStatus:
     config_file = server.get("config_file") or None
     version = server.get("valkey_version") or server.get("redis_version")
     return RedisStatus(
-        state="running", url=url, port=port, pid=server.get("process_id"),
+        state="running", url=url, port=int(server.get("tcp_port") or port), pid=server.get("process_id"),
         version=f"{server.get('server_name') or 'redis'} {version}",
         persistence=persistence, managed=config_file == str(files.conf), config_file=config_file,
     )
@@ -301,7 +301,10 @@ def _info(client: Any, bench: Bench) -> tuple[dict[str, Any], str]:
         raise translate(exc, bench) from None
     except redis.BusyLoadingError:
         raise _NotServing("loading") from None
-    except (redis.ConnectionError, redis.TimeoutError):
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        if bench.common_config.get("redis_queue_sentinel_enabled"):
+            # Not ours to start: say which Sentinel setting to check instead of "stopped".
+            raise translate(exc, bench) from None
         raise _NotServing("stopped") from None
     except redis.ResponseError as exc:
         raise translate(exc, bench) from None

@@ -85,3 +85,37 @@ class RedisProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class SentinelProcess(RedisProcess):
+    """A Redis Sentinel (`redis-server CONF --sentinel`) watching one master on 127.0.0.1.
+
+    Sentinel rewrites its config file, so it gets one of its own in the temp dir. `master_auth`
+    (user, password) is what Sentinel itself uses to talk to the master; `requirepass` protects
+    the Sentinel's own port.
+    """
+
+    def __init__(self, directory: Path, master: RedisProcess, service: str = "mymaster",
+                 master_auth: tuple[str, str] | None = None, requirepass: str | None = None) -> None:
+        super().__init__(directory)
+        self.master, self.service = master, service
+        self.master_auth, self.requirepass = master_auth, requirepass
+
+    def _config(self) -> str:
+        lines = [f"port {self.port}", "bind 127.0.0.1", f'dir "{self.dir}"', f'logfile "{self.dir / "redis.log"}"',
+                 f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1",
+                 f"sentinel down-after-milliseconds {self.service} 5000"]
+        if self.master_auth:
+            lines += [f"sentinel auth-user {self.service} {self.master_auth[0]}",
+                      f"sentinel auth-pass {self.service} {self.master_auth[1]}"]
+        if self.requirepass:
+            lines.append(f"requirepass {self.requirepass}")
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> SentinelProcess:
+        conf = self.dir / "sentinel.conf"
+        conf.write_text(self._config())
+        self.proc = subprocess.Popen([server_binary(), str(conf), "--sentinel"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(up=True)
+        return self
