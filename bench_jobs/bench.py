@@ -7,7 +7,6 @@ Layout (Frappe-compatible):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -116,6 +115,8 @@ class Bench:
         configured = self.common_config.get("bench_id")
         if configured:
             return str(configured)
+        import hashlib  # here: hashlib's OpenSSL load costs every CLI start ~5 ms
+
         digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:10]
         return f"bench-{digest}"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace `path` with `text` so readers see the old file or the new one, never a half."""
+    import tempfile  # only writers pay for it (it pulls shutil and random)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from bench_jobs.admin import create_bench, create_site, use_site
 from bench_jobs.bench import Bench
 from bench_jobs.cli import cli
+from bench_jobs.cli.context import Context
+from bench_jobs.config import read_json, update_json
+from bench_jobs.errors import ConfigError, SiteNotFound
 from tests.conftest import assert_clean_error
 
 
@@ -76,10 +83,84 @@ def test_malformed_config_is_reported_not_rewritten(tmp_path: Path) -> None:
     invoke("--bench", str(bench_dir), "new-site", "s1")
     result = invoke("--bench", str(bench_dir), "--site", "s1", "add-app", "testapp")
     # add-app does not read common config; a command that needs it reports the file and the line.
-    bench = Bench.find(bench_dir)
-    try:
-        bench.queue_names()
-    except Exception as exc:  # asserting the message
-        assert "is not valid JSON" in str(exc)
-    assert config.read_text() == '{"redis_queue": '
     assert result.exit_code == 0
+    with pytest.raises(ConfigError, match=r"common_site_config.json is not valid JSON \(line 1, column 17"):
+        Bench.find(bench_dir).queue_names()
+    assert config.read_text() == '{"redis_queue": '
+
+
+def test_discovery_order_for_bench_and_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--bench, else $BENCH_PATH, else the working directory upwards; --site, else $BENCH_SITE, else currentsite.txt."""
+    one, two = create_bench(tmp_path / "one"), create_bench(tmp_path / "two")
+    for bench in (one, two):
+        for site in ("a.local", "b.local", "c.local"):
+            create_site(bench, site)
+    monkeypatch.delenv("BENCH_PATH", raising=False)
+    monkeypatch.delenv("BENCH_SITE", raising=False)
+    monkeypatch.chdir(one.logs_path)
+    assert Context().bench.path == one.path
+    monkeypatch.setenv("BENCH_PATH", str(two.path))
+    assert Context().bench.path == two.path
+    assert Context(bench_option=str(one.path)).bench.path == one.path
+
+    assert Context().site is None
+    use_site(two, "a.local")
+    assert Context().site == "a.local"
+    monkeypatch.setenv("BENCH_SITE", "b.local")
+    assert Context().site == "b.local"
+    assert Context(site_option="c.local").site == "c.local"
+    with pytest.raises(SiteNotFound, match=r"'nope' does not exist in .*two"):
+        _ = Context(site_option="nope").site
+
+
+def test_config_merge_and_writes_keep_unknown_keys(tmp_path: Path) -> None:
+    bench = create_bench(tmp_path / "b")
+    create_site(bench, "s1", time_zone="Asia/Kolkata")
+    update_json(bench.common_config_file, {"time_zone": "UTC", "max_queued_jobs": 10, "frappe_key": [1, 2]})
+    update_json(bench.site_config_file("s1"), {"max_queued_jobs": 5, "db_name": "_abc", "redis_queue": "x"})
+    bench.reload()
+    merged = bench.merged_config("s1")
+    assert merged["time_zone"] == "Asia/Kolkata" and merged["max_queued_jobs"] == 5
+    assert merged["frappe_key"] == [1, 2] and merged["db_name"] == "_abc"
+    assert bench.get("max_queued_jobs", site="s1") == 5 and bench.get("max_queued_jobs") == 10
+    # Bench-wide keys are not taken from a site: one Redis for the whole bench.
+    assert bench.redis_url == "redis://127.0.0.1:11000"
+    # Our writes (use, add-app, setup redis ...) change their own keys and keep the rest as they were.
+    update_json(bench.common_config_file, {"use_rq_auth": True})
+    assert read_json(bench.common_config_file) == {"redis_queue": "redis://127.0.0.1:11000", "background_workers": 1,
+                                                   "time_zone": "UTC", "max_queued_jobs": 10, "frappe_key": [1, 2],
+                                                   "use_rq_auth": True}
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = create_bench(tmp_path / "b")
+    before = bench.common_config_file.read_bytes()
+
+    def full_disk(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        update_json(bench.common_config_file, {"rq_password": "x" * 40})
+    assert bench.common_config_file.read_bytes() == before
+    assert sorted(p.name for p in bench.sites_path.iterdir()) == ["apps.txt", "common_site_config.json"]
+
+
+def test_packaging_console_script_and_module(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "bench-jobs"
+    for command in ([str(script)], [sys.executable, "-m", "bench_jobs"]):
+        done = subprocess.run([*command, "--version"], capture_output=True, text=True, cwd=tmp_path, check=False)
+        assert done.returncode == 0 and done.stdout.startswith("bench-jobs, version "), done.stdout + done.stderr
+
+
+HEAVY = ("redis", "rq", "rich", "croniter", "prometheus_client", "bench_jobs.bench", "bench_jobs.cli.worker")
+
+
+def test_help_imports_no_heavy_module(tmp_path: Path) -> None:
+    """`bench-jobs --help` stays fast: no Redis client, RQ, rich or command module is imported for it."""
+    code = ("import sys\nfrom bench_jobs.cli import cli\n"
+            "try:\n    cli.main(['--help'], prog_name='bench-jobs')\nexcept SystemExit:\n    pass\n"
+            f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert "Usage: bench-jobs" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY []", done.stdout

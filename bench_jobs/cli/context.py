@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from bench_jobs.bench import Bench
 from bench_jobs.errors import SiteNotFound
 
 if TYPE_CHECKING:
     import redis
+
+    from bench_jobs.bench import Bench
 
 
 @dataclass
@@ -21,6 +22,9 @@ class Context:
 
     @cached_property
     def bench(self) -> Bench:
+        # Imported here, not at the top: `bench-jobs --help` and completion never need it.
+        from bench_jobs.bench import Bench
+
         return Bench.find(self.bench_option)
 
     @property
