@@ -69,17 +69,42 @@ class ClaimedJob:
     retry: int
     on_success: str | None = None
     on_failure: str | None = None
+    # Set when a job written by hand has fields that cannot be read: it is failed without running.
+    problem: str | None = None
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> ClaimedJob:
         v = [_text(x) for x in reply]
-        return cls(id=v[0], queue=v[1], site=v[2], method=v[3], kwargs=json.loads(v[4] or "{}"),
-                   timeout=int(float(v[5])) if v[5] else None, attempts=int(v[6]), retry=int(v[7] or 0),
-                   on_success=v[8] or None, on_failure=v[9] or None)
+        job = cls(id=v[0], queue=v[1], site=v[2], method=v[3], kwargs={}, timeout=None, attempts=int(v[6]),
+                  retry=0, on_success=v[8] or None, on_failure=v[9] or None)
+        try:  # never raise here: the job is already started, a crash would leave it to the sweep
+            job.kwargs, job.timeout, job.retry = _fields(v[4], v[5], v[7])
+        except ValueError as exc:
+            job.problem = str(exc)
+        return job
 
     @property
     def retries_left(self) -> int:
         return max(0, self.retry - (self.attempts - 1))
+
+
+def _fields(kwargs: str, timeout: str, retry: str) -> tuple[dict[str, Any], int | None, int]:
+    """bj_kwargs, timeout and bj_retry as the runner needs them, or ValueError naming the bad one."""
+    try:
+        parsed = json.loads(kwargs or "{}")
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"bj_kwargs is not a JSON object: {kwargs[:80]!r}")
+    try:
+        seconds = int(float(timeout)) if timeout else None
+        if seconds is not None and seconds < 1:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise ValueError(f"timeout is not a positive number of seconds: {timeout[:80]!r}") from None
+    if not retry.isdigit() and retry:
+        raise ValueError(f"bj_retry is not a whole number: {retry[:80]!r}")
+    return parsed, seconds, int(retry or 0)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from bench_jobs.dispatch import (
 from bench_jobs.heartbeat import Heartbeat
 from bench_jobs.jobexec import Executor, Forking, InProcess
 from bench_jobs.keys import Keys
-from bench_jobs.runner import JobLost, RetryPolicy, conclude, settle
+from bench_jobs.runner import JobLost, Outcome, RetryPolicy, conclude, settle
 
 if TYPE_CHECKING:
     import redis
@@ -161,7 +161,10 @@ class Worker:
     def _run(self, job: ClaimedJob) -> Ending:
         self.log.info("started", f"attempt {job.attempts}" if job.attempts > 1 else "", job_id=job.id,
                       site=job.site, method=job.method)
-        outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue, 300))
+        if job.problem:  # written into Redis by hand, unreadable: fail it, run nothing
+            outcome = Outcome("not-allowed", error=f"InvalidJob: {job.problem}")
+        else:
+            outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue, 300))
         ending = settle(job, outcome, self._policy(job.site), time.time())
         conclude(self.bench, job, outcome, ending, self.log)
         return ending

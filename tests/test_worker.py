@@ -128,6 +128,23 @@ def test_hand_written_job_outside_the_apps_runs_nothing(bench, tmp_path, method,
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_hand_written_job_with_unreadable_fields_fails_and_the_worker_goes_on(bench, tmp_path, mode) -> None:
+    client, bid, out = bench.client(), bench.bench.bench_id, tmp_path / "out"
+    bad = {"bj_kwargs": "not json", "timeout": "soon", "bj_retry": "twice"}
+    ids = {}
+    for field, value in [*bad.items(), ("bj_kwargs", "[1, 2]"), ("timeout", "-5")]:
+        ids[field, value] = put_job(client, bid, "site1.test", "testapp.worker_jobs.mark", {"path": str(out)})
+        client.hset(f"rq:job:{ids[field, value]}", field, value)
+    good = put_job(client, bid, "site1.test", "testapp.worker_jobs.mark", {"path": str(out), "text": "good"})
+    burst(bench, *mode)  # exit 0, no traceback: the worker did not crash on the first bad job
+    for (field, _value), job_id in ids.items():
+        data = job(client, job_id)
+        assert data["status"] == "failed" and data["bj_error"].startswith(f"InvalidJob: {field}"), data
+    assert job(client, good)["status"] == "finished"
+    assert out.read_text() == "good\n"  # none of the bad ones ran
+
+
 def test_finished_job_expires_and_counts_in_metrics(bench) -> None:
     bench.set_config(rq_results_ttl=120)
     client, bid = bench.client(), bench.bench.bench_id
