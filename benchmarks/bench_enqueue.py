@@ -14,18 +14,14 @@ Both sides build their job descriptions inside the timed part. Each measurement 
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import RedisProcess, make_bench, private_redis, scratch_dir
 
-from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many  # noqa: E402
-from bench_jobs.keys import Keys  # noqa: E402
-from tests.redis_server import RedisProcess  # noqa: E402
+from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
+from bench_jobs.keys import Keys
 
 METHOD = "testapp.jobs.add"
 SITE = "site1.bench"
@@ -76,9 +72,7 @@ def rq_single(queue, count: int) -> None:
 
 def use_bench(tmp: Path, server: RedisProcess) -> None:
     """A bench with the test app on `server`, as bench_jobs.init() would find it."""
-    sys.path.insert(0, str(ROOT / "tests" / "apps"))
     from bench_jobs import context
-    from tests.conftest import make_bench
 
     bench = make_bench(tmp / "bench", server, sites=(SITE,))
     context.init(SITE, str(bench.path))
@@ -94,25 +88,21 @@ def main() -> None:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisProcess(Path(tmp)).start()
-        try:
-            client = server.client()
-            keys = Keys("bench-enqueue")
-            queue = Queue("bench-enqueue-rq", connection=client, serializer=JSONSerializer)
-            rq_bulk_rate = best_rate(client, args.runs, args.jobs, lambda: rq_bulk(queue, args.jobs))
-            use_bench(Path(tmp), server)
-            rows = [
-                ("bulk", args.jobs,
-                 best_rate(client, args.runs, args.jobs, lambda: ours_bulk(client, keys, args.jobs)), rq_bulk_rate),
-                ("bulk API", args.jobs, best_rate(client, args.runs, args.jobs, lambda: api_bulk(args.jobs)),
-                 rq_bulk_rate),
-                ("single", args.single,
-                 best_rate(client, args.runs, args.single, lambda: ours_single(client, keys, args.single)),
-                 best_rate(client, args.runs, args.single, lambda: rq_single(queue, args.single))),
-            ]
-        finally:
-            server.stop()
+    with scratch_dir("bench-enqueue-") as tmp, private_redis(tmp / "redis") as server:
+        client = server.client()
+        keys = Keys("bench-enqueue")
+        queue = Queue("bench-enqueue-rq", connection=client, serializer=JSONSerializer)
+        rq_bulk_rate = best_rate(client, args.runs, args.jobs, lambda: rq_bulk(queue, args.jobs))
+        use_bench(tmp, server)
+        rows = [
+            ("bulk", args.jobs,
+             best_rate(client, args.runs, args.jobs, lambda: ours_bulk(client, keys, args.jobs)), rq_bulk_rate),
+            ("bulk API", args.jobs, best_rate(client, args.runs, args.jobs, lambda: api_bulk(args.jobs)),
+             rq_bulk_rate),
+            ("single", args.single,
+             best_rate(client, args.runs, args.single, lambda: ours_single(client, keys, args.single)),
+             best_rate(client, args.runs, args.single, lambda: rq_single(queue, args.single))),
+        ]
 
     print(f"{'mode':<10}{'jobs':>9}{'bench-jobs/s':>15}{'plain RQ/s':>13}{'ratio':>8}")
     for mode, count, ours, theirs in rows:

@@ -14,31 +14,20 @@ Each side uses its own private redis-server on a free port.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "apps"))
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "apps"), str(ROOT)])}
+from _common import ENV, RedisProcess, make_bench, scratch_dir
+from _common import parse_stamp as parse
 
-from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many  # noqa: E402
-from bench_jobs.keys import Keys  # noqa: E402
-from tests.conftest import make_bench  # noqa: E402
-from tests.redis_server import RedisProcess  # noqa: E402
+from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
+from bench_jobs.keys import Keys
 
 NOOP = "testapp.jobs.noop"
 SITE = "site1.test"
-
-
-def parse(stamp: bytes) -> float:
-    return datetime.strptime(stamp.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def span(client, ids: list[str]) -> float:
@@ -139,8 +128,7 @@ def main() -> None:
     parser.add_argument("--rq-jobs", type=int, default=4_000)
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
+    with scratch_dir("bench-worker-") as tmp:
         our_rate, our_lat = ours(tmp, args.jobs, args.samples)
         rq_rate, rq_lat = rq_side(tmp, args.rq_jobs, args.samples)
     print(f"drain, 2 processes   bench-jobs --no-fork: {our_rate:8.0f} jobs/s ({args.jobs} jobs)")
@@ -148,6 +136,13 @@ def main() -> None:
     print(f"                     ratio:                {our_rate / rq_rate:8.1f}x")
     print(f"idle latency p50/p90 bench-jobs:           {pct(our_lat, 50):6.2f} / {pct(our_lat, 90):6.2f} ms")
     print(f"                     RQ SimpleWorker:      {pct(rq_lat, 50):6.2f} / {pct(rq_lat, 90):6.2f} ms")
+    drain_ok = our_rate >= 2_000 and our_rate >= 5 * rq_rate
+    print(f"drain target >= 2,000 jobs/s and >= 5x RQ: {met(drain_ok)} ({our_rate:,.0f}, {our_rate / rq_rate:.1f}x)")
+    print(f"latency target p50 <= 2 ms: {met(pct(our_lat, 50) <= 2)} ({pct(our_lat, 50):.2f} ms)")
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":

@@ -8,21 +8,14 @@ SIGKILLed at random moments and restarted; every job must end finished or failed
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "apps"))
-os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "apps"), str(ROOT)])
+from _common import make_bench, private_redis, scratch_dir
 
-from tests.conftest import BenchFixture, make_bench  # noqa: E402
-from tests.fault import run_fault_test  # noqa: E402
-from tests.redis_server import RedisProcess  # noqa: E402
-from tests.worker_helpers import WorkerProcs  # noqa: E402
+from tests.conftest import BenchFixture
+from tests.fault import run_fault_test
+from tests.worker_helpers import WorkerProcs
 
 
 def main() -> int:
@@ -33,20 +26,15 @@ def main() -> int:
     parser.add_argument("--dead-after", type=float, default=3.0, help="worker_dead_after (seconds)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        server = RedisProcess(tmp / "redis").start()
+    with scratch_dir("fault-soak-") as tmp, private_redis(tmp / "redis") as server:
+        bench = BenchFixture(make_bench(tmp / "bench", server), server)
+        bench.set_config(worker_dead_after=args.dead_after, retry_backoff_base=0.05, retry_backoff_max=0.5)
+        workers = WorkerProcs(bench, tmp)
         try:
-            bench = BenchFixture(make_bench(tmp / "bench", server), server)
-            bench.set_config(worker_dead_after=args.dead_after, retry_backoff_base=0.05, retry_backoff_max=0.5)
-            workers = WorkerProcs(bench, tmp)
-            try:
-                report = run_fault_test(bench, workers, jobs=args.jobs, kills=args.kills, n_workers=args.workers,
-                                        rng=random.Random(args.seed), timeout=1800)
-            finally:
-                workers.stop_all()
+            report = run_fault_test(bench, workers, jobs=args.jobs, kills=args.kills, n_workers=args.workers,
+                                    rng=random.Random(args.seed), timeout=1800)
         finally:
-            server.stop()
+            workers.stop_all()
     print(report.summary())
     ok = not report.missing and not report.stuck and report.finished + report.failed == args.jobs
     print("OK: no job lost, none stuck" if ok else f"FAILED: missing={report.missing[:5]} stuck={report.stuck[:5]}")
