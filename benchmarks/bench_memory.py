@@ -27,6 +27,7 @@ from bench_jobs.keys import Keys
 NOOP = "testapp.jobs.noop"
 SITE = "site1.bench"
 STEPS = 10
+FLAT_PERCENT = 5  # growth past this over the run counts as a leak
 
 
 def rss_kib(pid: int) -> int:
@@ -97,6 +98,8 @@ def report(name: str, samples: list[tuple[int, int]]) -> None:
     print("  RSS MiB    " + " ".join(f"{rss / 1024:7.1f}" for _, rss in samples))
     print(f"  first {first / 1024:.1f} MiB, last {last / 1024:.1f} MiB, growth {(last - first) / 1024:+.1f} MiB "
           f"({(last - first) / first * 100:+.1f}%) over {samples[-1][0] - samples[0][0]:,} jobs")
+    flat = (last - first) / first * 100 < FLAT_PERCENT
+    print(f"  target: flat (growth < {FLAT_PERCENT}%): {'met' if flat else 'NOT met'}")
 
 
 def main() -> None:
