@@ -32,15 +32,22 @@ MAX_SEARCH = 5000
 
 
 def interval_cron(seconds: int) -> str:
-    """The cron of the `all` event for `scheduler_interval` seconds (Frappe: every 4 minutes)."""
+    """The cron of the `all` event for `scheduler_interval` seconds (Frappe: every 4 minutes).
+
+    Cron steps restart at each minute, hour or day, so an interval that does not divide the next unit
+    (say 7 minutes) runs a little early once per hour; whole hours up to a day use the hour field.
+    """
     seconds = int(seconds or DEFAULT_SCHEDULER_INTERVAL)
     if seconds <= 0:
         raise CronError(f"scheduler_interval must be positive, not {seconds}",
                         "set it in seconds in common_site_config.json, e.g. 240")
     if seconds < 60:
         return f"* * * * * */{seconds}"
-    minutes = max(1, seconds // 60)
-    return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    minutes = seconds // 60
+    if minutes < 60:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    hours = min(minutes // 60, 24)
+    return "0 0 * * *" if hours == 24 else "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
 
 
 def event_cron(event: str, scheduler_interval: int | None = None) -> str:
@@ -126,8 +133,14 @@ def prev_slot(expr: str, at: datetime, tz: tzinfo) -> datetime:
     for _ in range(MAX_SEARCH):
         slot = _local(it.get_prev(datetime), tz)
         if not _after(slot, at) and not _skip(expr, slot):
-            return slot
-    raise CronError(f"cron '{expr}' never fires", "check the day and month fields")
+            break
+    else:
+        raise CronError(f"cron '{expr}' never fires", "check the day and month fields")
+    # croniter steps back by wall time and misses the second pass of an hour repeated by a fall-back
+    # change (02:00 CET after 02:00 CEST): step forward with next_slot, which gets it right.
+    while not _after(following := next_slot(expr, slot, tz), at):
+        slot = following
+    return slot
 
 
 def due_slot(expr: str, last: datetime | None, now: datetime, tz: tzinfo) -> datetime | None:

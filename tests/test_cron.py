@@ -40,6 +40,10 @@ def test_all_follows_scheduler_interval() -> None:
     assert cron.event_cron("all", 60) == "* * * * *"
     assert cron.event_cron("all", 600) == "*/10 * * * *"
     assert cron.event_cron("all", 5) == "* * * * * */5"
+    # an hour or more goes to the hour field (`*/120` minutes would mean "minute 0 of every hour")
+    assert cron.event_cron("all", 3600) == "0 * * * *"
+    assert cron.event_cron("all", 3 * 3600) == "0 */3 * * *"
+    assert cron.event_cron("all", 2 * 86400) == "0 0 * * *"
 
 
 def test_unknown_event_and_bad_cron_are_errors() -> None:
@@ -111,6 +115,30 @@ def test_prev_slot_includes_an_exact_match() -> None:
 def test_prev_slot_fall_back_fixed_time_is_the_first_occurrence() -> None:
     at = datetime(2026, 10, 25, 4, 0, tzinfo=BERLIN)
     assert cron.prev_slot("30 2 * * *", at, BERLIN).isoformat() == "2026-10-25T02:30:00+02:00"
+
+
+def test_prev_slot_in_the_repeated_hour_is_its_second_pass() -> None:
+    # 2026-10-25 01:30Z is 02:30 CET, inside the second pass of 02:00-03:00 in Berlin: the last hourly
+    # slot is 02:00 CET (01:00Z), not 02:00 CEST; croniter alone steps back to the latter.
+    at = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert cron.prev_slot("0 * * * *", at, BERLIN).astimezone(UTC) == datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+    assert cron.due_slot("0 * * * *", datetime(2026, 10, 25, 0, 0, tzinfo=UTC), at, BERLIN).isoformat() == \
+        "2026-10-25T02:00:00+01:00"
+
+
+@pytest.mark.parametrize(("name", "changes"), [
+    ("Europe/Berlin", ("2026-03-29", "2026-10-25")), ("America/New_York", ("2026-03-08", "2026-11-01")),
+    ("Australia/Lord_Howe", ("2026-04-05", "2026-10-04")),  # a 30-minute DST shift
+])
+@pytest.mark.parametrize("expr", ["0 * * * *", "30 2 * * *", "15,45 1-3 * * *"])
+def test_prev_and_next_slot_agree_around_dst_changes(name: str, changes: tuple[str, str], expr: str) -> None:
+    tz = ZoneInfo(name)
+    for change in changes:
+        at = datetime.fromisoformat(change).replace(tzinfo=UTC) - timedelta(hours=12)
+        for _ in range(36 * 2):  # every 25 minutes over a day and a half: prev <= at < the one after it
+            before = cron.prev_slot(expr, at, tz)
+            assert before.timestamp() <= at.timestamp() < cron.next_slot(expr, before, tz).timestamp(), (at, before)
+            at += timedelta(minutes=25)
 
 
 def test_due_slot_missed_runs_collapse_to_the_latest() -> None:
