@@ -12,13 +12,14 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs import cron
-from bench_jobs.errors import CronError
+from bench_jobs.errors import BenchJobsError, CronError
 
 if TYPE_CHECKING:
     from bench_jobs.bench import Bench
@@ -136,29 +137,32 @@ def read_scheduler_events(app: str, path: Path) -> tuple[dict[str, Any], str | N
 
 
 # -- resolving methods ----------------------------------------------------------------------------
-def resolve_error(method: Any, apps: list[str]) -> str | None:
-    """Why `method` cannot run as a job, or None when it resolves to a function of an installed app."""
-    if not isinstance(method, str) or "." not in method:
-        return f"method {method!r} is not a dotted path like app.module.function"
-    module_name, _, attr = method.rpartition(".")
-    top = module_name.partition(".")[0]
-    if top not in {a.partition(".")[0] for a in apps} | {"bench_jobs"}:  # the worker's allow-list
-        return f"method {method} is not in an installed app ({', '.join(apps) or 'none'})"
+def _refusal(bench: Bench, method: str) -> BenchJobsError | None:
+    from bench_jobs.apps import resolve_method
+
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        return f"method {method} does not resolve: cannot import {module_name} ({type(exc).__name__}: {exc})"
-    if not hasattr(module, attr):
-        try:  # the module may have been edited since we imported it
-            module = importlib.reload(module)
-        except Exception as exc:
-            return f"method {method} does not resolve: reloading {module_name} failed ({exc})"
-    target = getattr(module, attr, None)
-    if target is None:
-        return f"method {method} does not resolve: {module_name} has no attribute {attr}"
-    if not callable(target):
-        return f"method {method} is not callable"
+        resolve_method(bench, method)
+    except BenchJobsError as exc:
+        return exc
     return None
+
+
+def resolve_error(method: Any, bench: Bench) -> str | None:
+    """Why `method` cannot run as a job, or None. The worker's own allow-list decides, so an entry
+    listed as fine here is one a worker will run."""
+    from bench_jobs.apps import MethodNotFound
+
+    if not isinstance(method, str):
+        return f"method {method!r} is not a dotted path like app.module.function"
+    refusal = _refusal(bench, method)
+    module = sys.modules.get(method.rpartition(".")[0])
+    if isinstance(refusal, MethodNotFound) and module is not None:
+        try:  # the module may have been edited (a function added) since this process imported it
+            importlib.reload(module)
+        except Exception as exc:  # user code: any failure is this entry's error
+            return f"'{method}': reloading {module.__name__} failed ({type(exc).__name__}: {exc})"
+        refusal = _refusal(bench, method)
+    return refusal.message if refusal else None
 
 
 # -- turning scheduler_events into rows -----------------------------------------------------------
@@ -188,14 +192,15 @@ def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[Schedu
             for method in _methods(value):
                 yield ScheduledEvent(app, event, str(method), cron.event_cron(event, interval), queue)
         else:
-            error = f"unknown scheduler event '{event}' (known: {', '.join(KNOWN_EVENTS)})"
+            error = (f"unknown scheduler event '{event}' (use all, hourly, daily, weekly, monthly, yearly or annual, "
+                     "any of them + _long, cron or cron_long)")
             methods = [m for v in value.values() for m in _methods(v)] if isinstance(value, dict) \
                 else _methods(value)
             for method in methods or [""]:
                 yield ScheduledEvent(app, str(event), str(method), "", queue, error)
 
 
-def app_events(app: str, apps: list[str], interval: int) -> list[ScheduledEvent]:
+def app_events(app: str, bench: Bench, interval: int) -> list[ScheduledEvent]:
     """The scheduled events of one app, bad ones with `error` set."""
     path = hooks_file(app)
     if path is None:
@@ -206,7 +211,7 @@ def app_events(app: str, apps: list[str], interval: int) -> list[ScheduledEvent]
     rows = []
     for row in _entries(app, events, interval):
         if row.ok:
-            problem = resolve_error(row.method, apps)
+            problem = resolve_error(row.method, bench)
             if problem:
                 row = ScheduledEvent(row.app, row.event, row.method, row.cron, row.queue, problem)
         rows.append(row)
@@ -226,7 +231,7 @@ def load_events(bench: Bench) -> list[ScheduledEvent]:
     seen: set[str] = set()
     rows: list[ScheduledEvent] = []
     for app in bench.apps:
-        for row in app_events(app, bench.apps, interval):
+        for row in app_events(app, bench, interval):
             if row.ok and row.key in seen:
                 continue
             seen.add(row.key)

@@ -28,7 +28,7 @@ LEASE_TTL = 10.0  # a dead leader's lease lapses after this; standbys then take 
 RENEW_EVERY = 2.0
 RETRY = 2.0
 SAFETY = 0.8  # trust a lease for this fraction of its ttl after the request was sent
-MEMBER_STALE = 30.0  # a member not seen for this long is dropped from the roll
+MEMBER_STALE = 15.0  # a member not seen for this long (three missed beats) is dropped from the roll
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

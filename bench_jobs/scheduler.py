@@ -118,6 +118,7 @@ class Scheduler:
     _housekept: float = float("-inf")
     _beat: float = float("-inf")
     _reported: set[str] = field(default_factory=set)
+    _standby_said: bool = False
     _dispatcher: Any = None
 
     def __post_init__(self) -> None:
@@ -162,6 +163,11 @@ class Scheduler:
         if not leading:
             if was_leading:
                 self._step_down("lost the scheduler lease; standing by")
+            elif not self._standby_said:
+                self._standby_said = True
+                holder = self.client.get(self.keys.scheduler_lease())
+                self.log.info("standby", f"scheduler {self.lease.token} stands by; "
+                              f"{holder.decode() if holder else 'another scheduler'} leads")
             return min(MAX_SLEEP * 2, self.lease.seconds_to_next_attempt())
         if not was_leading:
             self.log.info("leader", f"scheduler {self.lease.token} now leads")
@@ -183,6 +189,7 @@ class Scheduler:
         return max(0.0, delay)
 
     def _step_down(self, why: str) -> None:
+        self._standby_said = True
         self.lease.leading = False
         self.lease.valid_until = 0.0
         self.plans = []
@@ -202,7 +209,8 @@ class Scheduler:
             try:
                 tz = cron.zone(state.time_zone)
             except BenchJobsError as exc:
-                self._report_once(f"tz:{site}:{state.time_zone}", exc.message, site=site)
+                self._report_once(f"tz:{site}:{state.time_zone}", f"{exc.message}; this site's events are skipped",
+                                  event="bad-time-zone", site=site)
                 continue
             records = schedlog.load_records(self.client, self.keys, site)
             for event in events:
@@ -218,17 +226,17 @@ class Scheduler:
         last = cron.from_epoch(plan.record.slot or self.clock.time(), plan.tz)
         plan.next_at = cron.next_slot(plan.event.cron, last, plan.tz).timestamp()
 
-    def _report_once(self, tag: str, message: str, **fields: Any) -> None:
+    def _report_once(self, tag: str, message: str, *, event: str, **fields: Any) -> None:
         if tag not in self._reported:
             self._reported.add(tag)
-            self.log.warning("skipped", message, **fields)
+            self.log.warning(event, message, **fields)
 
     def _report_bad(self, events: list[ScheduledEvent]) -> None:
         for event in events:
             if not event.ok:
                 self._report_once(f"bad:{event.app}:{event.key}:{event.error}",
-                                  f"bad scheduler entry of {event.app} ({event.event}) skipped: {event.error}",
-                                  method=event.method or None)
+                                  f"bad scheduler entry of {event.app} ({event.event or 'hooks.py'}) skipped: "
+                                  f"{event.error}", event="bad-entry", method=event.method or None)
 
     def _report_site(self, state: SiteState) -> None:
         tag = f"site:{state.site}:{state.reason}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs import cron, hooks, schedlog
@@ -153,20 +154,26 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
 
 
 def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> dict[str, Any]:
-    import importlib
+    """Run the event's method here, as a worker would (allow-list, site context, after-commit unit)."""
+    from bench_jobs.runner import run_now
 
-    from bench_jobs.context import using
-
-    module_name, _, attr = event.method.rpartition(".")
     started = time.time()
     status, error, trace = "finished", "", ""
-    with using(bench, site):
-        try:
-            getattr(importlib.import_module(module_name), attr)()
-        except Exception as exc:  # a failing job is reported and logged, not raised
-            status, error, trace = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    try:
+        run_now(bench, site, event.method, {})
+    except Exception as exc:  # a failing job is reported and logged, not raised
+        status, error, trace = "failed", f"{type(exc).__name__}: {exc}", _app_traceback(exc)
     duration = round(time.time() - started, 3)
     schedlog.append(client, keys, site, kind="end", event=event.event, method=event.method, job_id="(now)",
                     status=status, duration=duration, error=error, traceback=trace[-schedlog.TRACEBACK_LIMIT:])
     return {"site": site, "event": event.event, "method": event.method, "job_id": None, "status": status,
-            "duration_seconds": duration, "error": error or None}
+            "duration_seconds": duration, "error": error or None, "traceback": trace or None}
+
+
+def _app_traceback(exc: BaseException) -> str:
+    """The traceback from the method's own frames on: the frames of bench_jobs that called it say nothing."""
+    package = str(Path(__file__).resolve().parent)
+    frames = exc.__traceback__
+    while frames is not None and frames.tb_next is not None and frames.tb_frame.f_code.co_filename.startswith(package):
+        frames = frames.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, frames))

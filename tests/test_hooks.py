@@ -44,8 +44,11 @@ def test_bad_entries_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
     rows = [r for r in hooks.load_events(make_bench(tmp_path, "testapp", "otherapp")) if r.app == "otherapp"]
     errors = {(r.event, r.method, r.cron): r.error for r in rows if not r.ok}
     assert "invalid cron" in errors[("cron", "otherapp.tasks.nightly_report", "99 * * * *")]
-    assert "has no attribute does_not_exist" in errors[("weekly", "otherapp.tasks.does_not_exist", "0 0 * * 0")]
+    assert "has no function or module 'does_not_exist'" in \
+        errors[("weekly", "otherapp.tasks.does_not_exist", "0 0 * * 0")]
     assert "not in an installed app" in errors[("weekly", "nowhere.module.function", "0 0 * * 0")]
+    # the worker's allow-list decides: bench_jobs internals are not jobs, so not scheduled events either
+    assert "internal to bench_jobs" in errors[("weekly", "bench_jobs.config.write_atomic", "0 0 * * 0")]
     assert "unknown scheduler event 'fortnightly'" in errors[("fortnightly", "otherapp.tasks.nightly_report", "")]
     assert sum(r.ok for r in rows) == 3
 

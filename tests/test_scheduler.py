@@ -159,3 +159,86 @@ def test_a_config_file_broken_mid_edit_is_logged_not_fatal(bench, tmp_path: Path
     assert scheduler_log_lines(bench.bench, "event=config") and "is not valid JSON" in \
         scheduler_log_lines(bench.bench, "event=config")[0]
     assert scheduler_log_lines(bench.bench, "event=scheduler-stop")
+
+
+def test_bad_entries_are_logged_once_and_skipped_the_rest_run(bench, tmp_path: Path, clock: FakeClock) -> None:
+    from bench_jobs import admin
+
+    admin.add_app(bench.bench, "otherapp")  # its hooks.py imports frappe: read from the AST, five bad entries
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.sched_jobs.tick"], "bad": ["x.y"]}})
+    sched = scheduler(bench, clock)
+    run_until(sched, clock, START + 90)  # through 10:01 and several reloads
+    bad = scheduler_log_lines(bench.bench, "event=bad-entry")
+    assert len(bad) == 6, bad  # each once, not once per reload
+    assert any("method=otherapp.tasks.does_not_exist" in line and "has no function" in line for line in bad)
+    assert any("invalid cron 'bad'" in line for line in bad)
+    queued = {q["method"] for q in log_entries(bench.client(), bench.bench, "site1.test", "queued")}
+    assert queued == {"testapp.sched_jobs.tick"}  # the good entries of the same hooks still run
+
+
+def test_a_hooks_edit_is_picked_up_by_the_running_loop(bench, tmp_path: Path, clock: FakeClock) -> None:
+    import os
+
+    app = make_app(tmp_path, bench.bench, {"cron": {"0 0 1 1 *": ["testapp.sched_jobs.tick"]}})
+    sched = scheduler(bench, clock)
+    run_until(sched, clock, START + 5)
+    hooks_py = tmp_path / "sched_apps" / app / "hooks.py"
+    hooks_py.write_text("scheduler_events = {'cron_long': {'* * * * *': ['testapp.sched_jobs.slow']}}\n")
+    os.utime(hooks_py, (START + 10, START + 10))  # a new mtime, whatever the file system's granularity
+    run_until(sched, clock, START + 30.5)  # the reload within 10 s sees it; 10:01 is its first slot
+    queued = log_entries(bench.client(), bench.bench, "site1.test", "queued")
+    assert [(q["method"], q["event"], q["slot"]) for q in queued] == \
+        [("testapp.sched_jobs.slow", "cron_long", "2026-06-01T10:01:00Z")]
+    job = bench.client().hget(f"rq:job:{queued[0]['job_id']}", "bj_queue")
+    assert job == b"long"
+
+
+@pytest.mark.parametrize(("start", "expr", "slots"), [
+    # Berlin springs forward at 02:00 CET on 2026-03-29: 02:30 does not exist, the run is at 03:00 CEST
+    ("2026-03-29T00:59:30Z", "30 2 * * *", ["2026-03-29T01:00:00Z"]),
+    # and falls back at 03:00 CEST on 2026-10-25: 02:00-03:00 comes twice; an hourly job runs each real hour
+    ("2026-10-24T23:59:30Z", "0 * * * *", ["2026-10-25T00:00:00Z", "2026-10-25T01:00:00Z"]),
+])
+def test_a_berlin_site_fires_at_its_local_time_across_dst(bench, tmp_path: Path, start: str, expr: str,
+                                                         slots: list[str]) -> None:
+    make_app(tmp_path, bench.bench, {"cron": {expr: ["testapp.sched_jobs.tick"]}})
+    bench.set_config("site1.test", time_zone="Europe/Berlin")
+    clock = FakeClock(datetime.fromisoformat(start).timestamp())
+    sched = scheduler(bench, clock)
+    client = bench.client()
+
+    def fired() -> list[str]:
+        return [q["slot"] for q in log_entries(client, bench.bench, "site1.test", "queued")
+                if q["method"] == "testapp.sched_jobs.tick"]
+
+    for slot in slots:  # jump close to each slot (the loop wakes every second), then run through it
+        at = datetime.fromisoformat(slot).timestamp()
+        clock.advance(max(0.0, at - 20 - clock.time()))
+        run_until(sched, clock, at + 1)
+        for q in log_entries(client, bench.bench, "site1.test", "queued"):  # a worker ran them
+            client.hset(f"rq:job:{q['job_id']}", "status", "finished")
+    assert fired() == slots
+    run_until(sched, clock, clock.time() + 90)  # nothing in between or right after
+    assert fired() == slots
+
+
+def test_a_standby_says_who_leads(bench, clock: FakeClock) -> None:
+    leader, standby = scheduler(bench, clock), scheduler(bench, clock)
+    leader.step()
+    standby.step()
+    standby.step()
+    assert leader.lease.leading and not standby.lease.leading
+    lines = scheduler_log_lines(bench.bench, "event=standby")
+    assert len(lines) == 1 and f"{leader.lease.token} leads" in lines[0]
+
+
+def test_the_scheduled_job_log_is_capped(bench) -> None:
+    from bench_jobs import schedlog
+
+    client, keys = bench.client(), Keys(bench.bench.bench_id)
+    for i in range(schedlog.LOG_MAXLEN + 600):
+        schedlog.append(client, keys, "site1.test", kind="queued", method="m", job_id=str(i))
+    # MAXLEN ~ trims whole stream nodes (100 entries), so "about" the cap
+    assert schedlog.LOG_MAXLEN <= client.xlen(keys.scheduled_job_log("site1.test")) < schedlog.LOG_MAXLEN + 200
+    newest = schedlog.read_log(client, keys, "site1.test", limit=3)
+    assert [e["job_id"] for e in newest] == [str(schedlog.LOG_MAXLEN + 600 - n) for n in (3, 2, 1)]

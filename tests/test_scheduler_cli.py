@@ -42,7 +42,7 @@ def test_list_for_several_apps_and_sites(bench, tmp_path: Path) -> None:
     daily = by[("kolkata.test", "daily", "testapp.jobs.noop", "0 0 * * *")]
     assert daily["last_run"] is None and daily["next_run"] == "2026-06-02T00:00:00+05:30"
     errors = [r for r in rows if r["error"] and r["site"] == "site1.test"]
-    assert len(errors) == 4 and all(r["next_run"] is None for r in errors)
+    assert len(errors) == 5 and all(r["next_run"] is None for r in errors)
     table = bench.cli("scheduler", "list", site="kolkata.test")
     assert table.exit_code == 0 and "otherapp.tasks.rebuild_index" in table.stdout
     assert "site1.test" not in table.stdout and "invalid cron" in table.stdout

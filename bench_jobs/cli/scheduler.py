@@ -9,6 +9,7 @@ import click
 
 from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
+from bench_jobs.errors import BenchJobsError
 
 
 @click.group("scheduler")
@@ -166,8 +167,10 @@ JSON_FIELDS = ("site", "method", "event", "cron", "queue", "last_run", "last_sta
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:
-    duration = row["last_duration_seconds"]
-    return {**row, "last": row["last_status"], "duration": f"{duration:.3f}s" if duration is not None else None,
+    status = row["last_status"]
+    if row.get("skipped_since_last_run"):  # slots skipped because this run was still queued or running
+        status = f"{status}, {row['skipped_since_last_run']} skipped"
+    return {**row, "last": status, "duration": _took(row["last_duration_seconds"]),
             "last_run": _short_time(row["last_run"]), "next_run": _short_time(row["next_run"])}
 
 
@@ -195,8 +198,21 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     site = ctx.require_site()
     with redis_errors(ctx.bench):
         rows = trigger(ctx.bench, ctx.redis, site, target, now=run_now)
-    columns = ["event", "method", "status", ("job_id", "job")] + (["duration_seconds", "error"] if run_now else [])
-    render.listing(fmt, rows, rows, columns, title=f"Triggered for {site}")
+    if fmt == "json":
+        render.emit_json(rows)
+    else:
+        columns = ["event", "method", "status"] + ([("took", "took"), "error"] if run_now else [("job_id", "job")])
+        _print([{**r, "took": _took(r.get("duration_seconds"))} for r in rows], columns, f"Triggered for {site}",
+               no_wrap=("method", "job"))
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:  # like `execute`: the traceback on stderr and a non-zero exit, so scripts notice
+        if fmt != "json":
+            render.warn(failed[0]["traceback"].rstrip())
+        raise BenchJobsError(f"{failed[0]['method']} failed: {failed[0]['error']}")
+
+
+def _took(seconds: float | str | None) -> str | None:
+    return f"{float(seconds):.3f}s" if seconds not in (None, "") else None
 
 
 @scheduler.command("log", short_help="The Scheduled Job Log: each run and its outcome.")
@@ -218,8 +234,7 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
 
     with redis_errors(ctx.bench):
         rows = log_entries(ctx.bench, ctx.redis, _sites(ctx, all_sites), limit, method)
-    table_rows = [{**r, "when": _when(r.get("time")), "took": f"{float(r['duration']):.3f}s"
-                   if r.get("duration") else None} for r in rows]
+    table_rows = [{**r, "when": _when(r.get("time")), "took": _took(r.get("duration"))} for r in rows]
     if fmt == "json":
         render.emit_json(rows)
     elif not rows:
