@@ -99,6 +99,8 @@ def test_bad_input(bench: BenchFixture) -> None:
     assert_clean_error(bench.cli("logs", "--grep", "ValueError("), "is not a valid regular expression")
     assert_clean_error(bench.cli("logs", "--level", "loud"), "unknown log level 'loud'")
     assert bench.cli("logs", "-n", "-1").exit_code == 2
+    both = bench.cli("logs", "--worker", "--scheduler")
+    assert both.exit_code == 2 and "pass one of --worker, --scheduler, --redis" in both.stderr
 
 
 def collect(paths: list[Path], keep=lambda r: True) -> tuple[queue.Queue, threading.Event, threading.Thread]:

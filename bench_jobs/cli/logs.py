@@ -10,9 +10,9 @@ from bench_jobs.errors import BenchJobsError
 
 
 @click.command("logs")
-@click.option("--worker", "kind", flag_value="worker", help="logs/worker.log and worker.error.log (default).")
-@click.option("--scheduler", "kind", flag_value="scheduler", help="logs/scheduler.log.")
-@click.option("--redis", "kind", flag_value="redis", help="logs/redis_queue.log.")
+@click.option("--worker", is_flag=True, help="logs/worker.log and worker.error.log (default).")
+@click.option("--scheduler", is_flag=True, help="logs/scheduler.log.")
+@click.option("--redis", is_flag=True, help="logs/redis_queue.log.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines; survives rotation. Ctrl-C stops.")
 @click.option("-n", "--lines", "count", type=click.IntRange(0), default=50, show_default=True,
               help="How many of the last records to print first.")
@@ -22,8 +22,8 @@ from bench_jobs.errors import BenchJobsError
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True,
               help="text as written, or one JSON object per line.")
 @click.pass_obj
-def logs(ctx: Context, kind: str | None, follow: bool, count: int, level: str | None, job_id: str | None,
-         grep: str | None, fmt: str) -> None:
+def logs(ctx: Context, worker: bool, scheduler: bool, redis: bool, follow: bool, count: int, level: str | None,
+         job_id: str | None, grep: str | None, fmt: str) -> None:
     """Print the last lines of the bench's logs, and follow them with -f.
 
     \b
@@ -34,7 +34,11 @@ def logs(ctx: Context, kind: str | None, follow: bool, count: int, level: str | 
     """
     from bench_jobs import logs as core
 
-    kind = kind or "worker"
+    chosen = [name for name, flag in (("worker", worker), ("scheduler", scheduler), ("redis", redis)) if flag]
+    if len(chosen) > 1:
+        raise click.UsageError(f"--{chosen[0]} and --{chosen[1]} both given: "
+                               "pass one of --worker, --scheduler, --redis")
+    kind = chosen[0] if chosen else "worker"
     keep = core.Filter.build(level, job_id, grep)
     paths = core.log_paths(ctx.bench, kind)
     if not follow and not any(p.is_file() or p.with_name(p.name + ".1").is_file() for p in paths):
