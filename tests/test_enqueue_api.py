@@ -225,3 +225,23 @@ def test_public_enqueue_is_the_function_after_the_module_is_imported() -> None:
     from bench_jobs import enqueue as public
 
     assert public is bench_jobs.background_jobs.enqueue and callable(public)
+
+
+def test_without_init_the_bench_and_site_are_discovered_like_the_cli(bench, keys, tmp_path) -> None:
+    """A plain app process: no init(); BENCH_PATH / BENCH_SITE, else the working directory and currentsite.txt."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from bench_jobs import enqueue; print(enqueue('testapp.jobs.add', a=1, b=2))"
+    env = {**os.environ, "BENCH_PATH": str(bench.path), "BENCH_SITE": "site2.test"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert job_hash(bench.client(), run.stdout.strip())["bj_site"] == b"site2.test"
+
+    (bench.path / "sites" / "currentsite.txt").write_text("site1.test\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("BENCH_PATH", "BENCH_SITE")}
+    run = subprocess.run([sys.executable, "-c", script], env=env, cwd=bench.path / "logs", capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    assert job_hash(bench.client(), run.stdout.strip())["bj_site"] == b"site1.test"
