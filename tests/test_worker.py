@@ -60,6 +60,17 @@ def test_round_robin_takes_turns(bench, tmp_path) -> None:
     assert Path(out).read_text().split() == ["short", "long"] * 3
 
 
+def test_max_jobs_recycles_the_worker(bench, tmp_path) -> None:
+    """--max-jobs N (not --burst): the worker exits 0 after N jobs, for its supervisor to start a fresh one."""
+    client, bid, out = bench.client(), bench.bench.bench_id, str(tmp_path / "order")
+    ids = [add_job(client, bid, "site1.test", "testapp.worker_jobs.mark", {"path": out, "text": str(n)})
+           for n in range(3)]
+    result = bench.run("worker", "--no-fork", "--max-jobs", "2", "--strategy", "random", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [job(client, i)["status"] for i in ids] == ["finished", "finished", "queued"]
+    assert "event=worker-stop 2 job(s) run" in result.stdout
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_timeout_kills_the_job(bench, tmp_path, mode) -> None:
     client, bid, out = bench.client(), bench.bench.bench_id, str(tmp_path / "out")
