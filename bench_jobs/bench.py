@@ -27,6 +27,15 @@ SITE_OVERRIDABLE = {"time_zone", "pause_scheduler", "maintenance_mode", "enable_
                     "disable_scheduler", "max_queued_jobs", "rq_results_ttl", "rq_job_failure_ttl"}
 
 
+def config_int(value: Any, key: str) -> int:
+    """A positive whole number from common_site_config.json, or a ConfigError naming the key."""
+    whole = isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip().isdigit()
+    if not whole or int(value) < 1:
+        raise ConfigError(f"{key} in common_site_config.json is {value!r}; it must be a whole number >= 1",
+                          "fix it in sites/common_site_config.json")
+    return int(value)
+
+
 def is_bench(path: Path) -> bool:
     return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
 
@@ -165,7 +174,10 @@ class Bench:
                 raise ConfigError(f"queue name '{name}' in `workers` may only hold letters, digits, '_' and '-'",
                                   "rename it in sites/common_site_config.json")
             timeout = (spec or {}).get("timeout") if isinstance(spec, dict) else None
-            queues[str(name)] = int(timeout or queues.get(str(name), 300))
+            if timeout:
+                queues[str(name)] = config_int(timeout, f"workers.{name}.timeout")
+            else:
+                queues.setdefault(str(name), 300)
         return queues
 
     def queue_names(self) -> list[str]:
@@ -191,5 +203,5 @@ class Bench:
         """How many worker processes production files start for `queue`."""
         spec = (self.common_config.get("workers") or {}).get(queue)
         if isinstance(spec, dict) and spec.get("background_workers"):
-            return int(spec["background_workers"])
-        return int(self.common_config.get("background_workers") or 1)
+            return config_int(spec["background_workers"], f"workers.{queue}.background_workers")
+        return config_int(self.common_config.get("background_workers") or 1, "background_workers")

@@ -16,6 +16,12 @@ def read_json(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                          "save it as UTF-8 JSON like {\"key\": \"value\"}") from None
+    except OSError as exc:  # a directory, no read permission, an I/O error
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc})",
+                          "make it a readable file for this user") from None
     if not text.strip():
         return {}
     try:

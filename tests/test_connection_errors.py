@@ -14,7 +14,7 @@ from bench_jobs.bench import Bench
 from bench_jobs.cli import cli
 from bench_jobs.cli.context import Context
 from bench_jobs.config import update_json
-from bench_jobs.errors import RedisUnavailable, SiteNotFound
+from bench_jobs.errors import ConfigError, RedisUnavailable, SiteNotFound
 from tests.bench_redis import cleanup, new_bench, ok, run
 from tests.conftest import assert_clean_error
 from tests.redis_server import RedisProcess, free_port
@@ -136,3 +136,34 @@ def test_a_bad_redis_url_and_usage_errors(tmp_path: Path) -> None:
     assert json.loads(bench.common_config_file.read_text())["redis_queue"] == "http://example.com"
     assert invoke(bench, "setup", "redis", "--no-such-flag").exit_code == 2
     assert invoke(bench, "redis", "status", "--format", "yaml").exit_code == 2
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xff\xfe{", "common_site_config.json is not UTF-8 text"),
+    (b'{"workers": {"reports": {"timeout": "ten"}}}', "workers.reports.timeout in common_site_config.json is 'ten'"),
+])
+def test_config_values_of_the_wrong_kind(tmp_path: Path, content: bytes, message: str) -> None:
+    bench = make(tmp_path)
+    bench.common_config_file.write_bytes(content)
+    result = invoke(bench, "--site", "site1.local", "show-pending-jobs")
+    assert_clean_error(result, message)
+    one_or_two_lines(result.stderr)
+    assert bench.common_config_file.read_bytes() == content
+
+
+def test_a_worker_count_must_be_a_whole_number(tmp_path: Path) -> None:
+    bench = make(tmp_path)
+    update_json(bench.common_config_file, {"background_workers": "two"})
+    bench.reload()
+    with pytest.raises(ConfigError, match=r"background_workers in common_site_config\.json is 'two'"):
+        bench.workers_for("default")
+    update_json(bench.common_config_file, {"background_workers": "2", "workers": {"long": {"background_workers": 3}}})
+    bench.reload()
+    assert bench.workers_for("default") == 2 and bench.workers_for("long") == 3
+
+
+def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
+    bench = make(tmp_path)
+    bench.common_config_file.unlink()
+    bench.common_config_file.mkdir()
+    assert_clean_error(invoke(bench, "redis", "status"), "cannot read", "common_site_config.json")
