@@ -26,6 +26,7 @@ from bench_jobs.errors import ConfigError
 APPENDFSYNC_CHOICES = ("always", "everysec", "no")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 SECRET_MODE = 0o600
+MEMORY_RE = re.compile(r"^[0-9]+([kmg]b?|b)?$", re.IGNORECASE)
 
 # What the bench's user may do: every data command RQ and bench-jobs use (keys, Lua scripts,
 # pub/sub for RQ's worker commands, CLIENT SETNAME/LIST for worker names, INFO for status and
@@ -98,6 +99,17 @@ def appendfsync_setting(bench: Bench) -> str:
     return value
 
 
+def maxmemory_setting(bench: Bench) -> str | None:
+    """`redis_queue_maxmemory` as redis.conf takes it (512mb, 2gb, 1073741824), checked before writing."""
+    value = bench.common_config.get("redis_queue_maxmemory")
+    if value in (None, "", 0):
+        return None
+    if not MEMORY_RE.match(str(value)):
+        raise ConfigError(f"redis_queue_maxmemory is '{value}'; it must be a size like 512mb or 2gb",
+                          "fix it in sites/common_site_config.json (or remove it for no limit)")
+    return str(value)
+
+
 def username_for(bench: Bench) -> str:
     name = str(bench.common_config.get("rq_username") or bench.bench_id)
     if not USERNAME_RE.match(name):
@@ -132,7 +144,7 @@ def render_conf(bench: Bench, files: RedisFiles, port: int, bind: tuple[str, ...
         "dbfilename redis_queue.rdb",
         "maxmemory-policy noeviction",
     ]
-    maxmemory = bench.common_config.get("redis_queue_maxmemory")
+    maxmemory = maxmemory_setting(bench)
     if maxmemory:
         lines.append(f"maxmemory {maxmemory}")
     lines += [
@@ -188,6 +200,7 @@ def setup_redis(bench: Bench, regenerate_password: bool = False) -> SetupResult:
     files = RedisFiles.of(bench)
     port = queue_port(bench)
     appendfsync = appendfsync_setting(bench)
+    maxmemory_setting(bench)
     username = username_for(bench)
     password = bench.common_config.get("rq_password")
     generated = regenerate_password or not password

@@ -95,6 +95,17 @@ def test_appendfsync_is_configurable_and_checked(tmp_path: Path) -> None:
     assert RedisFiles.of(bench).conf.read_text() == before
 
 
+def test_maxmemory_is_configurable_and_checked(tmp_path: Path) -> None:
+    bench = make(tmp_path)
+    update_json(bench.common_config_file, {"redis_queue_maxmemory": "512MB"})
+    assert setup(bench).exit_code == 0
+    assert "\nmaxmemory 512MB\n" in RedisFiles.of(bench).conf.read_text()
+    before = {path: path.read_bytes() for path in (RedisFiles.of(bench).conf, RedisFiles.of(bench).acl)}
+    update_json(bench.common_config_file, {"redis_queue_maxmemory": "lots"})
+    assert_clean_error(setup(bench), "redis_queue_maxmemory is 'lots'", "512mb")
+    assert {path: path.read_bytes() for path in before} == before
+
+
 def test_the_real_server_accepts_the_config_and_enforces_auth(tmp_path: Path) -> None:
     bench = make(tmp_path)
     assert setup(bench).exit_code == 0
