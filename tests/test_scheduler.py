@@ -82,6 +82,8 @@ def test_still_active_run_is_skipped_counted_and_logged_once(bench, tmp_path: Pa
     assert len(lines) == 1
     rows = json.loads(bench.cli("scheduler", "list", "--format", "json").stdout)
     assert [r["last_status"] for r in rows if r["method"] == "testapp.sched_jobs.slow"] == ["queued"]
+    table = bench.cli("--site", "site1.test", "scheduler", "list", site=None).stdout
+    assert "queued, 3 skipped" in table  # 10:02, 10:03 and 10:04 were skipped: the 10:01 run never started
 
 
 def test_paused_disabled_and_maintenance_sites_get_nothing(bench, tmp_path: Path, clock: FakeClock) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench_jobs import admin, worklog
 from bench_jobs.scheduler import Scheduler
 from tests.conftest import assert_clean_error, read_json_file
-from tests.sched_helpers import FakeClock
+from tests.sched_helpers import FakeClock, make_app
 
 JSON_FIELDS = ["site", "method", "event", "cron", "queue", "last_run", "last_status", "last_duration_seconds",
                "next_run", "error"]
@@ -79,6 +79,21 @@ def test_trigger_enqueues_once_and_runs_now(bench, tmp_path: Path) -> None:
     log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.jobs.noop", "--format", "json").stdout)
     assert [r["kind"] for r in log] == ["trigger", "trigger", "trigger", "end"]
     assert len(json.loads(bench.cli("scheduler", "log", "-n", "2", "--format", "json").stdout)) == 2
+
+
+def test_trigger_now_of_a_failing_method_exits_1_with_its_traceback(bench, tmp_path: Path) -> None:
+    make_app(tmp_path, bench.bench, {"yearly": ["testapp.sched_jobs.boom"]})
+    result = bench.cli("scheduler", "trigger", "testapp.sched_jobs.boom", "--now")
+    assert result.exit_code == 1 and "failed" in result.stdout
+    assert 'raise RuntimeError("scheduled boom")' in result.stderr  # the method's own frames ...
+    assert "bench_jobs/" not in result.stderr  # ... not ours
+    assert result.stderr.rstrip().endswith("Error: testapp.sched_jobs.boom failed: RuntimeError: scheduled boom")
+    doc = bench.cli("scheduler", "trigger", "testapp.sched_jobs.boom", "--now", "--format", "json")
+    assert doc.exit_code == 1
+    assert [(r["status"], r["error"]) for r in json.loads(doc.stdout)] == [("failed", "RuntimeError: scheduled boom")]
+    log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.sched_jobs.boom", "--format", "json").stdout)
+    assert [(e["kind"], e["status"]) for e in log] == [("end", "failed")] * 2
+    assert "scheduled boom" in log[0]["traceback"]
 
 
 def test_bad_input_is_a_clean_error(bench) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -61,6 +62,11 @@ def test_start_runs_the_bench_and_stops_it_on_sigterm(bench, tmp_path) -> None:
     for name in ("scheduler", "worker.default", "worker.reports.2", "redis"):
         assert any(f" {name} " in line and "|" in line for line in lines), (name, out[-3000:])
     assert "SIGTERM received" in out and "redis" in lines[-1] and "stopped" in lines[-1]
+    # one timestamp per line, the supervisor's: the children leave their own out of what they print
+    stamped_twice = [line for line in lines if re.search(r"\| \d{4}-\d\d-\d\dT", line)]
+    assert not stamped_twice, stamped_twice[:3]
+    assert any(re.search(r"^\d\d:\d\d:\d\d scheduler +\| INFO +\[scheduler-\d+\] event=leader", line)
+               for line in lines), out[-3000:]
     assert subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode != 0 \
         or b"PONG" not in subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout
 

@@ -1,1 +1,1 @@
-"""A tiny app for `bash scripts/demo.sh`: one job to enqueue, one event the scheduler runs every minute."""
+"""A tiny app for `bash scripts/demo.sh`: one job to enqueue, one the scheduler runs on its own."""

@@ -13,5 +13,5 @@ def hello(name: str = "world") -> str:
 
 
 def tick() -> float:
-    """What the scheduler runs every minute: nothing much, so its runs show up in `scheduler log`."""
+    """What the scheduler runs (`all`, every minute, hourly): nothing much, so its runs show up in `scheduler log`."""
     return time.time()
