@@ -56,6 +56,7 @@ class Lease:
     valid_until: float = 0.0
     next_attempt: float = 0.0
     leading: bool = False
+    unreachable: Exception | None = None  # the error of the last attempt when Redis could not be reached
 
     def valid(self) -> bool:
         """True while this process may enqueue: it leads and its lease cannot have lapsed yet."""
@@ -74,8 +75,9 @@ class Lease:
                 ok = bool(self.client.eval(RENEW, 1, self.key, self.token, px))
             else:
                 ok = bool(self.client.set(self.key, self.token, nx=True, px=px))
-        except (redis_mod.ConnectionError, redis_mod.TimeoutError):
-            ok = False
+            self.unreachable = None
+        except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
+            ok, self.unreachable = False, exc
         self.leading = ok
         self.valid_until = sent + self.ttl * SAFETY if ok else 0.0
         self.next_attempt = sent + (self.renew_every if ok else self.retry)

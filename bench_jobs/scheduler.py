@@ -119,6 +119,7 @@ class Scheduler:
     _beat: float = float("-inf")
     _reported: set[str] = field(default_factory=set)
     _standby_said: bool = False
+    _trouble: str | None = None  # what last made a pass fail, logged once until a pass succeeds
     _dispatcher: Any = None
 
     def __post_init__(self) -> None:
@@ -138,12 +139,16 @@ class Scheduler:
             while not stop.is_set():
                 try:
                     delay = self.step()
+                    if self.lease.unreachable is None:
+                        self._trouble_over()
+                    else:  # the lease could not be asked for: the same trouble as an error
+                        self._redis_down(self.lease.unreachable)
                 except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
-                    self._step_down(f"Redis unreachable ({exc}); retrying")
+                    self._redis_down(exc)
                     delay = 1.0
                 except BenchJobsError as exc:  # a config file broken mid-edit: say so, keep the last good plans
-                    self.log.error("config", f"{exc.message} ({exc.hint}); retrying in 5s" if exc.hint else
-                                   f"{exc.message}; retrying in 5s")
+                    self._trouble_once("config", f"{exc.message} ({exc.hint}); retrying every 5s" if exc.hint else
+                                       f"{exc.message}; retrying every 5s", level="ERROR")
                     self._reloaded = self.clock.monotonic()
                     delay = 5.0
                 self.clock.wait(delay, stop)
@@ -161,8 +166,8 @@ class Scheduler:
             self.members.beat(self.clock.time(), leading)
             self._beat = mono
         if not leading:
-            if was_leading:
-                self._step_down("lost the scheduler lease; standing by")
+            if was_leading:  # (when Redis is unreachable the loop says so instead)
+                self._step_down(None if self.lease.unreachable else "lost the scheduler lease; standing by")
             elif not self._standby_said:
                 self._standby_said = True
                 holder = self.client.get(self.keys.scheduler_lease())
@@ -188,12 +193,28 @@ class Scheduler:
         delay = min([MAX_SLEEP, self.lease.seconds_to_next_attempt(), *(p.next_at - now for p in self.plans)])
         return max(0.0, delay)
 
-    def _step_down(self, why: str) -> None:
+    def _step_down(self, why: str | None) -> None:
         self._standby_said = True
         self.lease.leading = False
         self.lease.valid_until = 0.0
         self.plans = []
-        self.log.warning("standby", why)
+        if why:
+            self.log.warning("standby", why)
+
+    def _redis_down(self, exc: Exception) -> None:
+        self._step_down(None)
+        self._trouble_once("standby", f"Redis unreachable ({exc}); standing by, retrying every second")
+
+    def _trouble_once(self, event: str, message: str, level: str = "WARNING") -> None:
+        """Log a failing loop once per cause, not on every retry (an hour of Redis down is one line)."""
+        if self._trouble != message:
+            self._trouble = message
+            self.log.event(level, event, message)
+
+    def _trouble_over(self) -> None:
+        if self._trouble is not None:
+            self._trouble = None
+            self.log.info("recovered", "Redis reachable and config readable again")
 
     # -- what to watch ----------------------------------------------------------------------------
     def reload(self) -> None:

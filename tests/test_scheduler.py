@@ -244,3 +244,33 @@ def test_the_scheduled_job_log_is_capped(bench) -> None:
     assert schedlog.LOG_MAXLEN <= client.xlen(keys.scheduled_job_log("site1.test")) < schedlog.LOG_MAXLEN + 200
     newest = schedlog.read_log(client, keys, "site1.test", limit=3)
     assert [e["job_id"] for e in newest] == [str(schedlog.LOG_MAXLEN + 600 - n) for n in (3, 2, 1)]
+
+
+def test_redis_down_is_logged_once_and_the_leader_comes_back(tmp_path: Path, redis_factory) -> None:
+    from bench_jobs.connection import connect
+    from tests.conftest import make_bench
+
+    server = redis_factory()
+    bench = make_bench(tmp_path / "own", server)
+    clock = FakeClock(START)
+    sched = Scheduler(bench, connect(bench, socket_timeout=2.0),
+                      worklog.WorkLog(bench.logs_path, "scheduler-test", name="scheduler"), clock=clock)
+    stop = threading.Event()
+    passes: list[float] = []
+
+    def wait(seconds: float, stop_event: threading.Event) -> bool:
+        passes.append(seconds)
+        clock.advance(max(seconds, 0.001))
+        if len(passes) == 3:
+            server.kill()
+        if len(passes) == 20:
+            server.restart()
+        if len(passes) > 30:
+            stop_event.set()
+        return stop_event.is_set()
+
+    clock.wait = wait  # type: ignore[method-assign]
+    sched.run(stop)
+    assert len(scheduler_log_lines(bench, "Redis unreachable")) == 1  # not once per retry
+    assert len(scheduler_log_lines(bench, "event=recovered")) == 1
+    assert len(scheduler_log_lines(bench, "now leads")) == 2  # it led, stood by, and leads again
