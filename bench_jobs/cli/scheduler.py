@@ -181,11 +181,16 @@ def _short_time(iso: str | None) -> str | None:
 
 @scheduler.command("trigger", short_help="Enqueue a scheduled event or method now.")
 @click.argument("target", metavar="METHOD|EVENT", shell_complete=complete.events)
-@click.option("--now", "run_now", is_flag=True, help="Run it in this process now instead of enqueuing it.")
+@click.option("--now", "run_now", is_flag=True,
+              help="Run it in this process now instead of enqueuing it (exit 1 if it raises).")
 @render.format_option
 @click.pass_obj
 def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     """Enqueue (or with --now run here) a scheduled event or method for the site.
+
+    An event whose previous run is still queued or running is skipped. With
+    --now the method runs in this process as a worker would run it; if it
+    raises, its traceback goes to stderr and the exit status is 1.
 
     \b
     Examples:
