@@ -263,9 +263,9 @@ def test_redis_down_is_logged_once_and_the_leader_comes_back(tmp_path: Path, red
         clock.advance(max(seconds, 0.001))
         if len(passes) == 3:
             server.kill()
-        if len(passes) == 20:
+        if len(passes) == 9:
             server.restart()
-        if len(passes) > 30:
+        if len(passes) > 16:
             stop_event.set()
         return stop_event.is_set()
 
