@@ -119,7 +119,7 @@ class Scheduler:
     _beat: float = float("-inf")
     _reported: set[str] = field(default_factory=set)
     _standby_said: bool = False
-    _trouble: str | None = None  # what last made a pass fail, logged once until a pass succeeds
+    _trouble: dict[str, str] = field(default_factory=dict)  # "redis"/"config" -> what failed, logged once
     _dispatcher: Any = None
 
     def __post_init__(self) -> None:
@@ -140,15 +140,15 @@ class Scheduler:
                 try:
                     delay = self.step()
                     if self.lease.unreachable is None:
-                        self._trouble_over()
+                        self._trouble_over("redis", "Redis reachable again")
                     else:  # the lease could not be asked for: the same trouble as an error
                         self._redis_down(self.lease.unreachable)
                 except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
                     self._redis_down(exc)
                     delay = 1.0
                 except BenchJobsError as exc:  # a config file broken mid-edit: say so, keep the last good plans
-                    self._trouble_once("config", f"{exc.message} ({exc.hint}); retrying every 5s" if exc.hint else
-                                       f"{exc.message}; retrying every 5s", level="ERROR")
+                    self._trouble_once("config", "config", f"{exc.message} ({exc.hint}); retrying every 5s"
+                                       if exc.hint else f"{exc.message}; retrying every 5s", level="ERROR")
                     self._reloaded = self.clock.monotonic()
                     delay = 5.0
                 self.clock.wait(delay, stop)
@@ -180,6 +180,7 @@ class Scheduler:
         if mono - self._reloaded >= self.reload_every:
             self.reload()
             self._reloaded = mono
+            self._trouble_over("config", "config readable again")
         for plan in self.plans:
             if plan.next_at <= self.clock.time():
                 self.fire(plan)
@@ -203,18 +204,17 @@ class Scheduler:
 
     def _redis_down(self, exc: Exception) -> None:
         self._step_down(None)
-        self._trouble_once("standby", f"Redis unreachable ({exc}); standing by, retrying every second")
+        self._trouble_once("redis", "standby", f"Redis unreachable ({exc}); standing by, retrying every second")
 
-    def _trouble_once(self, event: str, message: str, level: str = "WARNING") -> None:
+    def _trouble_once(self, kind: str, event: str, message: str, level: str = "WARNING") -> None:
         """Log a failing loop once per cause, not on every retry (an hour of Redis down is one line)."""
-        if self._trouble != message:
-            self._trouble = message
+        if self._trouble.get(kind) != message:
+            self._trouble[kind] = message
             self.log.event(level, event, message)
 
-    def _trouble_over(self) -> None:
-        if self._trouble is not None:
-            self._trouble = None
-            self.log.info("recovered", "Redis reachable and config readable again")
+    def _trouble_over(self, kind: str, message: str) -> None:
+        if self._trouble.pop(kind, None) is not None:
+            self.log.info("recovered", message)
 
     # -- what to watch ----------------------------------------------------------------------------
     def reload(self) -> None:
