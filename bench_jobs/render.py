@@ -69,16 +69,22 @@ def cell(value: Any) -> str:
 
 
 def build_table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
-                title: str | None = None):
-    """A Rich table of `rows`; a column is a key or (key, heading)."""
+                title: str | None = None, markup: bool = False):
+    """A Rich table of `rows`; a column is a key or (key, heading).
+
+    Cells are plain text: a job's arguments are data, never Rich markup ("[/x]" would raise,
+    "[b]" would vanish) or emoji codes. `markup=True` is for cells the caller wrote itself.
+    """
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     specs = [(c, c.replace("_", " ")) if isinstance(c, str) else c for c in columns]
     for _, heading in specs:
         table.add_column(heading, overflow="fold")
     for row in rows:
-        table.add_row(*(cell(row.get(key)) for key, _ in specs))
+        texts = (cell(row.get(key)) for key, _ in specs)
+        table.add_row(*(Text.from_markup(text) if markup else Text(text) for text in texts))
     return table
 
 

@@ -167,3 +167,12 @@ def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
     bench.common_config_file.unlink()
     bench.common_config_file.mkdir()
     assert_clean_error(invoke(bench, "redis", "status"), "cannot read", "common_site_config.json")
+
+
+def test_table_cells_are_text_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    """A job argument like "[/x]" is shown as it is; as Rich markup it would raise (a traceback) or vanish."""
+    from bench_jobs import render
+
+    render.table([{"method": "app.jobs.run", "kwargs": {"note": "[/oops] [bold]b[/bold] :smile:"}}],
+                 ["method", "kwargs"])
+    assert '{"note": "[/oops] [bold]b[/bold] :smile:"}' in capsys.readouterr().out

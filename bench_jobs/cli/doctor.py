@@ -44,7 +44,7 @@ def _table(report) -> None:
         # Rich markup: coloured on a terminal, plain text when piped or NO_COLOR is set.
         detail = check.detail + (f"\n[dim]fix: {check.fix}[/]" if check.fix else "")
         rows.append({"status": f"[bold {colour}]{label}[/]", "check": check.name, "detail": detail})
-    table = render.build_table(rows, ["status", "check", "detail"])
+    table = render.build_table(rows, ["status", "check", "detail"], markup=True)
     console = render.console()
     console.print(table)
     counts = {status: sum(c.status == status for c in report.checks) for status in ("fail", "warn")}
