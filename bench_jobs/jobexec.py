@@ -111,10 +111,9 @@ class Forking:
         os.close(write_end)
         self.child, self.current, self.kill_reason = pid, job.id, None
         try:
-            data = self._collect(read_end, time.monotonic() + timeout, timeout)
+            data, status = self._collect(read_end, pid, time.monotonic() + timeout, timeout)
         finally:
             os.close(read_end)
-        _, status = os.waitpid(pid, 0)
         self.child = self.current = None
         if data:
             with contextlib.suppress(ValueError, TypeError):
@@ -124,8 +123,12 @@ class Forking:
             return Outcome(self.kill_reason.kind, duration, error=self.kill_reason.message)
         return Outcome("died", duration, error=f"job process died ({describe_status(status)})")
 
-    def _collect(self, fd: int, deadline: float, timeout: int) -> bytes:
-        """Read the child's report until EOF; kill it when the deadline passes."""
+    def _collect(self, fd: int, pid: int, deadline: float, timeout: int) -> tuple[bytes, int]:
+        """Read the child's report until EOF and reap it; kill it when the deadline passes.
+
+        A process the job started (multiprocessing, a fork) inherits the pipe and may keep it open
+        after the job's own process has ended: then its exit ends the wait, not EOF.
+        """
         data = bytearray()
         while True:
             remaining = deadline - time.monotonic()
@@ -134,9 +137,13 @@ class Forking:
             ready, _, _ = select.select([fd], [], [], min(max(remaining, 0.05), 1.0))
             if ready:
                 chunk = os.read(fd, 65536)
-                if not chunk:
-                    return bytes(data)
-                data += chunk
+                if chunk:
+                    data += chunk
+                    continue
+                return bytes(data), os.waitpid(pid, 0)[1]
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return bytes(data) + _read_available(fd), status
 
     def _child(self, job: ClaimedJob, fd: int, parent: int) -> None:
         """In the child: never returns. SIGTERM/SIGINT are the parent's business (a warm stop must
@@ -178,6 +185,16 @@ class Forking:
     def interrupt(self) -> None:
         if self.child:
             self._kill(WorkerStopped("worker stopped"))
+
+
+def _read_available(fd: int) -> bytes:
+    """What is left in the pipe now, without waiting for an EOF that may never come."""
+    os.set_blocking(fd, False)
+    data = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    return bytes(data)
 
 
 def _die_with_parent(parent: int) -> None:

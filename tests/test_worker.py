@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -98,6 +101,22 @@ def test_queue_timeout_from_workers_config(bench, tmp_path) -> None:
     burst(bench, "--no-fork", "--queue", "tiny")
     for job_id in (enqueued.stdout.strip(), by_hand):
         assert job(client, job_id)["bj_error"] == "timeout after 1s"
+
+
+def test_a_process_the_job_leaves_behind_does_not_hold_the_worker(bench) -> None:
+    """Forking mode: the job's child ends, but a process it started keeps the result pipe open."""
+    client, bid = bench.client(), bench.bench.bench_id
+    first = add_job(client, bid, "site1.test", "testapp.worker_jobs.leave_background_process", {"seconds": 120})
+    second = add_job(client, bid, "site1.test", "testapp.jobs.add", {"a": 1, "b": 2})
+    # Not burst(): captured output would wait for the leftover process, which holds the worker's stdout too.
+    worker = bench.popen("worker", "--burst", "--quiet", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert worker.wait(60) == 0
+    leftover = int(job(client, first)["bj_result"])
+    try:
+        assert job(client, first)["status"] == "finished" and job(client, second)["status"] == "finished"
+        os.kill(leftover, 0)  # still running: the worker went on without waiting for it
+    finally:
+        os.kill(leftover, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -76,3 +76,12 @@ def fault_job(n: int, fail: bool = False, path: str | None = None) -> int:
     if fail:
         raise RuntimeError(f"job {n} fails on purpose")
     return n
+
+
+def leave_background_process(seconds: float) -> int:
+    """Starts a process that outlives the job and inherits its descriptors (as multiprocessing does)."""
+    import multiprocessing
+
+    proc = multiprocessing.get_context("fork").Process(target=time.sleep, args=(seconds,))
+    proc.start()
+    return proc.pid
