@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs import context
 from bench_jobs.apps import method_path, resolve_method
-from bench_jobs.errors import BenchJobsError, ConfigError, PayloadError, QueueOverloaded
+from bench_jobs.bench import parse_number
+from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
 from bench_jobs.keys import ACTIVE_STATES, Keys
 
 if TYPE_CHECKING:
@@ -117,26 +118,18 @@ def scoped_job_id(bench: Bench, site: str, job_id: str) -> str:
     return job_id if job_id.startswith(prefix) else prefix + job_id
 
 
-def _int_config(bench: Bench, key: str, value: Any) -> int | None:
-    if value in (None, "", 0):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {value!r}",
-                          "fix it in sites/common_site_config.json (or the site's site_config.json)") from None
-
-
 def _ttl(bench: Bench, site: str, key: str, default: int) -> int:
-    return _int_config(bench, key, bench.get(key, site=site)) or default
+    return int(bench.number(key, default, site=site)) or default
 
 
 def max_queued_for(bench: Bench, site: str, queue: str) -> int | None:
     """workers.{queue}.max_queued_jobs, else the site's or the bench's max_queued_jobs; None = no limit."""
     spec = (bench.common_config.get("workers") or {}).get(queue)
     if isinstance(spec, dict) and spec.get("max_queued_jobs"):
-        return _int_config(bench, f"workers.{queue}.max_queued_jobs", spec["max_queued_jobs"])
-    return _int_config(bench, "max_queued_jobs", bench.get("max_queued_jobs", site=site))
+        limit = parse_number(spec["max_queued_jobs"], f"workers.{queue}.max_queued_jobs", 0)
+    else:
+        limit = bench.number("max_queued_jobs", 0, site=site)
+    return int(limit) or None
 
 
 def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: str = "default",

@@ -36,6 +36,19 @@ def config_int(value: Any, key: str) -> int:
     return int(value)
 
 
+def parse_number(value: Any, key: str, default: float, where: str = "sites/common_site_config.json") -> float:
+    """`value` as a number >= 0 (`default` when unset), or a ConfigError naming `key` and `where`."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not 0 <= number < float("inf"):
+        raise ConfigError(f"{key} is {value!r}; it must be a number >= 0", f"fix it in {where}")
+    return number
+
+
 def is_bench(path: Path) -> bool:
     return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
 
@@ -118,6 +131,12 @@ class Bench:
             if value is not None:
                 return value
         return self.common_config.get(key, default)
+
+    def number(self, key: str, default: float, site: str | None = None) -> float:
+        """A numeric setting (seconds, limits), `default` when unset; a ConfigError naming the key
+        when it is not a number >= 0, so a typo in the config is one clear line, not a traceback."""
+        where = f"sites/{site}/site_config.json or " if site and key in SITE_OVERRIDABLE else ""
+        return parse_number(self.get(key, None, site=site), key, default, f"{where}sites/common_site_config.json")
 
     @property
     def bench_id(self) -> str:

@@ -37,7 +37,7 @@ def log_error(title: str, message: str | None = None, *, method: str | None = No
 
     bench = local().bench
     site = require_site(site)
-    limit = int(bench.get("error_log_limit", DEFAULT_LIMIT) or DEFAULT_LIMIT)
+    limit = int(bench.number("error_log_limit", DEFAULT_LIMIT) or DEFAULT_LIMIT)
     with redis_errors(bench):
         return add_entry(redis_for(bench), Keys(bench.bench_id), site, limit, title=title, message=message,
                          method=method, job_id=job_id, traceback=traceback)

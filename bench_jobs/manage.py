@@ -101,7 +101,7 @@ def retry_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Prog
 def cancel_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
                 lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
     now, stamp = _now()
-    ttl = int(bench.get("rq_job_failure_ttl", DEFAULT_FAILURE_TTL) or DEFAULT_FAILURE_TTL)
+    ttl = int(bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL) or DEFAULT_FAILURE_TTL)
     return _apply(client, "manage_cancel", [bench.bench_id, repr(now), stamp, ttl, lrem_max], ids, Outcome(),
                   progress)
 

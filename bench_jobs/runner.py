@@ -163,11 +163,11 @@ class RetryPolicy:
     @classmethod
     def for_site(cls, bench: Bench, site: str | None) -> RetryPolicy:
         site = site if site and bench.site_config_file(site).is_file() else None
-        return cls(base=float(bench.get("retry_backoff_base", DEFAULT_BACKOFF_BASE)),
-                   cap=float(bench.get("retry_backoff_max", DEFAULT_BACKOFF_MAX)),
-                   results_ttl=int(bench.get("rq_results_ttl", DEFAULT_RESULTS_TTL, site=site)),
-                   failure_ttl=int(bench.get("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site)),
-                   failed_limit=int(bench.get("rq_failed_jobs_limit", DEFAULT_FAILED_LIMIT)))
+        return cls(base=bench.number("retry_backoff_base", DEFAULT_BACKOFF_BASE),
+                   cap=bench.number("retry_backoff_max", DEFAULT_BACKOFF_MAX),
+                   results_ttl=int(bench.number("rq_results_ttl", DEFAULT_RESULTS_TTL, site=site)),
+                   failure_ttl=int(bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site)),
+                   failed_limit=int(bench.number("rq_failed_jobs_limit", DEFAULT_FAILED_LIMIT)))
 
 
 def compress(text: str) -> bytes:

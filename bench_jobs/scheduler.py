@@ -291,16 +291,16 @@ class Scheduler:
         return int(min(max(3600.0, 3 * gap), MAX_ONCE_TTL))
 
     def _enqueue(self, plan: Plan, slot: datetime, now: float) -> None:
+        from bench_jobs.background_jobs import max_queued_for
         from bench_jobs.jobstore import enqueue_job
 
         event, site, record = plan.event, plan.site, plan.record
         slot_id = cron.slot_id(slot)
-        max_queued = self.bench.get("max_queued_jobs", None, site=site)
         result = enqueue_job(
             self.client, self.keys, job_id=scheduled_job_id(self.bench.bench_id, site, event), site=site,
             queue=event.queue, method=event.method, kwargs={},
             timeout=self.bench.queue_timeouts().get(event.queue, 300),
-            deduplicate=True, max_queued=int(max_queued) if max_queued else None,
+            deduplicate=True, max_queued=max_queued_for(self.bench, site, event.queue),
             once_key=self.keys.scheduler_slot(site, event.digest, slot_id), once_ttl=self._once_ttl(plan, slot))
         fields = {"site": site, "method": event.method}
         if result.status == "enqueued":

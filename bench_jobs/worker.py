@@ -56,7 +56,7 @@ class WorkerOptions:
 def timings(bench: Bench) -> tuple[float, float, float]:
     """(alive TTL, heartbeat interval, sweep interval) from `worker_dead_after` (default 15 s): a
     SIGKILLed worker's job is recovered within about dead_after + sweep interval (≤ 20 s)."""
-    dead_after = max(1.0, float(bench.get("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER)))
+    dead_after = max(1.0, bench.number("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER))
     return dead_after, max(0.3, dead_after / 3), min(5.0, max(0.5, dead_after / 3))
 
 
@@ -73,7 +73,7 @@ class Worker:
         self.log = log or worklog.for_bench(bench, self.name, quiet=options.quiet)
         self.executor: Executor = Forking(bench) if options.fork else InProcess(bench)
         self.alive_ttl, self.beat_every, self.sweep_every = timings(bench)
-        self.grace = float(bench.get("worker_timeout_grace", max(30.0, 2 * self.alive_ttl)))
+        self.grace = bench.number("worker_timeout_grace", max(30.0, 2 * self.alive_ttl))
         self.timeouts = bench.queue_timeouts()
         self.policies: dict[str, RetryPolicy] = {}
         self.stop_requested = self.cold = False

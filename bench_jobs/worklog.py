@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bench_jobs.bench import parse_number
+
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUP_COUNT = 5
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -125,8 +127,9 @@ class LogSettings:
     def from_config(cls, config: dict[str, Any]) -> LogSettings:
         section = config.get("logging") or {}
         return cls(fmt="json" if section.get("format") == "json" else "text",
-                   max_bytes=int(section.get("max_bytes", DEFAULT_MAX_BYTES)),
-                   backup_count=int(section.get("backup_count", DEFAULT_BACKUP_COUNT)))
+                   max_bytes=int(parse_number(section.get("max_bytes"), "logging.max_bytes", DEFAULT_MAX_BYTES)),
+                   backup_count=int(parse_number(section.get("backup_count"), "logging.backup_count",
+                                                 DEFAULT_BACKUP_COUNT)))
 
 
 class WorkLog:

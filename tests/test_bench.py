@@ -164,3 +164,16 @@ def test_help_imports_no_heavy_module(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert "Usage: bench-jobs" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []", done.stdout
+
+
+@pytest.mark.parametrize(("key", "value", "args"), [
+    ("worker_dead_after", "soon", ("worker", "--burst", "--no-fork")),
+    ("max_queued_jobs", "lots", ("enqueue", "testapp.jobs.noop")),
+    ("rq_results_ttl", -5, ("enqueue", "testapp.jobs.noop")),
+])
+def test_a_non_numeric_setting_is_one_clean_error(bench, key: str, value, args: tuple[str, ...]) -> None:
+    bench.set_config(**{key: value})
+    result = bench.cli(*args)
+    assert_clean_error(result, f"{key} is {value!r}; it must be a number >= 0", "common_site_config.json")
+    client = bench.client()
+    assert client.llen(f"rq:queue:{bench.bench.bench_id}:default") == 0
