@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 from bench_jobs.keys import job_key
 from tests.conftest import BenchFixture
+from tests.waiting import wait_for
 
 SITES = ("site1.test", "site2.test")
 QUEUE_TIMEOUTS = {"short": 300, "default": 300, "long": 1500}
@@ -17,15 +17,6 @@ def enqueue(bench: BenchFixture, method: str, *args: str) -> str:
     result = bench.cli("enqueue", method, *args)
     assert result.exit_code == 0, result.output
     return result.stdout.strip().splitlines()[-1]
-
-
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_enqueue_run_inspect_retry(bench: BenchFixture) -> None:

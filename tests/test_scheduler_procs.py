@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.sched_helpers import log_entries, make_app
+from tests.waiting import wait_for
 
 
 def slot_epoch(slot: str) -> float:
@@ -61,16 +62,6 @@ TICK = "testapp.sched_jobs.tick"
 
 def queued(fx, site: str = "site1.test") -> list[dict[str, str]]:
     return [e for e in log_entries(fx.client(), fx.bench, site, "queued") if e.get("method") == TICK]
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s")
 
 
 def test_three_schedulers_enqueue_each_slot_exactly_once_on_time(bench, tmp_path: Path, procs) -> None:

@@ -6,7 +6,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -14,16 +13,7 @@ from bench_jobs.config import update_json
 from bench_jobs.context import reset_clients
 from tests.redis_server import free_port
 from tests.sched_helpers import make_app
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s")
+from tests.waiting import wait_for
 
 
 @pytest.mark.slow

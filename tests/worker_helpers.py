@@ -6,11 +6,11 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Callable
 from typing import Any
 
 from bench_jobs.dispatch import rq_time
 from bench_jobs.keys import Keys, job_key
+from tests.waiting import wait_for
 
 
 def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None = None, *, queue: str = "default",
@@ -57,17 +57,6 @@ def add_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
 
 def job(client, job_id: str) -> dict[str, str]:
     return {k.decode(): v.decode(errors="replace") for k, v in client.hgetall(job_key(job_id)).items()}
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 0.05, what: str = "condition"):
-    """Poll until `predicate()` is truthy (generous deadlines; tests never assert wall-clock times)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_status(client, job_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, str]:
