@@ -21,7 +21,9 @@ find_python() {
     return 1
 }
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only (and never with NO_COLOR), so a log of the demo stays plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 
 if [ ! -x .venv/bin/python ]; then
     step "Creating .venv"
