@@ -26,8 +26,10 @@ def sleep(seconds: float = 1.0) -> str:
 
 
 def whoami() -> dict:
-    """The site and config the job ran with, and the worker's pid."""
-    return {"site": get_current_site(), "config": get_site_config(), "pid": os.getpid()}
+    """The site the job ran with, its time zone from the merged config, and the worker's pid.
+    (Not the whole config: it holds rq_password, and a job result must not carry secrets.)"""
+    config = get_site_config()
+    return {"site": get_current_site(), "time_zone": config.get("time_zone"), "pid": os.getpid()}
 
 
 def append_line(path: str, text: str) -> None:
