@@ -210,23 +210,32 @@ def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str
         pipe.execute()
 
 
-def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_id: str | None = None) -> bool:
+def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_id: str | None = None,
+              queues: list[str] | None = None) -> bool:
     """Refresh the worker's alive key; with the id of the job it is running, say whether that job is
     still its own (False: the sweep gave it away while this worker was frozen, e.g. SIGSTOP or a VM
     pause longer than the alive TTL, or it ran past its deadline; the caller must kill its copy).
 
     The job is read after the refresh, and the sweep only takes jobs of workers without an alive
     key (or past their deadline), so a True answer cannot be made stale by a sweep in between.
+
+    With `queues`, a worker whose registration is gone (the sweep removed it while this worker was
+    frozen or cut off from Redis longer than the alive TTL, or Redis restarted empty) registers again.
     """
     with client.pipeline(transaction=False) as pipe:
         pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
         pipe.hset(worker_key(name), "last_heartbeat", rq_time())
+        pipe.sismember(keys.workers(), name)
         if job_id:
             pipe.hmget(job_key(job_id), "status", "worker_name")
         replies = pipe.execute()
+    if queues is not None and not replies[2]:
+        register_worker(client, keys, name, queues, alive_ttl)
+        if job_id:
+            client.hset(worker_key(name), mapping={"state": "busy", "current_job": job_id})
     if not job_id:
         return True
-    status, owner = (_text(v) if v is not None else None for v in replies[2])
+    status, owner = (_text(v) if v is not None else None for v in replies[3])
     return status == "started" and owner == name
 
 

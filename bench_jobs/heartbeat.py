@@ -28,7 +28,8 @@ class Heartbeat(threading.Thread):
     def __init__(self, client: redis.Redis, keys: Keys, name: str, interval: float, ttl: float,
                  on_command: Callable[[dict[str, Any]], None],
                  current_job: Callable[[], str | None] = lambda: None,
-                 after_beat: Callable[[str | None, bool], None] | None = None) -> None:
+                 after_beat: Callable[[str | None, bool], None] | None = None,
+                 queues: list[str] | None = None) -> None:
         super().__init__(name=f"heartbeat-{name}", daemon=True)
         self.client, self.keys, self.worker = client, keys, name
         self.interval, self.ttl = interval, ttl
@@ -36,6 +37,7 @@ class Heartbeat(threading.Thread):
         # After each beat: (id of the running job, is it still ours?) — the worker kills a lost
         # job and runs the recovery sweep here, so neither waits for a long job to end.
         self.current_job, self.after_beat = current_job, after_beat
+        self.queues = queues  # to register again if the sweep removed this worker's registration
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -48,7 +50,7 @@ class Heartbeat(threading.Thread):
             try:
                 if time.monotonic() >= next_beat:
                     job_id = self.current_job()
-                    owned = heartbeat(self.client, self.keys, self.worker, self.ttl, job_id)
+                    owned = heartbeat(self.client, self.keys, self.worker, self.ttl, job_id, self.queues)
                     next_beat = time.monotonic() + self.interval
                     if self.after_beat:
                         self.after_beat(job_id, owned)

@@ -90,7 +90,8 @@ class Worker:
             os.nice(int(niceness))
         register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
         beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
-                         current_job=lambda: self.executor.current, after_beat=self._after_beat)
+                         current_job=lambda: self.executor.current, after_beat=self._after_beat,
+                         queues=self.options.queues)
         beat.start()
         mode = "fork" if self.options.fork else "no-fork"
         self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")

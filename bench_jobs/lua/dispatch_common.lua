@@ -53,6 +53,7 @@ local function fail_job(id, q, site, status, reason, exc, now, iso, ttl, limit)
   if ttl > 0 then
     redis.call('EXPIRE', jk, ttl)
     redis.call('ZREMRANGEBYSCORE', fidx, '-inf', now - ttl)
+    redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now) -- scored by expiry time: these hashes are gone
   end
   local n = redis.call('ZCARD', fidx)
   if limit > 0 and n > limit then

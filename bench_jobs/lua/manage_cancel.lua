@@ -24,10 +24,13 @@ for i = 6, #ARGV do
     redis.call('ZREM', prefix .. ':idx:queued:' .. queue .. ':' .. site, id)
     redis.call('ZREM', prefix .. ':idx:scheduled:' .. queue .. ':' .. site, id)
     redis.call('ZREM', prefix .. ':scheduled', id)
-    redis.call('ZADD', prefix .. ':idx:canceled:' .. queue .. ':' .. site, now, id)
+    local cidx = prefix .. ':idx:canceled:' .. queue .. ':' .. site
+    redis.call('ZADD', cidx, now, id)
     redis.call('HSET', h, 'status', 'canceled', 'ended_at', now_rq)
     if ttl and ttl > 0 then
       redis.call('EXPIRE', h, ttl)
+      -- entries of canceled jobs whose hash has expired: the count must not grow for ever
+      redis.call('ZREMRANGEBYSCORE', cidx, '-inf', tonumber(now) - ttl)
     end
     out[#out + 1] = 'ok'
   end
