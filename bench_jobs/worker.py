@@ -29,6 +29,7 @@ from bench_jobs.dispatch import (
 from bench_jobs.heartbeat import Heartbeat
 from bench_jobs.jobexec import Executor, Forking, InProcess
 from bench_jobs.keys import Keys
+from bench_jobs.recovery import report_swept
 from bench_jobs.runner import JobLost, Outcome, RetryPolicy, conclude, settle
 
 if TYPE_CHECKING:
@@ -194,9 +195,7 @@ class Worker:
         policy = RetryPolicy.for_site(self.bench, None)
         result = self.dispatch.sweep(grace=self.grace, interval=self.sweep_every, failure_ttl=policy.failure_ttl,
                                      failed_limit=policy.failed_limit)
-        for job_id in result.job_ids:
-            self.log.warning("died", "recovered from a dead worker (re-queued, or failed when no retries were left)",
-                             job_id=job_id)
+        report_swept(self.client, self.bench, self.log, result.job_ids)
 
     # -- queue order -------------------------------------------------------------------------
     def _order(self) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_jobs import errorlog
 from bench_jobs.dispatch import Dispatcher, register_worker
 from bench_jobs.keys import Keys
 from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, wait_status, workers_of
@@ -120,6 +121,13 @@ def test_kill_9_of_the_only_worker_of_a_queue(bench, workers, tmp_path, retry) -
     assert data["bj_error"] == "worker died"
     assert [(w["queues"], w["current_job"]) for w in workers_of(client, bid)] == [(["long"], long_job)]
     print(f"recovered in {took:.1f}s after SIGKILL (worker_dead_after=2)")
+    # The operator is told: a `died` line in worker.log, and an Error Log entry when it failed for good.
+    log = bench.path / "logs" / "worker.log"
+    line = wait_for(lambda: [x for x in log.read_text().splitlines() if "event=died" in x and job_id in x],
+                    what="the died line")[0]
+    assert ("failed (no retries left)" if not retry else "re-queued") in line
+    errors = [e for e in errorlog.list_errors(client, Keys(bid), "site1.test") if e.get("job_id") == job_id]
+    assert [e["title"] for e in errors] == ([] if retry else ["testapp.worker_jobs.sleep_then_mark: worker died"])
     # the forked child died with its worker: it never finished the job
     time.sleep(0.5)
     assert "done" not in Path(out).read_text().splitlines()

@@ -69,3 +69,21 @@ def test_rqs_failed_registry_is_trimmed_with_the_failed_index(bench) -> None:
         ids.append(claimed.id)
     assert client.zrange(keys.index("failed", "default", "site1.test"), 0, -1) == [ids[1].encode()]
     assert client.zrange(keys.rq_failed("default"), 0, -1) == [ids[1].encode()]
+
+
+def test_a_repeated_claim_hands_back_the_job_in_hand(bench) -> None:
+    """A claim applied by Redis whose reply was lost is retried by the client: the retry must return
+    the same job (same attempt), not start a second one and strand the first until its deadline."""
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    register_worker(client, keys, "w-retry", ["default"], alive_ttl=30)
+    first_id = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    second_id = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    worker = Dispatcher(client, keys, "w-retry")
+    first = worker.claim(["default"])
+    again = worker.claim(["default"])  # as if the first reply never arrived
+    assert first.id == again.id == first_id and again.attempts == first.attempts == 1
+    assert job(client, second_id)["status"] == "queued"
+    # once the job is finished, the next claim takes the next job
+    applied, following = worker.finish(first, Ending("finished", 0.01, result="null"), ["default"])
+    assert applied and following.id == second_id

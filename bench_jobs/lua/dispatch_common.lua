@@ -69,6 +69,18 @@ end
 -- The first queued job of the first non-empty queue, moved to started for `worker`.
 -- Ids whose hash is gone or no longer queued (deleted, canceled) are dropped from the list.
 local function claim(worker, now, iso, queues)
+  -- A worker claims only with no job in hand. If its current job is still started by it, an
+  -- earlier claim was applied but its reply was lost (and redis-py retried): hand that job back
+  -- rather than take a second one and strand the first until its deadline.
+  local held = redis.call('HGET', wkey(worker), 'current_job')
+  if held and held ~= '' then
+    local f = redis.call('HMGET', jkey(held), 'status', 'worker_name', 'bj_site', 'bj_method', 'bj_kwargs',
+                         'timeout', 'bj_attempts', 'bj_retry', 'bj_on_success', 'bj_on_failure', 'bj_queue')
+    if f[1] == 'started' and f[2] == worker then
+      return {held, f[11] or '', f[3] or '', f[4] or '', f[5] or '{}', f[6] or '', f[7] or '1', f[8] or '0',
+              f[9] or '', f[10] or ''}
+    end
+  end
   for _, q in ipairs(queues) do
     local key = qkey(q)
     while true do
