@@ -214,6 +214,8 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
             break
         hashes = fetch_fields(client, ids, PAGE_FIELDS)
         for job_id in ids:
+            if all(value is None for value in hashes[job_id].values()):
+                continue  # the hash expired (result/failure TTL); its id leaves the index when a later job ends
             row = list_row(job_id, hashes[job_id], index_state)
             if method and not fnmatch.fnmatchcase(row["method"] or "", method):
                 continue
@@ -222,7 +224,7 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
             rows.append(row)
         scanned += len(ids)
         start += batch
-        if not filtered or len(ids) < batch:
+        if len(ids) < batch:  # (a full page that came out short: filtered or expired ids, read on)
             break
     return rows[:want]
 

@@ -239,7 +239,7 @@ class Follower:
         self.path = path
         self.handle: Any = None
         self.inode: int | None = None
-        self.buffer = ""
+        self.buffer = b""  # bytes: a read may end inside a line, even inside a UTF-8 character
         self._open(seek_end=from_end)
 
     def _open(self, seek_end: bool) -> None:
@@ -255,9 +255,9 @@ class Follower:
     def _drain(self) -> list[str]:
         if self.handle is None:
             return []
-        self.buffer += self.handle.read().decode("utf-8", "replace")
-        *complete, self.buffer = self.buffer.split("\n")
-        return complete
+        self.buffer += self.handle.read()
+        *complete, self.buffer = self.buffer.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in complete]
 
     def poll(self) -> list[str]:
         """New complete lines since the last poll."""
@@ -272,8 +272,8 @@ class Follower:
         if stat.st_ino != self.inode or stat.st_size < self.handle.tell():
             lines += self._drain()  # what was written to the old file just before it moved
             if self.buffer:
-                lines.append(self.buffer)
-                self.buffer = ""
+                lines.append(self.buffer.decode("utf-8", "replace"))
+                self.buffer = b""
             self.handle.close()
             self._open(seek_end=False)
             lines += self._drain()

@@ -133,6 +133,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
     """
     from bench_jobs import manage
 
+    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     if bool(job_ids) == all_failed:
         raise BenchJobsError("give job ids or --all-failed (one of the two)",
                              "e.g. `bench-jobs jobs retry ID` or `bench-jobs jobs retry --all-failed`")
@@ -163,6 +164,7 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """
     from bench_jobs import manage
 
+    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     with redis_work(ctx) as client:
         manage.precheck(client, ctx.bench, list(job_ids), manage.CANCELABLE, "canceled")
         outcome = manage.cancel_jobs(client, ctx.bench, list(job_ids))
@@ -202,6 +204,7 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """
     from bench_jobs import manage
 
+    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     deletable = tuple(s for s in ALL_STATES if s != "started")
     with redis_work(ctx) as client:
         manage.precheck(client, ctx.bench, list(job_ids), deletable, "deleted")
