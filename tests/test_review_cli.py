@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench_jobs import logs as core
 from bench_jobs.keys import job_key
-from tests.conftest import BenchFixture
+from tests.conftest import BenchFixture, assert_clean_error
 from tests.inspect_helpers import put_jobs
 
 
@@ -53,3 +53,22 @@ def test_follow_keeps_a_character_split_across_two_reads(tmp_path: Path) -> None
         assert follower.poll() == ["site=büro message ✓"]
     finally:
         follower.close()
+
+
+def test_a_file_that_cannot_be_written_is_a_clean_error(bench: BenchFixture) -> None:
+    """A read-only bench, a full disk or a path in the way: `use`, `new-site`, `scheduler disable`,
+    `setup supervisor`, `worker` and `scheduler run` ended in an OSError traceback. (Root ignores file modes,
+    so the test puts a directory or a file where bench-jobs must write one.)"""
+    (bench.path / "sites" / "currentsite.txt").mkdir()
+    assert_clean_error(bench.cli("use", "site2.test"), "currentsite.txt", "permissions")
+    (bench.path / "config").mkdir(exist_ok=True)
+    (bench.path / "config" / "supervisor.conf").mkdir()
+    assert_clean_error(bench.cli("setup", "supervisor"), "supervisor.conf")
+    logs = bench.path / "logs"
+    for child in logs.iterdir():
+        child.unlink()
+    logs.rmdir()
+    logs.write_text("not a directory")
+    for command in (("worker", "--burst", "--queue", "default"), ("scheduler", "run")):
+        result = bench.run(*command, timeout=60)
+        assert_clean_error(result, "logs", "permissions")

@@ -96,6 +96,14 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             ctx.exit(130)
+        except OSError as exc:  # a file the bench needs: read-only bench, permissions, disk full, ...
+            if exc.filename is None:
+                raise
+            from bench_jobs import render
+
+            render.error(f"{exc.filename}: {exc.strerror or exc}",
+                         "check that this user may write there (permissions, read-only file system, free space)")
+            ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
