@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bench_jobs import cron, hooks, schedlog
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.leader import Lease, Members
+from bench_jobs.recovery import report_swept
 
 if TYPE_CHECKING:
     import redis
@@ -349,7 +350,8 @@ class Scheduler:
 
             self._dispatcher = Dispatcher(self.client, self.keys, "scheduler")
         self._dispatcher.promote(self.clock.time())
-        self._dispatcher.sweep(owner=self.lease.token, now=self.clock.time())
+        swept = self._dispatcher.sweep(owner=self.lease.token, now=self.clock.time())
+        report_swept(self.client, self.bench, self.log, swept.job_ids)
 
 
 def run_forever(bench: Bench, *, quiet: bool = False) -> None:

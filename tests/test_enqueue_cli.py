@@ -97,7 +97,8 @@ BAD_ENQUEUES = [
     (("enqueue", "nope.jobs.run"), "'nope.jobs.run' is not in an installed app"),
     (("enqueue", "testapp.jobs.noop", "--queue", "huge"), "unknown queue 'huge' (known queues: short, default, long)"),
     (("enqueue", "testapp.jobs.noop", "--kwargs", "{a: 1}"), "--kwargs is not valid JSON"),
-    (("enqueue", "testapp.jobs.noop", "--kwargs", "[1, 2]"), "--kwargs must be a JSON object, not list"),
+    (("enqueue", "testapp.jobs.noop", "--kwargs", "[1, 2]"), "--kwargs must be a JSON object, not an array"),
+    (("enqueue", "testapp.jobs.noop", "--kwargs", "null"), "--kwargs must be a JSON object, not null"),
     # Python's json reads NaN, but it is not JSON: refused at enqueue, naming the argument
     (("enqueue", "testapp.jobs.noop", "--kwargs", '{"ratio": NaN}'), "argument 'ratio' is not JSON-serialisable"),
     (("enqueue", "bench_jobs.config.write_atomic", "--kwargs", '{"path": "/tmp/x", "text": "x"}'),

@@ -27,14 +27,16 @@ def workers(bench, tmp_path):
 def test_sweep_requeues_or_fails_the_jobs_of_a_dead_worker(bench) -> None:
     client, bid = bench.client(), bench.bench.bench_id
     keys = Keys(bid)
-    dispatch = Dispatcher(client, keys, "w-dead")
-    register_worker(client, keys, "w-dead", ["default"], alive_ttl=60)
+    dispatch, other = Dispatcher(client, keys, "w-dead"), Dispatcher(client, keys, "w-dead-2")
+    for name in ("w-dead", "w-dead-2"):
+        register_worker(client, keys, name, ["default"], alive_ttl=60)
     again = add_job(client, bid, "site1.test", "testapp.jobs.noop", retry=1)
     final = add_job(client, bid, "site1.test", "testapp.jobs.noop", retry=0)
     assert dispatch.claim(["default"]).id == again
-    assert dispatch.claim(["default"]).id == final
+    assert other.claim(["default"]).id == final
     assert not dispatch.sweep(force=True).job_ids  # alive: nothing to do
-    client.delete(keys.worker_alive("w-dead"))  # what a SIGKILL amounts to once the TTL ran out
+    # what a SIGKILL amounts to once the TTL ran out
+    client.delete(keys.worker_alive("w-dead"), keys.worker_alive("w-dead-2"))
     result = dispatch.sweep(force=True)
     assert (result.requeued, result.failed) == (1, 1)
     assert job(client, again)["status"] == "queued" and job(client, again)["bj_error"] == "worker died"
@@ -61,6 +63,9 @@ def test_the_scheduler_alone_recovers_a_dead_workers_job(bench) -> None:
         scheduler.terminate()
         scheduler.wait(20)
     assert data["bj_error"] == "worker died" and workers_of(client, bid) == []
+    log = (bench.path / "logs" / "scheduler.log").read_text()
+    assert any("event=died" in line and job_id in line for line in log.splitlines()), log
+    assert [e["job_id"] for e in errorlog.list_errors(client, keys, "site1.test")] == [job_id]
 
 
 def test_sweep_runs_once_per_interval_bench_wide(bench) -> None:

@@ -18,6 +18,15 @@ DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+              list: "an array"}
+
+
+def json_type(value: Any) -> str:
+    """What a JSON reader calls the value's type (`null`, not `NoneType`)."""
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
 def parse_kwargs(text: str | None) -> dict[str, Any]:
     """--kwargs: a JSON object, or a clear error."""
     if not text:
@@ -28,7 +37,7 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
         raise BenchJobsError(f"--kwargs is not valid JSON ({exc.msg} at column {exc.colno})",
                              """pass a JSON object, e.g. --kwargs '{"a": 1, "b": "x"}'""") from None
     if not isinstance(value, dict):
-        raise BenchJobsError(f"--kwargs must be a JSON object, not {type(value).__name__}",
+        raise BenchJobsError(f"--kwargs must be a JSON object, not {json_type(value)}",
                              """wrap the arguments by name, e.g. --kwargs '{"a": 1}'""")
     return value
 
