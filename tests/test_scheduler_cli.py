@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bench_jobs import admin, worklog
 from bench_jobs.scheduler import Scheduler
@@ -107,3 +108,14 @@ def test_help_has_examples(bench) -> None:
     for args in (("scheduler",), ("scheduler", "list"), ("scheduler", "trigger"), ("schedule",)):
         result = bench.cli(*args, "--help", site=None)
         assert result.exit_code == 0 and "Example" in result.stdout, args
+
+
+def test_log_shows_times_in_the_sites_time_zone(bench) -> None:
+    """`scheduler log` and `scheduler list` speak of a run in the same (site) time."""
+    admin.create_site(bench.bench, "kolkata.test", "Asia/Kolkata")
+    bench.bench.reload()
+    assert bench.cli("scheduler", "trigger", "daily", site="kolkata.test").exit_code == 0
+    entry = json.loads(bench.cli("scheduler", "log", "--format", "json", site="kolkata.test").stdout)[-1]
+    local = datetime.fromtimestamp(float(entry["time"]), ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S")
+    table = bench.cli("scheduler", "log", site="kolkata.test").stdout
+    assert local in table and "each site's time zone" in table

@@ -239,19 +239,36 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
 
     with redis_errors(ctx.bench):
         rows = log_entries(ctx.bench, ctx.redis, _sites(ctx, all_sites), limit, method)
-    table_rows = [{**r, "when": _when(r.get("time")), "took": _took(r.get("duration"))} for r in rows]
+    zones = _site_zones(ctx, {str(r.get("site")) for r in rows})
+    table_rows = [{**r, "when": _when(r.get("time"), zones.get(str(r.get("site")))), "took": _took(r.get("duration"))}
+                  for r in rows]
     if fmt == "json":
         render.emit_json(rows)
     elif not rows:
         render.info("The Scheduled Job Log is empty.")
     else:
         _print(table_rows, [("when", "time"), "site", "kind", "event", "method", "status", "took", ("job_id", "job"),
-                            "error"], "Scheduled Job Log", no_wrap=("time", "method", "job"))
+                            "error"], "Scheduled Job Log (times in each site's time zone)",
+               no_wrap=("time", "method", "job"))
 
 
-def _when(epoch: str | None) -> str | None:
+def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
+    """Each site's tzinfo, so the log shows times as `scheduler list` does (a bad zone: UTC)."""
+    from bench_jobs import cron
+    from bench_jobs.errors import BenchJobsError
+
+    zones: dict[str, Any] = {}
+    for site in sites:
+        try:
+            zones[site] = cron.zone(ctx.bench.get("time_zone", site=site))
+        except BenchJobsError:
+            zones[site] = cron.zone(None)
+    return zones
+
+
+def _when(epoch: str | None, tz: Any) -> str | None:
     if not epoch:
         return None
-    from datetime import datetime
+    from bench_jobs import cron
 
-    return datetime.fromtimestamp(float(epoch)).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return cron.from_epoch(float(epoch), tz or cron.zone(None)).strftime("%Y-%m-%d %H:%M:%S")
