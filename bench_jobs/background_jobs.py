@@ -26,14 +26,12 @@ from bench_jobs import context
 from bench_jobs.apps import method_path, resolve_method
 from bench_jobs.bench import parse_number
 from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
-from bench_jobs.keys import ACTIVE_STATES, Keys
+from bench_jobs.keys import ACTIVE_STATES, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys
 
 if TYPE_CHECKING:
     from bench_jobs.bench import Bench
     from bench_jobs.jobstore import EnqueueResult
 
-DEFAULT_RESULTS_TTL = 600
-DEFAULT_FAILURE_TTL = 7 * 24 * 3600
 MAX_JOB_ID = 200
 
 

@@ -17,7 +17,16 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.keys import RQ_QUEUES, RQ_WORKERS, Keys, job_key, worker_key
+from bench_jobs.keys import (
+    DEFAULT_FAILED_LIMIT,
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_RESULTS_TTL,
+    RQ_QUEUES,
+    RQ_WORKERS,
+    Keys,
+    job_key,
+    worker_key,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -25,9 +34,6 @@ if TYPE_CHECKING:
 LUA_DIR = Path(__file__).parent / "lua"
 # Upper bounds (seconds) of the duration histogram in bj:{B}:metrics:durations (Prometheus style).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
-DEFAULT_RESULTS_TTL = 600
-DEFAULT_FAILURE_TTL = 7 * 24 * 3600
-DEFAULT_FAILED_LIMIT = 1000
 DEFAULT_WORKER_DEAD_AFTER = 15.0
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.keys import (
     CANCELED,
+    DEFAULT_FAILURE_TTL,
     FAILED,
     FINISHED,
     QUEUED,
@@ -108,15 +109,19 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     """
     keys = Keys(bench.bench_id)
     limit = max(int(limit), 0)
+    now = time.time()
+    # A failed job's hash expires after rq_job_failure_ttl, but its index entry stays until the next
+    # failure in that queue trims it: count only entries young enough to still exist.
+    kept_since = {site: now - bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site) for site in sites}
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for site in sites:
-            for state in (QUEUED, STARTED, SCHEDULED, FAILED):
+            for state in (QUEUED, STARTED, SCHEDULED):
                 pipe.zcard(keys.index(state, queue, site))
+            pipe.zcount(keys.index(FAILED, queue, site), kept_since[site], "+inf")
             # The first page holds the oldest job too (score = enqueue time), so no extra query.
             pipe.zrange(keys.index(QUEUED, queue, site), 0, max(limit, 1) - 1, withscores=True)
     replies = iter(pipe.execute())
-    now = time.time()
     summaries = []
     for queue in queues:
         counts = {QUEUED: 0, STARTED: 0, SCHEDULED: 0, FAILED: 0}

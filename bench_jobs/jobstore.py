@@ -19,13 +19,11 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.keys import RQ_QUEUES, Keys, job_key
+from bench_jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, RQ_QUEUES, Keys, job_key
 
 if TYPE_CHECKING:
     import redis
 
-DEFAULT_RESULT_TTL = 600
-DEFAULT_FAILURE_TTL = 7 * 24 * 3600
 DESCRIPTION_LIMIT = 200
 
 ENQUEUED, DUPLICATE, CONFLICT, SKIPPED, OVERLOADED = "enqueued", "duplicate", "conflict", "skipped", "overloaded"
@@ -62,7 +60,7 @@ class JobSpec:
     run_at: float | None = None
     once_key: str | None = None
     once_ttl: int | None = None
-    result_ttl: int = DEFAULT_RESULT_TTL
+    result_ttl: int = DEFAULT_RESULTS_TTL
     failure_ttl: int = DEFAULT_FAILURE_TTL
     kwargs_json: str | None = None  # `kwargs` already encoded by a caller that checked it (saves a second pass)
 
@@ -187,7 +185,7 @@ def enqueue_job(client: redis.Redis, keys: Keys, *, job_id: str | None, site: st
                 kwargs: dict[str, Any], timeout: int, retry: int = 0, at_front: bool = False,
                 deduplicate: bool = False, max_queued: int | None = None, on_success: str | None = None,
                 on_failure: str | None = None, run_at: float | None = None, once_key: str | None = None,
-                once_ttl: int | None = None, result_ttl: int = DEFAULT_RESULT_TTL,
+                once_ttl: int | None = None, result_ttl: int = DEFAULT_RESULTS_TTL,
                 failure_ttl: int = DEFAULT_FAILURE_TTL) -> EnqueueResult:
     """Enqueue one job in one script. Inputs are trusted: callers validate method, queue and kwargs."""
     spec = JobSpec(site=site, queue=queue, method=method, kwargs=kwargs, timeout=timeout, job_id=job_id,

@@ -21,6 +21,12 @@ RQ_JOB_PREFIX = "rq:job:"
 RQ_QUEUE_PREFIX = "rq:queue:"
 RQ_WORKER_PREFIX = "rq:worker:"
 
+# How long Redis keeps a job after it ends (Frappe's rq_results_ttl / rq_job_failure_ttl defaults),
+# and how many failed jobs a queue keeps (rq_failed_jobs_limit).
+DEFAULT_RESULTS_TTL = 600
+DEFAULT_FAILURE_TTL = 7 * 24 * 3600
+DEFAULT_FAILED_LIMIT = 1000
+
 # Job states as RQ names them; "stopped" and "canceled" too.
 QUEUED, STARTED, SCHEDULED, DEFERRED = "queued", "started", "scheduled", "deferred"
 FINISHED, FAILED, CANCELED, STOPPED = "finished", "failed", "canceled", "stopped"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.inspect import INDEX_OF, _text, fetch_fields, load_job
-from bench_jobs.keys import CANCELED, FAILED, FINISHED, QUEUED, SCHEDULED, STARTED, STOPPED, Keys
+from bench_jobs.keys import CANCELED, DEFAULT_FAILURE_TTL, FAILED, FINISHED, QUEUED, SCHEDULED, STARTED, STOPPED, Keys
 
 if TYPE_CHECKING:
     import redis
@@ -31,7 +31,6 @@ BATCH = 500
 # skipped by workers (claim drops ids whose hash is gone or not queued), so this is about tidiness.
 LREM_MAX_BY_ID = 1_000_000
 LREM_MAX_BULK = 5_000
-DEFAULT_FAILURE_TTL = 7 * 24 * 3600
 PURGEABLE = (QUEUED, SCHEDULED, FAILED, STOPPED, FINISHED, CANCELED)
 RETRYABLE = (FAILED, STOPPED, CANCELED, SCHEDULED)
 CANCELABLE = (QUEUED, SCHEDULED)

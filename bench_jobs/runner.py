@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.context import using
-from bench_jobs.dispatch import DEFAULT_FAILED_LIMIT, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, ClaimedJob, Ending
+from bench_jobs.dispatch import ClaimedJob, Ending
+from bench_jobs.keys import DEFAULT_FAILED_LIMIT, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL
 
 if TYPE_CHECKING:
     from bench_jobs.bench import Bench

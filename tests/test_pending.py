@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -149,3 +150,17 @@ def test_narrow_terminal_keeps_ids_whole(monkeypatch) -> None:
     print_table(render.build_table(rows, ["id", "method", "kwargs", "waiting", "timeout"]), no_wrap=("id", "method"))
     text = out.getvalue()
     assert job_id in text and "testapp.jobs.add" in text and "timeout" in text and "…" not in text
+
+
+def test_failed_count_leaves_out_failed_jobs_past_their_ttl(bench) -> None:
+    """A failed job's hash expires after rq_job_failure_ttl; its index entry may linger until the
+    next failure trims it, but it is no longer counted."""
+    from bench_jobs.keys import Keys
+
+    keys = Keys(bench.bench.bench_id)
+    client = bench.client()
+    now = time.time()
+    index = keys.index("failed", "default", "site1.test")
+    client.zadd(index, {"long-gone": now - 8 * 24 * 3600, "recent": now - 60})
+    doc = json.loads(bench.cli("show-pending-jobs", "--format", "json").stdout)
+    assert {q["queue"]: q["failed"] for q in doc["queues"]}["default"] == 1
