@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 FORMATS = ("table", "json")
+PIPE_WIDTH = 200  # piped tables are not cut to 80 columns: scripts and grep want whole rows
 
 
 def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,13 +89,35 @@ def build_table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[st
     return table
 
 
+def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
+    """Print a Rich table with some columns kept on one line (ids must stay copyable).
+
+    Piped output is not cut to 80 columns: scripts and `grep` want whole rows. On a narrow terminal
+    the other columns wrap first; if the table still does not fit, its lines run past the edge (as
+    `docker ps` does) instead of Rich cutting ids short or dropping columns.
+    """
+    from rich.measure import Measurement
+
+    for column in table.columns:
+        if column.header in no_wrap:
+            column.no_wrap = True
+    if not any(column.header for column in table.columns):
+        table.show_header = False  # a field/value listing
+    out = console()
+    if not out.is_terminal:
+        out.width = max(out.width, PIPE_WIDTH)
+    needed = Measurement.get(out, out.options.update_width(10_000), table).minimum
+    out.width = max(out.width, needed)
+    out.print(table)
+
+
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
           title: str | None = None, empty: str | None = None) -> None:
     rows = list(rows)
     if not rows and empty:
         info(empty)
         return
-    console().print(build_table(rows, columns, title))
+    print_table(build_table(rows, columns, title))
 
 
 def listing(fmt: str, doc: Any, rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],

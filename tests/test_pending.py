@@ -140,14 +140,14 @@ def test_narrow_terminal_keeps_ids_whole(monkeypatch) -> None:
     from rich.console import Console
 
     from bench_jobs import render
-    from bench_jobs.cli.pending import print_table
 
     out = io.StringIO()
     monkeypatch.setattr(render, "console", lambda: Console(file=out, force_terminal=True, width=60, no_color=True))
     job_id = "b10ce51cdeea681af546468f62118d98"
     rows = [{"id": job_id, "method": "testapp.jobs.add", "kwargs": '{"a": 1, "b": 2, "text": "long words here"}',
              "waiting": "3s", "timeout": 300}]
-    print_table(render.build_table(rows, ["id", "method", "kwargs", "waiting", "timeout"]), no_wrap=("id", "method"))
+    table = render.build_table(rows, ["id", "method", "kwargs", "waiting", "timeout"])
+    render.print_table(table, no_wrap=("id", "method"))
     text = out.getvalue()
     assert job_id in text and "testapp.jobs.add" in text and "timeout" in text and "…" not in text
 

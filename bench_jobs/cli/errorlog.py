@@ -7,7 +7,6 @@ import click
 from bench_jobs import render
 from bench_jobs.cli.context import Context
 from bench_jobs.cli.jobs import confirm, redis_work
-from bench_jobs.cli.pending import print_table
 
 
 def _keys(ctx: Context):
@@ -51,7 +50,7 @@ def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
         render.info(f"The Error Log of {site} is empty.")
         return
     title = f"Error Log of {site}: newest {len(rows)} of {total}"
-    print_table(render.build_table(rows, ["id", "time", "title", "method", ("job_id", "job")], title=title),
+    render.print_table(render.build_table(rows, ["id", "time", "title", "method", ("job_id", "job")], title=title),
                 no_wrap=("id", "time", "job"))
 
 
@@ -75,7 +74,7 @@ def show(ctx: Context, entry_id: str, fmt: str) -> None:
         render.emit_json(entry)
         return
     rows = [{"field": k, "value": v} for k, v in entry.items() if k != "traceback"]
-    print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
+    render.print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
     if entry.get("traceback"):
         render.info("\n" + entry["traceback"].rstrip())
 

@@ -11,7 +11,7 @@ import click
 
 from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
-from bench_jobs.cli.pending import print_table, resolve_sites, short
+from bench_jobs.cli.pending import resolve_sites, short
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.keys import ALL_STATES
 
@@ -87,7 +87,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     if all_sites:
         columns.insert(3, "site")
     table_rows = [{**row, "kwargs": short(row["kwargs"], 30)} for row in rows]
-    print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
+    render.print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
 
 
 @jobs.command("show", short_help="Everything about one job, with its traceback.")
@@ -111,7 +111,7 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
         return
     rows = [{"field": key, "value": f"{value:.3f}" if isinstance(value, float) else value}
             for key, value in detail.items() if key != "traceback"]
-    print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
+    render.print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
     if detail["traceback"]:
         render.info("\nTraceback:\n" + detail["traceback"].rstrip())
 

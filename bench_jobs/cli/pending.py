@@ -13,8 +13,6 @@ from bench_jobs import complete, render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import SiteNotFound
 
-PIPE_WIDTH = 200
-
 
 def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
     """--all-sites: every site on disk or seen in Redis; else the selected site."""
@@ -77,7 +75,7 @@ def render_tables(doc: dict[str, Any], show_site: bool) -> None:
     where = "all sites" if doc["site"] is None else f"site {doc['site']}"
     rows = [{**q, "oldest": render.age(q["oldest_age_seconds"])} for q in doc["queues"]]
     columns = ["queue", "pending", "started", "scheduled", "failed", ("oldest", "oldest pending")]
-    print_table(render.build_table(rows, columns, title=f"Jobs of {where} (bench {doc['bench_id']})"))
+    render.print_table(render.build_table(rows, columns, title=f"Jobs of {where} (bench {doc['bench_id']})"))
     columns: list[str | tuple[str, str]] = ["id", "method", "kwargs", "waiting", "timeout"]
     if show_site:
         columns.insert(2, "site")
@@ -89,7 +87,7 @@ def render_tables(doc: dict[str, Any], show_site: bool) -> None:
         rows = [{**job, "kwargs": short(job["kwargs"]), "waiting": render.age(now - epoch(job["enqueued_at"]))}
                 for job in queue["jobs"]]
         title = f"Next {len(rows)} of {queue['pending']} pending in {queue['queue']}"
-        print_table(render.build_table(rows, columns, title=title), no_wrap=("id", "method", "waiting"))
+        render.print_table(render.build_table(rows, columns, title=title), no_wrap=("id", "method", "waiting"))
     if not any(q["pending"] for q in doc["queues"]):
         render.info("\nNothing pending.")
 
@@ -102,25 +100,3 @@ def short(value: Any, width: int = 40) -> str:
 
 def epoch(stamp: str | None) -> float:
     return datetime.fromisoformat(stamp).timestamp() if stamp else time.time()
-
-
-def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
-    """Print a Rich table with some columns kept on one line (ids must stay copyable).
-
-    Piped output is not cut to 80 columns: scripts and `grep` want whole rows. On a narrow terminal
-    the other columns wrap first; if the table still does not fit, its lines run past the edge (as
-    `docker ps` does) instead of Rich cutting ids short or dropping columns.
-    """
-    from rich.measure import Measurement
-
-    for column in table.columns:
-        if column.header in no_wrap:
-            column.no_wrap = True
-    if not any(column.header for column in table.columns):
-        table.show_header = False  # a field/value listing
-    console = render.console()
-    if not console.is_terminal:
-        console.width = max(console.width, PIPE_WIDTH)
-    needed = Measurement.get(console, console.options.update_width(10_000), table).minimum
-    console.width = max(console.width, needed)
-    console.print(table)

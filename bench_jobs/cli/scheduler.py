@@ -152,14 +152,7 @@ def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
 
 
 def _print(rows: list[dict[str, Any]], columns: list[Any], title: str, no_wrap: tuple[str, ...]) -> None:
-    """A table whose id/time columns stay on one line; piped output is not cut to 80 columns."""
-    table = render.build_table(rows, columns, title)
-    for column in table.columns:
-        column.no_wrap = column.header in no_wrap
-    console = render.console()
-    if not console.is_terminal:
-        console.width = max(console.width, 200)
-    console.print(table)
+    render.print_table(render.build_table(rows, columns, title), no_wrap=no_wrap)
 
 
 JSON_FIELDS = ("site", "method", "event", "cron", "queue", "last_run", "last_status", "last_duration_seconds",

@@ -6,7 +6,6 @@ import click
 
 from bench_jobs import render
 from bench_jobs.cli.context import Context
-from bench_jobs.cli.pending import print_table
 
 COLUMNS = ["name", ("hostname", "host"), "pid", "queues", "state", ("current_job", "job"), ("successful", "ok"),
            "failed", ("busy", "busy"), ("heartbeat", "heartbeat")]
@@ -51,4 +50,4 @@ def show(ctx: Context, fmt: str) -> None:
         return
     table_rows = [{**row, "queues": ", ".join(row["queues"]), "heartbeat": f"{render.age(row['heartbeat_age'])} ago",
                    "busy": "-" if row["utilisation"] is None else f"{row['utilisation']:.0%}"} for row in rows]
-    print_table(render.build_table(table_rows, COLUMNS), no_wrap=NO_WRAP)
+    render.print_table(render.build_table(table_rows, COLUMNS), no_wrap=NO_WRAP)
