@@ -177,9 +177,10 @@ def failed_check(client: redis.Redis, bench: Bench, now: float | None = None) ->
 
     now = time.time() if now is None else now
     keys = Keys(bench.bench_id)
+    sites = known_sites(client, bench)
     pipe = client.pipeline(transaction=False)
     for queue in bench.queue_names():
-        for site in known_sites(client, bench):
+        for site in sites:
             pipe.zcount(keys.index(FAILED, queue, site), now - 3600, "+inf")
     count = sum(int(n) for n in pipe.execute())
     status = WARN if count >= threshold(bench, "doctor_failed_warn") else OK
