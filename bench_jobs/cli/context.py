@@ -42,12 +42,6 @@ class Context:
                                "pass --site SITE (before the command), set BENCH_SITE, or run `bench-jobs use SITE`")
         return site
 
-    def sites(self, all_sites: bool) -> list[str]:
-        """--all-sites -> every site of the bench, else the selected one."""
-        if all_sites:
-            return self.bench.sites()
-        return [self.require_site()]
-
     @property
     def redis(self) -> redis.Redis:
         """The bench's queue Redis, pinged once so a down server is reported up front."""
@@ -59,6 +53,10 @@ class Context:
             check(client, self.bench)
             self._redis = client
         return self._redis
+
+    def check_redis(self) -> None:
+        """Open and ping Redis now, so a down server is one clean error before any work starts."""
+        _ = self.redis
 
     def close(self) -> None:
         if self._redis is not None:

@@ -134,7 +134,7 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
     with using(ctx.bench, site):
         request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
                           at_front=at_front, retry=retry, site=site, run_at=run_at)
-        ctx.redis  # noqa: B018 - ping first, so a down Redis is one clean line
+        ctx.check_redis()
         result = send(request)
     render.info(result.id)
     if result.status == "duplicate":

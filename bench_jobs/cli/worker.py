@@ -46,7 +46,7 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
         click.get_current_context().exit(code)
     from bench_jobs.worker import Worker, WorkerOptions
 
-    ctx.redis  # noqa: B018 - checks Redis once, so a down server is a clean error, not a traceback
+    ctx.check_redis()
     options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet)
     Worker(bench, options).run()
 
@@ -59,7 +59,7 @@ def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bo
             "--strategy", strategy]
     argv += ["--burst"] * burst + ["--no-fork"] * no_fork + ["--quiet"] * quiet
     argv += ["--max-jobs", str(max_jobs)] if max_jobs else []
-    ctx.redis  # noqa: B018 - fail fast and cleanly before starting N children
+    ctx.check_redis()  # before starting N children
     manager = Manager(restart="on-failure" if burst else "always")
     for i in range(1, n + 1):
         manager.add(f"worker.{i}", argv)
