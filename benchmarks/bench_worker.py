@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import ENV, RedisProcess, make_bench, scratch_dir
@@ -49,6 +50,29 @@ def run_all(commands: list[list[str]], cwd: Path) -> None:
         assert proc.returncode == 0, err.decode()[-2000:]
 
 
+def idle_latency(client, cmd: list[str], ready: Callable[[], object], enqueue: Callable[[], str],
+                 samples: int) -> list[float]:
+    """Start one worker with `cmd`; enqueue `samples` jobs 20 ms apart and measure each one's
+    enqueue -> started_at delay (the worker idles between jobs)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not ready():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        lat = []
+        for _ in range(samples):
+            t0 = time.time()
+            job_id = enqueue()
+            while (started := client.hget(f"rq:job:{job_id}", "started_at")) in (None, b""):
+                time.sleep(0.0005)
+            lat.append(parse(started) - t0)
+            time.sleep(0.02)
+        return lat
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 # -- bench-jobs ---------------------------------------------------------------------------------
 def ours(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
     server = RedisProcess(tmp / "redis-ours").start()
@@ -61,23 +85,8 @@ def ours(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
         run_all([[*worker, "--burst"]] * 2, tmp)
         rate = jobs / span(client, ids)
         client.flushdb()
-        proc = subprocess.Popen(worker, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while not client.scard(keys.workers()):
-                time.sleep(0.05)
-            time.sleep(0.5)
-            lat = []
-            for _ in range(samples):
-                t0 = time.time()
-                job_id = enqueue_job(client, keys, job_id=None, site=SITE, queue="default", method=NOOP, kwargs={},
-                                     timeout=300).id
-                while (started := client.hget(f"rq:job:{job_id}", "started_at")) in (None, b""):
-                    time.sleep(0.0005)
-                lat.append(parse(started) - t0)
-                time.sleep(0.02)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        lat = idle_latency(client, worker, lambda: client.scard(keys.workers()), lambda: enqueue_job(
+            client, keys, job_id=None, site=SITE, queue="default", method=NOOP, kwargs={}, timeout=300).id, samples)
         return rate, lat
     finally:
         server.stop()
@@ -97,22 +106,8 @@ def rq_side(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
         run_all([[*rq_cmd, "--burst"]] * 2, tmp)
         rate = jobs / span(client, ids)
         client.flushdb()
-        proc = subprocess.Popen(rq_cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while not client.keys("rq:worker:*"):
-                time.sleep(0.05)
-            time.sleep(0.5)
-            lat = []
-            for _ in range(samples):
-                t0 = time.time()
-                job = queue.enqueue(NOOP)
-                while (started := client.hget(f"rq:job:{job.id}", "started_at")) in (None, b""):
-                    time.sleep(0.0005)
-                lat.append(parse(started) - t0)
-                time.sleep(0.02)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        lat = idle_latency(client, rq_cmd, lambda: client.keys("rq:worker:*"), lambda: queue.enqueue(NOOP).id,
+                           samples)
         return rate, lat
     finally:
         server.stop()
