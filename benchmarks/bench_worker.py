@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import ENV, RedisProcess, make_bench, scratch_dir
+from _common import ENV, make_bench, private_redis, scratch_dir
 from _common import parse_stamp as parse
 
 from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
@@ -75,8 +75,7 @@ def idle_latency(client, cmd: list[str], ready: Callable[[], object], enqueue: C
 
 # -- bench-jobs ---------------------------------------------------------------------------------
 def ours(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
-    server = RedisProcess(tmp / "redis-ours").start()
-    try:
+    with private_redis(tmp / "redis-ours") as server:
         bench = make_bench(tmp / "bench", server, sites=(SITE,))
         client, keys = server.client(), Keys(bench.bench_id)
         specs = [JobSpec(site=SITE, queue="default", method=NOOP, kwargs={}, timeout=300) for _ in range(jobs)]
@@ -88,16 +87,13 @@ def ours(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
         lat = idle_latency(client, worker, lambda: client.scard(keys.workers()), lambda: enqueue_job(
             client, keys, job_id=None, site=SITE, queue="default", method=NOOP, kwargs={}, timeout=300).id, samples)
         return rate, lat
-    finally:
-        server.stop()
 
 
 # -- RQ -----------------------------------------------------------------------------------------
 def rq_side(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
     from rq import Queue
 
-    server = RedisProcess(tmp / "redis-rq").start()
-    try:
+    with private_redis(tmp / "redis-rq") as server:
         client = server.client()
         queue = Queue("default", connection=client)
         ids = [j.id for j in queue.enqueue_many([Queue.prepare_data(NOOP) for _ in range(jobs)])]
@@ -109,8 +105,6 @@ def rq_side(tmp: Path, jobs: int, samples: int) -> tuple[float, list[float]]:
         lat = idle_latency(client, rq_cmd, lambda: client.keys("rq:worker:*"), lambda: queue.enqueue(NOOP).id,
                            samples)
         return rate, lat
-    finally:
-        server.stop()
 
 
 def pct(values: list[float], q: float) -> float:
