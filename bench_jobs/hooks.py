@@ -167,11 +167,7 @@ def resolve_error(method: Any, bench: Bench) -> str | None:
 
 # -- turning scheduler_events into rows -----------------------------------------------------------
 def _methods(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[ScheduledEvent]:
