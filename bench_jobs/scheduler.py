@@ -67,17 +67,17 @@ class SiteState:
             "in maintenance mode" if self.maintenance else "active"
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     return str(value).strip().lower() not in ("", "0", "false", "no", "off", "none")
 
 
 def site_state(bench: Bench, site: str) -> SiteState:
     """Frappe's keys: disable_scheduler or enable_scheduler=0 disable; pause_scheduler pauses."""
-    disabled = _truthy(bench.get("disable_scheduler", 0, site=site))
+    disabled = truthy(bench.get("disable_scheduler", 0, site=site))
     enable = bench.get("enable_scheduler", None, site=site)
-    enabled = not disabled and (enable is None or _truthy(enable))
-    return SiteState(site, enabled, _truthy(bench.get("pause_scheduler", 0, site=site)),
-                     _truthy(bench.get("maintenance_mode", 0, site=site)), bench.get("time_zone", None, site=site))
+    enabled = not disabled and (enable is None or truthy(enable))
+    return SiteState(site, enabled, truthy(bench.get("pause_scheduler", 0, site=site)),
+                     truthy(bench.get("maintenance_mode", 0, site=site)), bench.get("time_zone", None, site=site))
 
 
 def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:

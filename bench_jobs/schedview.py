@@ -12,7 +12,7 @@ from bench_jobs.config import update_json
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.keys import Keys
 from bench_jobs.leader import members
-from bench_jobs.scheduler import scheduled_job_id, site_state
+from bench_jobs.scheduler import scheduled_job_id, site_state, truthy
 
 if TYPE_CHECKING:
     import redis
@@ -49,7 +49,7 @@ def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
 
 
 def _truthy_common(bench: Bench, key: str) -> bool:
-    return str(bench.common_config.get(key) or "").strip().lower() not in ("", "0", "false")
+    return truthy(bench.common_config.get(key) or "")  # read as site_state reads it
 
 
 def status_of_site(bench: Bench, site: str) -> dict[str, Any]:
