@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from bench_jobs.cli.context import Context
 from bench_jobs.cli.pending import resolve_sites, short
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.keys import ALL_STATES
+
+if TYPE_CHECKING:
+    from bench_jobs.manage import Outcome
 
 PURGE_STATES = ("queued", "scheduled", "failed", "stopped", "finished", "canceled")
 
@@ -38,6 +41,19 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
     with Progress(console=render.console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def act_on_ids(client: Any, ctx: Context, job_ids: tuple[str, ...], allowed: tuple[str, ...], verb: str,
+               action: Callable[..., Outcome]) -> Outcome:
+    """retry/cancel/delete by id: refuse up front if any job is missing or in the wrong state, act,
+    then report jobs that changed state meanwhile. An id given twice is one job, acted on once."""
+    from bench_jobs import manage
+
+    ids = list(dict.fromkeys(job_ids))
+    manage.precheck(client, ctx.bench, ids, allowed, verb)
+    outcome = action(client, ctx.bench, ids)
+    manage.check_outcome(outcome, verb, allowed)
+    return outcome
 
 
 @click.group("jobs")
@@ -133,7 +149,6 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
     """
     from bench_jobs import manage
 
-    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     if bool(job_ids) == all_failed:
         raise BenchJobsError("give job ids or --all-failed (one of the two)",
                              "e.g. `bench-jobs jobs retry ID` or `bench-jobs jobs retry --all-failed`")
@@ -146,9 +161,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
             with progress_bar(total, "Retrying") as advance:
                 outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
         else:
-            manage.precheck(client, ctx.bench, list(job_ids), manage.RETRYABLE, "retried")
-            outcome = manage.retry_jobs(client, ctx.bench, list(job_ids))
-            manage.check_outcome(outcome, "retried", manage.RETRYABLE)
+            outcome = act_on_ids(client, ctx, job_ids, manage.RETRYABLE, "retried", manage.retry_jobs)
     render.info(f"Re-queued {len(outcome.done)} job(s).")
 
 
@@ -164,11 +177,8 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """
     from bench_jobs import manage
 
-    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     with redis_work(ctx) as client:
-        manage.precheck(client, ctx.bench, list(job_ids), manage.CANCELABLE, "canceled")
-        outcome = manage.cancel_jobs(client, ctx.bench, list(job_ids))
-        manage.check_outcome(outcome, "canceled", manage.CANCELABLE)
+        outcome = act_on_ids(client, ctx, job_ids, manage.CANCELABLE, "canceled", manage.cancel_jobs)
     render.info(f"Canceled {len(outcome.done)} job(s).")
 
 
@@ -204,12 +214,9 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """
     from bench_jobs import manage
 
-    job_ids = tuple(dict.fromkeys(job_ids))  # an id given twice is one job, acted on once
     deletable = tuple(s for s in ALL_STATES if s != "started")
     with redis_work(ctx) as client:
-        manage.precheck(client, ctx.bench, list(job_ids), deletable, "deleted")
-        outcome = manage.delete_jobs(client, ctx.bench, list(job_ids))
-        manage.check_outcome(outcome, "deleted", deletable)
+        outcome = act_on_ids(client, ctx, job_ids, deletable, "deleted", manage.delete_jobs)
     render.info(f"Deleted {len(outcome.done)} job(s).")
 
 
