@@ -12,11 +12,11 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobstore import parse_rq_time, rq_time
 from bench_jobs.keys import (
     DEFAULT_FAILED_LIMIT,
     DEFAULT_FAILURE_TTL,
@@ -35,12 +35,6 @@ LUA_DIR = Path(__file__).parent / "lua"
 # Upper bounds (seconds) of the duration histogram in bj:{B}:metrics:durations (Prometheus style).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 DEFAULT_WORKER_DEAD_AFTER = 15.0
-
-
-def rq_time(ts: float | None = None) -> str:
-    """RQ's timestamp format (UTC, microseconds, 'Z')."""
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def bucket(duration: float) -> str:
@@ -195,7 +189,7 @@ def new_worker_name() -> str:
 
 def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str], alive_ttl: float) -> None:
     """The RQ-compatible worker hash and sets, plus our alive key, in one transaction."""
-    now = rq_time()
+    now = rq_time(time.time())
     rq_queues = [keys.rq_queue_name(q) for q in queues]
     mapping = {"birth": now, "last_heartbeat": now, "queues": ",".join(rq_queues), "pid": os.getpid(),
                "hostname": socket.gethostname(), "state": "idle", "current_job": "", "successful_job_count": 0,
@@ -230,7 +224,7 @@ def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_
     """
     with client.pipeline(transaction=False) as pipe:
         pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
-        pipe.hset(worker_key(name), "last_heartbeat", rq_time())
+        pipe.hset(worker_key(name), "last_heartbeat", rq_time(time.time()))
         pipe.sismember(keys.workers(), name)
         if job_id:
             pipe.hmget(job_key(job_id), "status", "worker_name")
@@ -280,13 +274,8 @@ def list_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
 
 
 def _age(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return max(0.0, round(time.time() - then.timestamp(), 3))
+    then = parse_rq_time(stamp)
+    return None if then is None else max(0.0, round(time.time() - then.timestamp(), 3))
 
 
 def send_control(client: redis.Redis, keys: Keys, name: str, command: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import redis
 
 DESCRIPTION_LIMIT = 200
+RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 ENQUEUED, DUPLICATE, CONFLICT, SKIPPED, OVERLOADED = "enqueued", "duplicate", "conflict", "skipped", "overloaded"
 BATCH_CODES = {"e": ENQUEUED, "d": DUPLICATE, "c": CONFLICT, "o": OVERLOADED}
@@ -90,7 +91,17 @@ def run_script(client: redis.Redis, name: str, keys: list[str], args: list[Any])
 
 def rq_time(epoch: float) -> str:
     """RQ's timestamp format (UTC, microseconds, trailing Z)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime(RQ_TIME_FORMAT)
+
+
+def parse_rq_time(text: str | None) -> datetime | None:
+    """`rq_time`'s text back as an aware UTC datetime; None if empty or not in that format."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 _to_json = json.JSONEncoder(separators=(",", ":")).encode  # one bound encoder: json.dumps re-checks its options
