@@ -44,11 +44,9 @@ def _table(report) -> None:
         # Rich markup: coloured on a terminal, plain text when piped or NO_COLOR is set.
         detail = check.detail + (f"\n[dim]fix: {check.fix}[/]" if check.fix else "")
         rows.append({"status": f"[bold {colour}]{label}[/]", "check": check.name, "detail": detail})
-    table = render.build_table(rows, ["status", "check", "detail"], markup=True)
-    console = render.console()
-    console.print(table)
+    render.print_table(render.build_table(rows, ["status", "check", "detail"], markup=True), no_wrap=("check",))
     counts = {status: sum(c.status == status for c in report.checks) for status in ("fail", "warn")}
     notes = ", ".join(f"{n} {'failed' if s == 'fail' else 'warning' + ('s' if n > 1 else '')}"
                       for s, n in counts.items() if n)
     verdict = "healthy" if report.healthy else "unhealthy"
-    console.print(f"\nbench is {verdict}" + (f" ({notes})" if notes else ""))
+    render.console().print(f"\nbench is {verdict}" + (f" ({notes})" if notes else ""))
