@@ -248,7 +248,6 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
 def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
     """Each site's tzinfo, so the log shows times as `scheduler list` does (a bad zone: UTC)."""
     from bench_jobs import cron
-    from bench_jobs.errors import BenchJobsError
 
     zones: dict[str, Any] = {}
     for site in sites:
