@@ -76,13 +76,13 @@ def parse_at(text: str, zone) -> float:
     return when.timestamp()
 
 
-def due_time(ctx: Context, site: str, delay: str | None, at_time: str | None) -> float | None:
+def due_time(delay: str | None, at_time: str | None, zone) -> float | None:
     if delay and at_time:
         raise BenchJobsError("--in and --at both given", "pass one of them")
     if delay:
         return time.time() + parse_duration(delay)
     if at_time:
-        return parse_at(at_time, site_zone(ctx, site))
+        return parse_at(at_time, zone)
     return None
 
 
@@ -130,7 +130,8 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
 
     site = ctx.require_site()
     kwargs = parse_kwargs(kwargs_json)
-    run_at = due_time(ctx, site, delay, at_time)
+    zone = site_zone(ctx, site) if delay or at_time else None  # a bad time_zone fails before sending
+    run_at = due_time(delay, at_time, zone)
     with using(ctx.bench, site):
         request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
                           at_front=at_front, retry=retry, site=site, run_at=run_at)
@@ -140,7 +141,7 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
     if result.status == "duplicate":
         render.warn(f"job {result.id} is already queued or running; nothing new was enqueued")
     elif run_at is not None and run_at > time.time():
-        when = datetime.fromtimestamp(run_at, site_zone(ctx, site)).astimezone(site_zone(ctx, site))
+        when = datetime.fromtimestamp(run_at, zone).astimezone(zone)
         render.warn(f"scheduled for {when.isoformat(timespec='seconds')}")
 
 
