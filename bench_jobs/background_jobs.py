@@ -19,13 +19,14 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs import context
 from bench_jobs.apps import method_path, resolve_method
 from bench_jobs.bench import parse_number
 from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
+from bench_jobs.jobstore import JobSpec
 from bench_jobs.keys import ACTIVE_STATES, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys
 
 if TYPE_CHECKING:
@@ -39,23 +40,11 @@ class JobIdInUse(BenchJobsError):
     """A queued or running job already has that id (and deduplicate was not asked)."""
 
 
-@dataclass
-class JobRequest:
-    """A validated job, ready to send."""
+@dataclass(kw_only=True)
+class JobRequest(JobSpec):
+    """A validated job, ready to send: the job as jobstore writes it, and the bench it belongs to."""
 
     bench: Bench
-    site: str
-    queue: str
-    method: str
-    kwargs: dict[str, Any]
-    timeout: int
-    job_id: str | None = None
-    deduplicate: bool = False
-    at_front: bool = False
-    retry: int = 0
-    on_success: str | None = None
-    on_failure: str | None = None
-    run_at: float | None = None
 
 
 # -- checks ---------------------------------------------------------------------------------------
@@ -166,13 +155,9 @@ def send(request: JobRequest) -> EnqueueResult:
     bench, site = request.bench, request.site
     limit = max_queued_for(bench, site, request.queue)
     with redis_errors(bench):
-        result = jobstore.enqueue_job(
-            context.redis_for(bench), Keys(bench.bench_id), job_id=request.job_id, site=site,
-            queue=request.queue, method=request.method, kwargs=request.kwargs, timeout=request.timeout,
-            retry=request.retry, at_front=request.at_front, deduplicate=request.deduplicate, max_queued=limit,
-            on_success=request.on_success, on_failure=request.on_failure, run_at=request.run_at,
-            result_ttl=_ttl(bench, site, "rq_results_ttl", DEFAULT_RESULTS_TTL),
-            failure_ttl=_ttl(bench, site, "rq_job_failure_ttl", DEFAULT_FAILURE_TTL))
+        result = jobstore.enqueue_spec(context.redis_for(bench), Keys(bench.bench_id), replace(
+            request, max_queued=limit, result_ttl=_ttl(bench, site, "rq_results_ttl", DEFAULT_RESULTS_TTL),
+            failure_ttl=_ttl(bench, site, "rq_job_failure_ttl", DEFAULT_FAILURE_TTL)))
     if result.status == jobstore.OVERLOADED:
         raise QueueOverloaded(request.queue, result.count, limit or 0)
     if result.status == jobstore.CONFLICT:
@@ -292,7 +277,7 @@ def enqueue_many(method: Callable[..., Any] | str, kwargs_list: Iterable[dict[st
     bench, limit = base.bench, max_queued_for(base.bench, base.site, base.queue)
     result_ttl = _ttl(bench, base.site, "rq_results_ttl", DEFAULT_RESULTS_TTL)
     failure_ttl = _ttl(bench, base.site, "rq_job_failure_ttl", DEFAULT_FAILURE_TTL)
-    specs = [jobstore.JobSpec(base.site, base.queue, base.method, kw, base.timeout, retry=base.retry,
+    specs = [JobSpec(base.site, base.queue, base.method, kw, base.timeout, retry=base.retry,
                               at_front=base.at_front, max_queued=limit, result_ttl=result_ttl,
                               failure_ttl=failure_ttl, kwargs_json=encode_payload(kw))
              for kw in kwargs_list]

@@ -203,7 +203,7 @@ def enqueue_job(client: redis.Redis, keys: Keys, *, job_id: str | None, site: st
                    retry=retry, at_front=at_front, deduplicate=deduplicate, max_queued=max_queued,
                    on_success=on_success, on_failure=on_failure, run_at=run_at, once_key=once_key,
                    once_ttl=once_ttl, result_ttl=result_ttl, failure_ttl=failure_ttl)
-    return _single(client, keys, spec)
+    return enqueue_spec(client, keys, spec)
 
 
 # -- bulk ---------------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def enqueue_many(client: redis.Redis, keys: Keys, specs: Iterable[JobSpec], batc
         for batch in _batches(specs, batch_size):
             if batch[0].once_key:
                 stream.drain(results)
-                results.extend(_single(client, keys, spec) for spec in batch)
+                results.extend(enqueue_spec(client, keys, spec) for spec in batch)
                 continue
             stream.send(*_batch_command(keys, sha, batch, time.time()), results)
         stream.drain(results)
@@ -320,7 +320,8 @@ def enqueue_many(client: redis.Redis, keys: Keys, specs: Iterable[JobSpec], batc
     return results
 
 
-def _single(client: redis.Redis, keys: Keys, spec: JobSpec) -> EnqueueResult:
+def enqueue_spec(client: redis.Redis, keys: Keys, spec: JobSpec) -> EnqueueResult:
+    """`enqueue_job` for a ready JobSpec."""
     script_keys, args = _script_call(keys, spec, time.time())
     status, returned_id, count = run_script(client, "enqueue", script_keys, args)
     return EnqueueResult(_decode(returned_id), _decode(status), int(count))
