@@ -17,10 +17,11 @@ from bench_jobs.errors import SiteNotFound
 def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
     """--all-sites: every site on disk or seen in Redis; else the selected site."""
     if not all_sites:
-        if not ctx.site:
+        site = ctx.site  # checked to exist
+        if not site:
             raise SiteNotFound("no site selected", "pass --site SITE (before the command), or --all-sites "
                                "(after it) to count every site's jobs")
-        return [ctx.require_site()]
+        return [site]
     from bench_jobs.inspect import known_sites
 
     return known_sites(ctx.redis, ctx.bench)
