@@ -10,6 +10,7 @@ so an event whose previous run is still queued or running is skipped for that sl
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -364,7 +365,7 @@ def run_forever(bench: Bench, *, quiet: bool = False) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    log = worklog.for_bench(bench, f"scheduler-{__import__('os').getpid()}", quiet=quiet, name="scheduler")
+    log = worklog.for_bench(bench, f"scheduler-{os.getpid()}", quiet=quiet, name="scheduler")
     try:
         Scheduler(bench, client, log).run(stop)
     finally:
