@@ -85,6 +85,10 @@ _control_command("resume", "Resume a paused scheduler for the site (pause_schedu
                  "\b\nExample:\n  bench-jobs --site site1.local scheduler resume")
 
 
+_all_sites = click.option("--all-sites", is_flag=True,
+                          help="Every site of the bench (the default when no site is selected).")
+
+
 def _sites(ctx: Context, all_sites: bool) -> list[str]:
     if all_sites or ctx.site is None:
         return ctx.bench.sites()
@@ -92,7 +96,7 @@ def _sites(ctx: Context, all_sites: bool) -> list[str]:
 
 
 @scheduler.command("status", short_help="Per site state and the scheduler processes.")
-@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@_all_sites
 @render.format_option
 @click.pass_obj
 def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
@@ -122,7 +126,7 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
 
 
 @scheduler.command("list", short_help="Each event: cron, queue, last and next run.")
-@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@_all_sites
 @render.format_option
 @click.pass_obj
 def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
@@ -216,7 +220,7 @@ def _took(seconds: float | str | None) -> str | None:
 @scheduler.command("log", short_help="The Scheduled Job Log: each run and its outcome.")
 @click.option("--method", "-m", metavar="M", help="Only runs of this method.")
 @click.option("-n", "limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many entries.")
-@click.option("--all-sites", is_flag=True, help="Every site of the bench (the default when no site is selected).")
+@_all_sites
 @render.format_option
 @click.pass_obj
 def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: str) -> None:
