@@ -167,20 +167,11 @@ def send(request: JobRequest) -> EnqueueResult:
 
 
 def run_now(request: JobRequest) -> Any:
-    """Run the job in this process with its site in context (enqueue(now=True), `execute`)."""
-    try:
-        from bench_jobs.runner import run_now as runner_run_now
-    except ImportError:  # runner not installed: the same thing, without the runner's extras
-        return _run_in_process(request)
-    # Our own unit around the runner's: what the method enqueues after commit is sent only if it
-    # returns, whichever unit the runner opens (nested units commit into this one).
-    with unit_of_work():
-        return runner_run_now(request.bench, request.site, request.method, request.kwargs)
+    """Run the job in this process with its site in context (enqueue(now=True), `execute`), inside
+    the runner's unit of work: what the method enqueues after commit is sent only if it returns."""
+    from bench_jobs.runner import run_now as runner_run_now
 
-
-def _run_in_process(request: JobRequest) -> Any:
-    with context.using(request.bench, request.site), unit_of_work():
-        return resolve_method(request.bench, request.method)(**request.kwargs)
+    return runner_run_now(request.bench, request.site, request.method, request.kwargs)
 
 
 # -- unit of work ---------------------------------------------------------------------------------
