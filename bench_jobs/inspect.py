@@ -15,7 +15,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.errors import BenchJobsError, JobNotFound
+from bench_jobs.errors import JobNotFound
 from bench_jobs.keys import (
     CANCELED,
     DEFAULT_FAILURE_TTL,
@@ -59,16 +59,21 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
+def _rq_time(text: str | None) -> datetime | None:
+    """RQ's `2026-11-30T04:40:01.123456Z` as an aware datetime (None: empty or another format)."""
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def stamp(value: Any) -> str | None:
     """RQ's `2026-11-30T04:40:01.123456Z` as ISO 8601 like every other time we print (+00:00, ms)."""
     text = _text(value)
     if not text:
         return None
-    try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return text
-    return moment.isoformat(timespec="milliseconds")
+    moment = _rq_time(text)
+    return moment.isoformat(timespec="milliseconds") if moment else text
 
 
 def _float(value: Any) -> float | None:
@@ -175,17 +180,10 @@ def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> li
     now = time.time() if now is None else now
     rows = list_workers(client, keys)
     for row in rows:
-        born = _rq_epoch(row.get("birth"))
-        lived = now - born if born is not None else 0.0
+        born = _rq_time(_text(row.get("birth")))
+        lived = now - born.timestamp() if born is not None else 0.0
         row["utilisation"] = round(min(row["total_working_time"] / lived, 1.0), 3) if lived >= 1 else None
     return rows
-
-
-def _rq_epoch(value: Any) -> float | None:
-    try:
-        return datetime.strptime(_text(value) or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
 
 
 # -- jobs list -------------------------------------------------------------------------------------
@@ -316,13 +314,3 @@ def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]
         "on_success": _text(data.get("bj_on_success")),
         "on_failure": _text(data.get("bj_on_failure")),
     }
-
-
-def check_statuses(statuses: list[str]) -> list[str]:
-    from bench_jobs.keys import ALL_STATES
-
-    for status in statuses:
-        if status not in ALL_STATES:
-            raise BenchJobsError(f"unknown status '{status}' (statuses: {', '.join(ALL_STATES)})",
-                                 "pass one of the statuses listed, e.g. --status failed")
-    return statuses
