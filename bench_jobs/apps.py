@@ -133,7 +133,3 @@ def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Ca
 
 def is_whitelisted(method: Callable[..., Any] | str) -> bool:
     return method_path(method) in _whitelisted
-
-
-def whitelisted_methods() -> dict[str, dict[str, Any]]:
-    return dict(_whitelisted)

@@ -26,7 +26,6 @@ from typing import IO, Protocol
 from bench_jobs.worklog import SUPERVISED_ENV
 
 COLOURS = ("36", "33", "32", "35", "34", "31")  # cyan, yellow, green, magenta, blue, red
-RESTART_POLICIES = ("always", "on-failure", "never")
 
 
 class Proc(Protocol):
@@ -103,7 +102,7 @@ class Clock:
 
 @dataclass
 class Manager:
-    restart: str = "always"
+    restart: str = "always"  # always | on-failure | never
     grace: float = 10.0
     printer: Printer = field(default_factory=Printer)
     factory: ProcessFactory = OsProc
