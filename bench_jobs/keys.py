@@ -137,10 +137,6 @@ class Keys:
         """HASH '{site}|{event key}' -> seconds between a slot and its enqueue (for metrics)."""
         return f"{self.prefix}:scheduler:lag"
 
-    def scheduler_job(self, site: str, event: str) -> str:
-        """STRING: id of the event's last enqueued job (to skip while it is still active)."""
-        return f"{self.prefix}:scheduler:job:{site}:{event}"
-
     # -- metrics ---------------------------------------------------------------
     def durations(self) -> str:
         """HASH of job duration histogram buckets: '{queue}|{method}|{bucket}' -> count."""
