@@ -81,6 +81,9 @@ _strict_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 def encode_payload(kwargs: dict[str, Any]) -> str:
     """The arguments as JSON text, or PayloadError naming the first one JSON cannot carry."""
+    if not isinstance(kwargs, dict):  # a worker could not call the method with it: refuse before sending
+        raise PayloadError(f"each job's arguments must be a dict of keyword arguments, not {type(kwargs).__name__}",
+                           "pass e.g. [{'a': 1}, {'a': 2}]")
     try:
         return _strict_json(kwargs)
     except (TypeError, ValueError):

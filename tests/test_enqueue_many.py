@@ -108,6 +108,8 @@ def test_public_enqueue_many(bench) -> None:
         client = bench.client()
         with pytest.raises(PayloadError, match="argument 'when'"):
             public_enqueue_many("testapp.jobs.add", [{"a": 1, "b": 2}, {"when": object()}])
+        with pytest.raises(PayloadError, match="must be a dict"):
+            public_enqueue_many("testapp.jobs.add", [{"a": 1, "b": 2}, [1, 2]])
         assert bench_keys(client, keys) == []
 
         ids = public_enqueue_many("testapp.jobs.add", ({"a": n, "b": 1} for n in range(3)), queue="short",
