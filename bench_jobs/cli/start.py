@@ -78,7 +78,7 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) ->
         manager.printer.line("redis", f"started (pid {result.pid}, port {result.port}); "
                              f"log in {ctx.bench.logs_path / 'redis_queue.log'}")
     try:
-        ctx.redis  # noqa: B018 - a down or unreachable Redis is one clean error before any child starts
+        ctx.check_redis()  # a down or unreachable Redis is one clean error before any child starts
         code = manager.run()
     finally:
         if started_redis:
