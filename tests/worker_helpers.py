@@ -8,7 +8,7 @@ import uuid
 import zlib
 from typing import Any
 
-from bench_jobs.dispatch import rq_time
+from bench_jobs.jobstore import rq_time
 from bench_jobs.keys import Keys, job_key
 from tests.waiting import wait_for
 
