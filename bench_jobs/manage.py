@@ -12,13 +12,11 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.inspect import INDEX_OF, _text, fetch_fields, load_job
+from bench_jobs.jobstore import rq_time, run_script
 from bench_jobs.keys import CANCELED, DEFAULT_FAILURE_TTL, FAILED, FINISHED, QUEUED, SCHEDULED, STARTED, STOPPED, Keys
 
 if TYPE_CHECKING:
@@ -51,19 +49,9 @@ class Outcome:
                 "wrong_status": self.wrong_status}
 
 
-@cache
-def _source(name: str) -> str:
-    return resources.files("bench_jobs").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
-
-
 def _run(client: redis.Redis, name: str, args: list[Any]) -> list[str]:
-    """Run a manage script (EVALSHA, loaded again on NOSCRIPT by redis-py's Script)."""
-    script = client.register_script(_source(name))
-    return [_text(code) or "" for code in script(keys=[], args=args)]
-
-
-def rq_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Run a manage script (loaded once per Redis; again after a restart or flush)."""
+    return [_text(code) or "" for code in run_script(client, name, [], args)]
 
 
 def _apply(client: redis.Redis, name: str, head: list[Any], ids: list[str], outcome: Outcome,
