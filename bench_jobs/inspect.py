@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import JobNotFound
+from bench_jobs.jobstore import parse_rq_time
 from bench_jobs.keys import (
     CANCELED,
     DEFAULT_FAILURE_TTL,
@@ -59,20 +60,12 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
-def _rq_time(text: str | None) -> datetime | None:
-    """RQ's `2026-11-30T04:40:01.123456Z` as an aware datetime (None: empty or another format)."""
-    try:
-        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def stamp(value: Any) -> str | None:
     """RQ's `2026-11-30T04:40:01.123456Z` as ISO 8601 like every other time we print (+00:00, ms)."""
     text = _text(value)
     if not text:
         return None
-    moment = _rq_time(text)
+    moment = parse_rq_time(text)
     return moment.isoformat(timespec="milliseconds") if moment else text
 
 
@@ -180,7 +173,7 @@ def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> li
     now = time.time() if now is None else now
     rows = list_workers(client, keys)
     for row in rows:
-        born = _rq_time(_text(row.get("birth")))
+        born = parse_rq_time(_text(row.get("birth")))
         lived = now - born.timestamp() if born is not None else 0.0
         row["utilisation"] = round(min(row["total_working_time"] / lived, 1.0), 3) if lived >= 1 else None
     return rows
