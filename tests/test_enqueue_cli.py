@@ -128,10 +128,11 @@ def test_unknown_site_and_no_site(bench, keys) -> None:
     assert bench_keys(bench.client(), keys) == []
 
 
-def test_bad_time_zone_is_a_config_error(bench, keys) -> None:
+@pytest.mark.parametrize("when", [("--at", "2099-01-01T10:00"), ("--in", "10m")])
+def test_bad_time_zone_is_a_config_error(bench, keys, when) -> None:
     bench.set_config(site="site1.test", time_zone="Mars/Olympus")
-    assert_clean_error(bench.cli("enqueue", "testapp.jobs.noop", "--at", "2099-01-01T10:00"),
-                       "time_zone 'Mars/Olympus'")
+    assert_clean_error(bench.cli("enqueue", "testapp.jobs.noop", *when), "time_zone 'Mars/Olympus'")
+    assert bench_keys(bench.client(), keys) == []  # checked before anything is sent
 
 
 def test_redis_down_clean_error_in_a_real_process(bench, redis_factory) -> None:
