@@ -11,16 +11,16 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _EXPORTS = {
-    "init": "bench_jobs.context",
-    "get_current_site": "bench_jobs.context",
-    "get_site_config": "bench_jobs.context",
-    "enqueue": "bench_jobs.background_jobs",
-    "enqueue_many": "bench_jobs.background_jobs",
-    "unit_of_work": "bench_jobs.background_jobs",
-    "get_job": "bench_jobs.background_jobs",
-    "is_job_enqueued": "bench_jobs.background_jobs",
-    "whitelist": "bench_jobs.apps",
-    "log_error": "bench_jobs.errorlog",
+    "init": "bench_jobs.bench.context",
+    "get_current_site": "bench_jobs.bench.context",
+    "get_site_config": "bench_jobs.bench.context",
+    "enqueue": "bench_jobs.jobs.enqueue",
+    "enqueue_many": "bench_jobs.jobs.enqueue",
+    "unit_of_work": "bench_jobs.jobs.enqueue",
+    "get_job": "bench_jobs.jobs.enqueue",
+    "is_job_enqueued": "bench_jobs.jobs.enqueue",
+    "whitelist": "bench_jobs.bench.apps",
+    "log_error": "bench_jobs.logs.error_log",
     "BenchJobsError": "bench_jobs.errors",
     "QueueOverloaded": "bench_jobs.errors",
 }

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from _common import RedisProcess, make_bench, private_redis, scratch_dir
 
-from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
 
 METHOD = "testapp.jobs.add"
 SITE = "site1.bench"
@@ -72,7 +72,7 @@ def rq_single(queue, count: int) -> None:
 
 def use_bench(tmp: Path, server: RedisProcess) -> None:
     """A bench with the test app on `server`, as bench_jobs.init() would find it."""
-    from bench_jobs import context
+    from bench_jobs.bench import context
 
     bench = make_bench(tmp / "bench", server, sites=(SITE,))
     context.init(SITE, str(bench.path))

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from _common import ENV, RedisProcess, make_bench, private_redis, scratch_dir
 
-from bench_jobs.inspect import pending_summary
-from bench_jobs.jobstore import JobSpec, enqueue_many
-from bench_jobs.keys import Keys, job_key
+from bench_jobs.jobs.keys import Keys, job_key
+from bench_jobs.jobs.queries import pending_summary
+from bench_jobs.jobs.store import JobSpec, enqueue_many
 
 SITES = [f"site{n}.bench" for n in range(10)]
 SMALL = 10_000

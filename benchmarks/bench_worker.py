@@ -24,8 +24,8 @@ from pathlib import Path
 from _common import ENV, make_bench, private_redis, scratch_dir
 from _common import parse_stamp as parse
 
-from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
 
 NOOP = "testapp.jobs.noop"
 SITE = "site1.test"

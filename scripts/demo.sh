@@ -57,7 +57,7 @@ cd "$BENCH"
 "$BJ" setup redis
 # The app's `all` event runs every scheduler_interval seconds (Frappe's key; 240 by default): 10 here,
 # so the scheduler enqueues something within seconds of the start.
-"$ROOT/.venv/bin/python" -c 'import sys; from pathlib import Path; from bench_jobs.config import update_json
+"$ROOT/.venv/bin/python" -c 'import sys; from pathlib import Path; from bench_jobs.bench.config import update_json
 update_json(Path(sys.argv[1]), {"scheduler_interval": 10})' sites/common_site_config.json
 
 step "Starting the bench: bench-jobs start (Redis, workers per queue, scheduler) — output in demo-bench/logs/start.out"

@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_jobs.bench.config import write_atomic  # noqa: E402
 from bench_jobs.cli.completion import FILES, script  # noqa: E402
-from bench_jobs.config import write_atomic  # noqa: E402
 
 
 def main() -> None:

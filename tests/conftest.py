@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bench_jobs import admin
-from bench_jobs.bench import Bench
-from bench_jobs.config import update_json
+from bench_jobs.bench import admin
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.layout import Bench
 from tests.redis_server import RedisProcess
 
 TESTS = Path(__file__).parent
@@ -69,8 +69,8 @@ class BenchFixture:
 
     def cli(self, *args: str, site: str | None = "", input: str | None = None, env: dict | None = None) -> Result:
         """Run bench-jobs in-process with CliRunner against this bench (stderr kept apart)."""
+        from bench_jobs.bench.context import reset_clients
         from bench_jobs.cli import cli
-        from bench_jobs.context import reset_clients
 
         reset_clients()
         site_args = ["--site", site if site else self.site] if site is not None else []

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench_jobs import context
-from bench_jobs.keys import Keys
+from bench_jobs.bench import context
+from bench_jobs.jobs.keys import Keys
 
 
 def use_bench(bench, site: str = "site1.test") -> Keys:

@@ -9,8 +9,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench_jobs.jobstore import JobSpec, enqueue_many
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import JobSpec, enqueue_many
 
 
 @dataclass

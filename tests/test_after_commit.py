@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from bench_jobs import context
-from bench_jobs.background_jobs import enqueue, get_job, unit_of_work
+from bench_jobs.bench import context
+from bench_jobs.jobs.enqueue import enqueue, get_job, unit_of_work
 from tests.enqueue_helpers import bench_keys, job_ids, use_bench
 
 

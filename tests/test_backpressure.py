@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench_jobs import context
-from bench_jobs.background_jobs import enqueue
+from bench_jobs.bench import context
 from bench_jobs.errors import QueueOverloaded
+from bench_jobs.jobs.enqueue import enqueue
 from tests.conftest import assert_clean_error
 from tests.enqueue_helpers import job_hash, job_ids, use_bench
 

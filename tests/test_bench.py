@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench_jobs.admin import create_bench, create_site, use_site
-from bench_jobs.bench import Bench
+from bench_jobs.bench.admin import create_bench, create_site, use_site
+from bench_jobs.bench.config import read_json, update_json
+from bench_jobs.bench.layout import Bench
 from bench_jobs.cli import cli
 from bench_jobs.cli.context import Context
-from bench_jobs.config import read_json, update_json
 from bench_jobs.errors import ConfigError, SiteNotFound
 from tests.conftest import assert_clean_error
 
@@ -153,7 +153,7 @@ def test_packaging_console_script_and_module(tmp_path: Path) -> None:
         assert done.returncode == 0 and done.stdout.startswith("bench-jobs, version "), done.stdout + done.stderr
 
 
-HEAVY = ("redis", "rq", "rich", "croniter", "prometheus_client", "bench_jobs.bench", "bench_jobs.cli.worker")
+HEAVY = ("redis", "rq", "rich", "croniter", "prometheus_client", "bench_jobs.bench.layout", "bench_jobs.cli.worker")
 
 
 def test_help_imports_no_heavy_module(tmp_path: Path) -> None:

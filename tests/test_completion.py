@@ -122,8 +122,8 @@ def test_bash_completes_queues_in_a_comma_list(bench):
 
 
 def test_bash_completes_job_ids_of_the_site(bench):
-    from bench_jobs.jobstore import enqueue_job
-    from bench_jobs.keys import Keys
+    from bench_jobs.jobs.keys import Keys
+    from bench_jobs.jobs.store import enqueue_job
 
     keys = Keys(bench.bench.bench_id)
     ids = [enqueue_job(bench.client(), keys, job_id=f"{prefix}-job", site=site, queue="default",

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench_jobs.admin import create_bench, create_site
-from bench_jobs.bench import Bench
+from bench_jobs.bench.admin import create_bench, create_site
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.layout import Bench
 from bench_jobs.cli import cli
 from bench_jobs.cli.context import Context
-from bench_jobs.config import update_json
 from bench_jobs.errors import ConfigError, RedisUnavailable, SiteNotFound
 from tests.bench_redis import cleanup, new_bench, ok, run
 from tests.conftest import assert_clean_error
@@ -171,7 +171,7 @@ def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
 
 def test_table_cells_are_text_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
     """A job argument like "[/x]" is shown as it is; as Rich markup it would raise (a traceback) or vanish."""
-    from bench_jobs import render
+    from bench_jobs.cli import output as render
 
     render.table([{"method": "app.jobs.run", "kwargs": {"note": "[/oops] [bold]b[/bold] :smile:"}}],
                  ["method", "kwargs"])

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bench_jobs.dispatch import Dispatcher, Ending, register_worker, unregister_worker
-from bench_jobs.jobstore import enqueue_job
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker, unregister_worker
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import enqueue_job
 from tests.conftest import BenchFixture, make_bench
 
 ALL_QUEUES = ["short", "default", "long"]

@@ -10,10 +10,10 @@ from datetime import datetime
 
 import pytest
 
-from bench_jobs import context
-from bench_jobs.apps import MethodNotFound, is_whitelisted, method_path, resolve_method
-from bench_jobs.background_jobs import JobIdInUse, enqueue, get_job, is_job_enqueued
+from bench_jobs.bench import context
+from bench_jobs.bench.apps import MethodNotFound, is_whitelisted, method_path, resolve_method
 from bench_jobs.errors import BenchJobsError, MethodNotAllowed, PayloadError, SiteNotFound, UnknownQueue
+from bench_jobs.jobs.enqueue import JobIdInUse, enqueue, get_job, is_job_enqueued
 from tests.enqueue_helpers import bench_keys, job_hash, job_ids, use_bench
 
 
@@ -92,7 +92,7 @@ def test_site_retry_callbacks_at_front_and_callable(bench, keys) -> None:
 
 
 def test_scheduled_job_goes_to_scheduled_set_not_queue(bench, keys) -> None:
-    from bench_jobs.background_jobs import prepare, send
+    from bench_jobs.jobs.enqueue import prepare, send
 
     client = bench.client()
     due = time.time() + 600
@@ -155,7 +155,7 @@ BAD_CALLS = [
     (dict(method="builtins.print"), MethodNotAllowed, "not in an installed app"),
     (dict(method="subprocess.run"), MethodNotAllowed, "not in an installed app"),
     (dict(method="testapp.jobs.os.getpid"), MethodNotAllowed, "resolves to a function of 'posix'"),
-    (dict(method="bench_jobs.config.write_atomic", path="/tmp/x", text="x"), MethodNotAllowed,
+    (dict(method="bench_jobs.bench.config.write_atomic", path="/tmp/x", text="x"), MethodNotAllowed,
      "internal to bench_jobs, not a job"),
     (dict(method="testapp.worker_jobs.enqueue"), MethodNotAllowed, "resolves to a function of 'bench_jobs'"),
     (dict(method="testapp.jobs.add.__globals__"), MethodNotAllowed, "goes through a dunder attribute"),
@@ -215,16 +215,16 @@ def test_allow_list_helpers(bench, keys) -> None:
     assert method_path(jobs.add) == "testapp.jobs.add"
     assert resolve_method(bench.bench, "testapp.jobs.add") is jobs.add
     # bench_jobs' own jobs run; its internals do not (write_atomic would write any file).
-    assert resolve_method(bench.bench, "bench_jobs.builtin_jobs.ping")
+    assert resolve_method(bench.bench, "bench_jobs.jobs.builtin.ping")
     assert is_whitelisted(enqueue_jobs.echo) and enqueue_jobs.echo.whitelisted
     assert not is_whitelisted(jobs.add)
 
 
 def test_public_enqueue_is_the_function_after_the_module_is_imported() -> None:
-    import bench_jobs.background_jobs  # what the runner and CLI import first
+    import bench_jobs.jobs.enqueue  # what the runner and CLI import first
     from bench_jobs import enqueue as public
 
-    assert public is bench_jobs.background_jobs.enqueue and callable(public)
+    assert public is bench_jobs.jobs.enqueue.enqueue and callable(public)
 
 
 def test_without_init_the_bench_and_site_are_discovered_like_the_cli(bench, keys, tmp_path) -> None:

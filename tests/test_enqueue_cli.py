@@ -9,7 +9,7 @@ import pytest
 
 from bench_jobs.cli.enqueue import parse_at, parse_duration
 from bench_jobs.errors import BenchJobsError
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
 from tests.conftest import assert_clean_error
 from tests.enqueue_helpers import bench_keys, job_hash, job_ids
 
@@ -101,7 +101,7 @@ BAD_ENQUEUES = [
     (("enqueue", "testapp.jobs.noop", "--kwargs", "null"), "--kwargs must be a JSON object, not null"),
     # Python's json reads NaN, but it is not JSON: refused at enqueue, naming the argument
     (("enqueue", "testapp.jobs.noop", "--kwargs", '{"ratio": NaN}'), "argument 'ratio' is not JSON-serialisable"),
-    (("enqueue", "bench_jobs.config.write_atomic", "--kwargs", '{"path": "/tmp/x", "text": "x"}'),
+    (("enqueue", "bench_jobs.bench.config.write_atomic", "--kwargs", '{"path": "/tmp/x", "text": "x"}'),
      "internal to bench_jobs, not a job"),
     (("enqueue", "testapp.jobs.noop", "--in", "soon"), "--in 'soon' is not a duration"),
     (("enqueue", "testapp.jobs.noop", "--at", "noon"), "--at 'noon' is not an ISO time"),

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bench_jobs import jobstore
-from bench_jobs.jobstore import JobSpec, enqueue_job, enqueue_many
-from bench_jobs.keys import Keys
+from bench_jobs.jobs import store as jobstore
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
 from tests.enqueue_helpers import job_hash, job_ids
 
 VOLATILE = {"created_at", "enqueued_at", "bj_enqueued", "data", "description", "bj_kwargs"}
@@ -98,9 +98,9 @@ def test_rq_time_format() -> None:
 
 
 def test_public_enqueue_many(bench) -> None:
-    from bench_jobs import context
-    from bench_jobs.background_jobs import enqueue_many as public_enqueue_many
+    from bench_jobs.bench import context
     from bench_jobs.errors import PayloadError, QueueOverloaded
+    from bench_jobs.jobs.enqueue import enqueue_many as public_enqueue_many
     from tests.enqueue_helpers import bench_keys, use_bench
 
     keys = use_bench(bench)

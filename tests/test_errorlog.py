@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from bench_jobs import context, errorlog
-from bench_jobs.keys import Keys
+from bench_jobs.bench import context
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.logs import error_log as errorlog
 from tests.conftest import BenchFixture, assert_clean_error
 from tests.inspect_helpers import snapshot
 

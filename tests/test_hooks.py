@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from bench_jobs import admin, hooks
-from bench_jobs.bench import Bench
-from bench_jobs.config import update_json
+from bench_jobs.bench import admin, hooks
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.layout import Bench
 
 
 def make_bench(tmp_path: Path, *apps: str) -> Bench:
@@ -48,7 +48,7 @@ def test_bad_entries_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
         errors[("weekly", "otherapp.tasks.does_not_exist", "0 0 * * 0")]
     assert "not in an installed app" in errors[("weekly", "nowhere.module.function", "0 0 * * 0")]
     # the worker's allow-list decides: bench_jobs internals are not jobs, so not scheduled events either
-    assert "internal to bench_jobs" in errors[("weekly", "bench_jobs.config.write_atomic", "0 0 * * 0")]
+    assert "internal to bench_jobs" in errors[("weekly", "bench_jobs.bench.config.write_atomic", "0 0 * * 0")]
     assert "unknown scheduler event 'fortnightly'" in errors[("fortnightly", "otherapp.tasks.nightly_report", "")]
     assert sum(r.ok for r in rows) == 3
 

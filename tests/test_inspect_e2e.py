@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from bench_jobs.keys import job_key
+from bench_jobs.jobs.keys import job_key
 from tests.conftest import BenchFixture
 from tests.waiting import wait_for
 
@@ -72,7 +72,7 @@ def test_two_sites_three_queues_shown_before_and_after_a_real_worker(bench: Benc
         bench.set_config(site, marker=marker)
     ids = {(site, queue): enqueue_for(bench, site, "testapp.worker_jobs.site_info", "--queue", queue)
            for site in SITES for queue in QUEUE_TIMEOUTS}
-    ping = enqueue_for(bench, "site2.test", "bench_jobs.builtin_jobs.ping", "--queue", "short")
+    ping = enqueue_for(bench, "site2.test", "bench_jobs.jobs.builtin.ping", "--queue", "short")
 
     doc = json.loads(bench.cli("show-pending-jobs", "--all-sites", "--format", "json", site=None).stdout)
     for queue in doc["queues"]:

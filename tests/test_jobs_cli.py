@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench_jobs.keys import Keys, job_key
+from bench_jobs.jobs.keys import Keys, job_key
 from tests.conftest import BenchFixture, assert_clean_error
 from tests.inspect_helpers import put_jobs, snapshot
 

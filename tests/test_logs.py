@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_jobs import logs as core
+from bench_jobs.logs import reader as core
 from tests.conftest import BenchFixture, assert_clean_error
 
 TEXT_LINES = [

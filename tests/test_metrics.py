@@ -10,9 +10,9 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench_jobs.dispatch import Dispatcher, Ending, register_worker
-from bench_jobs.jobstore import enqueue_job
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import enqueue_job
 from tests.conftest import BenchFixture, assert_clean_error, make_bench
 
 

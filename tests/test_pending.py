@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench_jobs.inspect import pending_summary
+from bench_jobs.jobs.queries import pending_summary
 from tests.conftest import BenchFixture, assert_clean_error, make_bench
 from tests.inspect_helpers import put_jobs
 
@@ -139,7 +139,7 @@ def test_narrow_terminal_keeps_ids_whole(monkeypatch) -> None:
 
     from rich.console import Console
 
-    from bench_jobs import render
+    from bench_jobs.cli import output as render
 
     out = io.StringIO()
     monkeypatch.setattr(render, "console", lambda: Console(file=out, force_terminal=True, width=60, no_color=True))
@@ -155,7 +155,7 @@ def test_narrow_terminal_keeps_ids_whole(monkeypatch) -> None:
 def test_failed_count_leaves_out_failed_jobs_past_their_ttl(bench) -> None:
     """A failed job's hash expires after rq_job_failure_ttl; its index entry may linger until the
     next failure trims it, but it is no longer counted."""
-    from bench_jobs.keys import Keys
+    from bench_jobs.jobs.keys import Keys
 
     keys = Keys(bench.bench.bench_id)
     client = bench.client()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs import procfiles
+from bench_jobs.ops import process_files as procfiles
 from tests.redis_server import free_port
 
 VENV_BIN = Path(sys.executable).parent

@@ -6,7 +6,7 @@ import io
 import signal
 import sys
 
-from bench_jobs.procs import Clock, Manager, Printer
+from bench_jobs.ops.processes import Clock, Manager, Printer
 
 
 class FakeProc:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs import errorlog
-from bench_jobs.dispatch import Dispatcher, register_worker
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import Dispatcher, register_worker
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.logs import error_log as errorlog
 from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, wait_status, workers_of
 
 
@@ -76,7 +76,7 @@ def test_sweep_runs_once_per_interval_bench_wide(bench) -> None:
 
 
 def test_finish_of_a_recovered_job_is_not_applied(bench) -> None:
-    from bench_jobs.dispatch import Ending
+    from bench_jobs.jobs.dispatch import Ending
 
     client, bid = bench.client(), bench.bench.bench_id
     keys = Keys(bid)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.redis_server import packaged_binary, server_binary
+from bench_jobs.ops.redis_server import packaged_binary, server_binary
 from tests.bench_redis import cleanup, new_bench, ok, run
 from tests.conftest import assert_clean_error
 from tests.redis_server import RedisProcess, free_port

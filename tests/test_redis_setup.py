@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bench_jobs import redis_server
-from bench_jobs.admin import create_bench, create_site
-from bench_jobs.bench import Bench
+from bench_jobs.bench.admin import create_bench, create_site
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.connection import connect
+from bench_jobs.bench.layout import Bench
 from bench_jobs.cli import cli
-from bench_jobs.config import update_json
-from bench_jobs.connection import connect
-from bench_jobs.redis_setup import RedisFiles
+from bench_jobs.ops import redis_server
+from bench_jobs.ops.redis_config import RedisFiles
 from tests.bench_redis import cleanup
 from tests.conftest import assert_clean_error, read_json_file
 from tests.redis_server import free_port
@@ -172,7 +172,7 @@ def test_a_failed_write_leaves_the_old_files(tmp_path: Path, monkeypatch: pytest
         def disk_full(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr("bench_jobs.config.os.fsync", disk_full)
+        monkeypatch.setattr("bench_jobs.bench.config.os.fsync", disk_full)
         expected = "No space left on device"
     try:
         result = setup(bench, "--regenerate-password")

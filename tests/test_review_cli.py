@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench_jobs import logs as core
-from bench_jobs.keys import job_key
+from bench_jobs.jobs.keys import job_key
+from bench_jobs.logs import reader as core
 from tests.conftest import BenchFixture, assert_clean_error
 from tests.inspect_helpers import put_jobs
 

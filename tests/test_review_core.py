@@ -6,8 +6,8 @@ import os
 import signal
 import time
 
-from bench_jobs.dispatch import Dispatcher, Ending, register_worker
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.keys import Keys
 from tests.waiting import wait_for
 from tests.worker_helpers import WorkerProcs, add_job, job, workers_of
 

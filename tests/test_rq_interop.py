@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.dispatch import list_workers
-from bench_jobs.jobstore import enqueue_job
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import list_workers
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import enqueue_job
 
 RQ = Path(sys.executable).parent / "rq"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.dispatch import ClaimedJob
 from bench_jobs.errors import MethodNotAllowed
-from bench_jobs.keys import Keys
-from bench_jobs.runner import Outcome, RetryPolicy, retry_delay, run_now, settle
+from bench_jobs.jobs.dispatch import ClaimedJob
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.worker.runner import Outcome, RetryPolicy, retry_delay, run_now, settle
 from tests.worker_helpers import WorkerProcs, add_job, wait_for, wait_status
 
 

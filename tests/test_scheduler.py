@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs import worklog
-from bench_jobs.keys import Keys
-from bench_jobs.scheduler import Scheduler
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.logs import writer as worklog
+from bench_jobs.scheduler.loop import Scheduler
 from tests.sched_helpers import FakeClock, log_entries, make_app, scheduler_log_lines
 
 START = datetime(2026, 6, 1, 10, 0, 30, tzinfo=UTC).timestamp()  # 30 s past a minute
@@ -165,7 +165,7 @@ def test_a_config_file_broken_mid_edit_is_logged_not_fatal(bench, tmp_path: Path
 
 
 def test_bad_entries_are_logged_once_and_skipped_the_rest_run(bench, tmp_path: Path, clock: FakeClock) -> None:
-    from bench_jobs import admin
+    from bench_jobs.bench import admin
 
     admin.add_app(bench.bench, "otherapp")  # its hooks.py imports frappe: read from the AST, five bad entries
     make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.sched_jobs.tick"], "bad": ["x.y"]}})
@@ -236,7 +236,7 @@ def test_a_standby_says_who_leads(bench, clock: FakeClock) -> None:
 
 
 def test_the_scheduled_job_log_is_capped(bench) -> None:
-    from bench_jobs import schedlog
+    from bench_jobs.scheduler import run_log as schedlog
 
     client, keys = bench.client(), Keys(bench.bench.bench_id)
     for i in range(schedlog.LOG_MAXLEN + 600):
@@ -248,7 +248,7 @@ def test_the_scheduled_job_log_is_capped(bench) -> None:
 
 
 def test_redis_down_is_logged_once_and_the_leader_comes_back(tmp_path: Path, redis_factory) -> None:
-    from bench_jobs.connection import connect
+    from bench_jobs.bench.connection import connect
     from tests.conftest import make_bench
 
     server = redis_factory()

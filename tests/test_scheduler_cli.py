@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench_jobs import admin, worklog
-from bench_jobs.scheduler import Scheduler
+from bench_jobs.bench import admin
+from bench_jobs.logs import writer as worklog
+from bench_jobs.scheduler.loop import Scheduler
 from tests.conftest import assert_clean_error, read_json_file
 from tests.sched_helpers import FakeClock, make_app
 

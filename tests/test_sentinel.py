@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench_jobs.admin import add_app, create_bench, create_site
-from bench_jobs.bench import Bench
+from bench_jobs.bench.admin import add_app, create_bench, create_site
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.connection import check, connect
+from bench_jobs.bench.context import reset_clients
+from bench_jobs.bench.layout import Bench
 from bench_jobs.cli import cli
-from bench_jobs.config import update_json
-from bench_jobs.connection import check, connect
-from bench_jobs.context import reset_clients
 from tests.conftest import assert_clean_error
 from tests.redis_server import RedisProcess, SentinelProcess, free_port
 

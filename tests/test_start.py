@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from bench_jobs.config import update_json
-from bench_jobs.context import reset_clients
+from bench_jobs.bench.config import update_json
+from bench_jobs.bench.context import reset_clients
 from tests.redis_server import free_port
 from tests.sched_helpers import make_app
 from tests.waiting import wait_for

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.errors import RedisUnavailable
-from bench_jobs.jobstore import enqueue_job
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.store import enqueue_job
 
 VENV_BIN = Path(sys.executable).parent
 COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;)")
@@ -128,7 +128,7 @@ def test_show_pending_jobs_watch_redraws_in_place(bench, tmux):
 @needs_tmux
 @pytest.mark.slow
 def test_workers_watch_follows_a_worker(bench, tmux):
-    from bench_jobs.dispatch import register_worker, unregister_worker
+    from bench_jobs.jobs.dispatch import register_worker, unregister_worker
 
     tmux.start(f"bench-jobs --bench {bench.path} workers --watch 0.3", _env())
     tmux.wait_for(lambda s: "No workers running" in s)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.dispatch import BUCKETS
-from bench_jobs.keys import Keys
+from bench_jobs.jobs.dispatch import BUCKETS
+from bench_jobs.jobs.keys import Keys
 from tests.conftest import assert_clean_error
 from tests.worker_helpers import WorkerProcs, add_job, job, put_job
 
@@ -140,7 +140,7 @@ HAND_WRITTEN = [
     ("testapp.worker_jobs.os.system", lambda marker: {"command": f"touch {marker}"}, "--no-fork"),
     ("builtins.exec", lambda marker: {"source": f"open({str(marker)!r}, 'w')"}, "--no-fork"),
     # bench_jobs' internals are not jobs: this one would write any file it is given
-    ("bench_jobs.config.write_atomic", lambda marker: {"path": str(marker), "text": "x"}, "--no-fork"),
+    ("bench_jobs.bench.config.write_atomic", lambda marker: {"path": str(marker), "text": "x"}, "--no-fork"),
     ("testapp.worker_jobs.mark.__globals__", lambda marker: {"path": str(marker)}, "--no-fork"),
 ]
 
@@ -214,6 +214,6 @@ def test_workers_lists_only_this_bench(bench, workers, tmp_path) -> None:
     assert row["utilisation"] is None or 0 <= row["utilisation"] <= 1
     table = bench.cli("workers", env={"COLUMNS": "250"})
     assert str(proc.pid) in table.stdout and "short, default" in table.stdout and "busy" in table.stdout
-    from bench_jobs.dispatch import list_workers
+    from bench_jobs.jobs.dispatch import list_workers
 
     assert list_workers(client, Keys(other.bench_id)) == []

@@ -7,7 +7,7 @@ import multiprocessing
 import re
 from pathlib import Path
 
-from bench_jobs.worklog import LogSettings, WorkLog
+from bench_jobs.logs.writer import LogSettings, WorkLog
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (INFO   |WARNING|ERROR  ) \[w1\] ")
 

@@ -8,8 +8,8 @@ import uuid
 import zlib
 from typing import Any
 
-from bench_jobs.jobstore import rq_time
-from bench_jobs.keys import Keys, job_key
+from bench_jobs.jobs.keys import Keys, job_key
+from bench_jobs.jobs.store import rq_time
 from tests.waiting import wait_for
 
 
@@ -46,8 +46,8 @@ def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
 
 def add_job(client, bench_id: str, site: str, method: str, kwargs: dict | None = None, *, queue: str = "default",
             timeout: int = 300, retry: int = 0, job_id: str | None = None, **options: Any) -> str:
-    """Enqueue through the real enqueue side (bench_jobs.jobstore), as an app would."""
-    from bench_jobs.jobstore import enqueue_job
+    """Enqueue through the real enqueue side (bench_jobs.jobs.store), as an app would."""
+    from bench_jobs.jobs.store import enqueue_job
 
     result = enqueue_job(client, Keys(bench_id), job_id=job_id, site=site, queue=queue, method=method,
                          kwargs=kwargs or {}, timeout=timeout, retry=retry, **options)
@@ -92,7 +92,7 @@ class WorkerProcs:
 
 
 def workers_of(client, bench_id: str) -> list[dict]:
-    from bench_jobs.dispatch import list_workers
+    from bench_jobs.jobs.dispatch import list_workers
 
     return list_workers(client, Keys(bench_id))
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from bench_jobs import complete
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
+from bench_jobs.ops import completion as complete
 
 # command name -> ("module:attribute", short help). Modules are imported only when their command
 # runs; the short help lives here so `bench-jobs --help` needs no command module at all.
@@ -90,7 +90,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchJobsError as exc:
-            from bench_jobs import render
+            from bench_jobs.cli import output as render
 
             render.error(exc.message, exc.hint)
             ctx.exit(exc.exit_code)
@@ -99,7 +99,7 @@ class LazyGroup(click.Group):
         except OSError as exc:  # a file the bench needs: read-only bench, permissions, disk full, ...
             if exc.filename is None:
                 raise
-            from bench_jobs import render
+            from bench_jobs.cli import output as render
 
             render.error(f"{exc.filename}: {exc.strerror or exc}",
                          "check that this user may write there (permissions, read-only file system, free space)")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from bench_jobs import admin, complete, render
+from bench_jobs.bench import admin
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
+from bench_jobs.ops import completion as complete
 
 
 @click.command("init")

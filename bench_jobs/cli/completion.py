@@ -13,7 +13,7 @@ FILES = {"bash": "bench-jobs.bash", "zsh": "_bench-jobs", "fish": "bench-jobs.fi
 
 def script(shell: str) -> str:
     """The completion script for `shell`. It only calls back into bench-jobs, so it never goes
-    stale when commands change; values are completed by bench_jobs.complete at key-press time."""
+    stale when commands change; values are completed by bench_jobs.ops.completion at key-press time."""
     from click.shell_completion import get_completion_class
 
     from bench_jobs.cli import cli

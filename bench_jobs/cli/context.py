@@ -11,7 +11,7 @@ from bench_jobs.errors import SiteNotFound
 if TYPE_CHECKING:
     import redis
 
-    from bench_jobs.bench import Bench
+    from bench_jobs.bench.layout import Bench
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Context:
     @cached_property
     def bench(self) -> Bench:
         # Imported here, not at the top: `bench-jobs --help` and completion never need it.
-        from bench_jobs.bench import Bench
+        from bench_jobs.bench.layout import Bench
 
         return Bench.find(self.bench_option)
 
@@ -46,8 +46,8 @@ class Context:
     def redis(self) -> redis.Redis:
         """The bench's queue Redis, pinged once so a down server is reported up front."""
         if self._redis is None:
-            from bench_jobs.connection import check
-            from bench_jobs.context import redis_for
+            from bench_jobs.bench.connection import check
+            from bench_jobs.bench.context import redis_for
 
             client = redis_for(self.bench)
             check(client, self.bench)

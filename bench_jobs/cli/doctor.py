@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
 MARKS = {"ok": ("OK", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red")}
@@ -26,7 +26,7 @@ def doctor(ctx: Context, fmt: str, strict: bool) -> None:
       bench-jobs doctor
       bench-jobs doctor --format json | jq '.checks[] | select(.status != "ok")'
     """
-    from bench_jobs.doctor import diagnose
+    from bench_jobs.ops.doctor import diagnose
 
     report = diagnose(ctx.bench, strict=strict)
     if fmt == "json":

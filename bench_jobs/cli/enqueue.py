@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
-from bench_jobs import complete, render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError, ConfigError
+from bench_jobs.ops import completion as complete
 
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -125,8 +126,8 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
       bench-jobs --site site1.local enqueue myapp.tasks.sync --job-id sync --deduplicate --queue long
       bench-jobs --site site1.local enqueue myapp.tasks.report --in 10m --retry 3
     """
-    from bench_jobs.background_jobs import prepare, send
-    from bench_jobs.context import using
+    from bench_jobs.bench.context import using
+    from bench_jobs.jobs.enqueue import prepare, send
 
     site = ctx.require_site()
     kwargs = parse_kwargs(kwargs_json)
@@ -160,8 +161,8 @@ def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
       bench-jobs --site site1.local execute myapp.tasks.count_open_orders --kwargs '{"days": 7}'
     """
 
-    from bench_jobs.background_jobs import prepare, run_now
-    from bench_jobs.context import using
+    from bench_jobs.bench.context import using
+    from bench_jobs.jobs.enqueue import prepare, run_now
 
     site = ctx.require_site()
     kwargs = parse_kwargs(kwargs_json)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.cli.jobs import confirm, redis_work
 
 
 def _keys(ctx: Context):
-    from bench_jobs.keys import Keys
+    from bench_jobs.jobs.keys import Keys
 
     return Keys(ctx.bench.bench_id)
 
@@ -37,7 +37,7 @@ def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
     Example:
       bench-jobs --site site1.local error-log list --limit 50 --format json
     """
-    from bench_jobs.errorlog import count_errors, list_errors
+    from bench_jobs.logs.error_log import count_errors, list_errors
 
     site = ctx.require_site()
     with redis_work(ctx) as client:
@@ -65,7 +65,7 @@ def show(ctx: Context, entry_id: str, fmt: str) -> None:
     Example:
       bench-jobs --site site1.local error-log show 1764477601123-0
     """
-    from bench_jobs.errorlog import get_error
+    from bench_jobs.logs.error_log import get_error
 
     site = ctx.require_site()
     with redis_work(ctx) as client:
@@ -91,7 +91,7 @@ def clear(ctx: Context, older_than: str | None, yes: bool) -> None:
       bench-jobs --site site1.local error-log clear --older-than 7d
       bench-jobs --site site1.local error-log clear --yes
     """
-    from bench_jobs.errorlog import clear_errors, parse_duration
+    from bench_jobs.logs.error_log import clear_errors, parse_duration
 
     site = ctx.require_site()
     seconds = parse_duration(older_than) if older_than else None

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bench_jobs import complete, render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.cli.pending import resolve_sites, short
 from bench_jobs.errors import BenchJobsError
-from bench_jobs.keys import ALL_STATES
+from bench_jobs.jobs.keys import ALL_STATES
+from bench_jobs.ops import completion as complete
 
 if TYPE_CHECKING:
-    from bench_jobs.manage import Outcome
+    from bench_jobs.jobs.actions import Outcome
 
 PURGE_STATES = ("queued", "scheduled", "failed", "stopped", "finished", "canceled")
 
@@ -24,7 +25,7 @@ PURGE_STATES = ("queued", "scheduled", "failed", "stopped", "finished", "cancele
 @contextmanager
 def redis_work(ctx: Context) -> Iterator[Any]:
     """The bench's Redis, with any connection error mid-command reported like a down server."""
-    from bench_jobs.connection import redis_errors
+    from bench_jobs.bench.connection import redis_errors
 
     with redis_errors(ctx.bench):
         yield ctx.redis
@@ -47,7 +48,7 @@ def act_on_ids(client: Any, ctx: Context, job_ids: tuple[str, ...], allowed: tup
                action: Callable[..., Outcome]) -> Outcome:
     """retry/cancel/delete by id: refuse up front if any job is missing or in the wrong state, act,
     then report jobs that changed state meanwhile. An id given twice is one job, acted on once."""
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     ids = list(dict.fromkeys(job_ids))
     manage.precheck(client, ctx.bench, ids, allowed, verb)
@@ -86,7 +87,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
       bench-jobs --site site1.local jobs list --status failed --limit 50
       bench-jobs jobs list --all-sites --method 'myapp.*' --format json
     """
-    from bench_jobs.inspect import list_jobs
+    from bench_jobs.jobs.queries import list_jobs
 
     queues = ctx.bench.parse_queues(queue_spec)
     with redis_work(ctx) as client:
@@ -118,7 +119,7 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
       bench-jobs jobs show 5f0c7c2e-...
       bench-jobs jobs show 5f0c7c2e-... --format json
     """
-    from bench_jobs.inspect import job_detail
+    from bench_jobs.jobs.queries import job_detail
 
     with redis_work(ctx) as client:
         detail = job_detail(client, ctx.bench, job_id)
@@ -147,7 +148,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
       bench-jobs jobs retry 5f0c7c2e-... 9a1d...
       bench-jobs --site site1.local jobs retry --all-failed --queue long
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     if bool(job_ids) == all_failed:
         raise BenchJobsError("give job ids or --all-failed (one of the two)",
@@ -175,7 +176,7 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     Example:
       bench-jobs jobs cancel 5f0c7c2e-... 9a1d...
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     with redis_work(ctx) as client:
         outcome = act_on_ids(client, ctx, job_ids, manage.CANCELABLE, "canceled", manage.cancel_jobs)
@@ -192,7 +193,7 @@ def stop(ctx: Context, job_id: str) -> None:
     Example:
       bench-jobs jobs stop 5f0c7c2e-...
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     with redis_work(ctx) as client:
         result = manage.stop_job(client, ctx.bench, job_id)
@@ -212,7 +213,7 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     Example:
       bench-jobs jobs delete 5f0c7c2e-... 9a1d...
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     deletable = tuple(s for s in ALL_STATES if s != "started")
     with redis_work(ctx) as client:
@@ -238,7 +239,7 @@ def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None,
       bench-jobs --site site1.local jobs purge --queue long --yes
       bench-jobs jobs purge --status failed --method 'myapp.reports.*'
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     queues = ctx.bench.parse_queues(queue_spec)
     with redis_work(ctx) as client:
@@ -285,7 +286,7 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
     Example:
       bench-jobs --site site1.local jobs wait --timeout 300 && bench-jobs ... migrate
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     queues = ctx.bench.parse_queues(queue_spec)
     with redis_work(ctx) as client:
@@ -313,7 +314,7 @@ def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
       bench-jobs --site site1.local purge-jobs --queue long
       bench-jobs --site site1.local purge-jobs --event daily
     """
-    from bench_jobs import manage
+    from bench_jobs.jobs import actions as manage
 
     queues = ctx.bench.parse_queues(queue_spec)
     methods = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
 
@@ -32,7 +32,7 @@ def logs(ctx: Context, worker: bool, scheduler: bool, redis: bool, follow: bool,
       bench-jobs logs --worker -f --job 5f0c7c2e-...
       bench-jobs logs --scheduler --grep 'daily' --format json
     """
-    from bench_jobs import logs as core
+    from bench_jobs.logs import reader as core
 
     chosen = [name for name, flag in (("worker", worker), ("scheduler", scheduler), ("redis", redis)) if flag]
     if len(chosen) > 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
 
@@ -27,7 +27,7 @@ def serve(bench, host: str, port: int) -> None:
 
     from prometheus_client import make_wsgi_app
 
-    from bench_jobs.metrics import registry
+    from bench_jobs.ops.metrics import registry
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # scrapes every 15 s would flood stderr
@@ -63,7 +63,7 @@ def metrics(ctx: Context, address: str | None) -> None:
       bench-jobs metrics --serve 127.0.0.1:9200
     """
     if address is None:
-        from bench_jobs.metrics import exposition
+        from bench_jobs.ops.metrics import exposition
 
         click.echo(exposition(ctx.bench), nl=False)
         return

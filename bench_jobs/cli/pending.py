@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from bench_jobs import complete, render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import SiteNotFound
+from bench_jobs.ops import completion as complete
 
 
 def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
@@ -22,7 +23,7 @@ def resolve_sites(ctx: Context, all_sites: bool) -> list[str]:
             raise SiteNotFound("no site selected", "pass --site SITE (before the command), or --all-sites "
                                "(after it) to count every site's jobs")
         return [site]
-    from bench_jobs.inspect import known_sites
+    from bench_jobs.jobs.queries import known_sites
 
     return known_sites(ctx.redis, ctx.bench)
 
@@ -50,8 +51,8 @@ def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, lim
       bench-jobs show-pending-jobs --all-sites --queue long --limit 5 --format json
       bench-jobs --site site1.local show-pending-jobs --watch 1
     """
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.inspect import pending_summary
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.jobs.queries import pending_summary
 
     queues = ctx.bench.parse_queues(queue_spec)
 

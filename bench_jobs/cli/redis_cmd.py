@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
 
@@ -33,7 +33,7 @@ def start(ctx: Context) -> None:
     Example:
       bench-jobs redis start
     """
-    from bench_jobs.redis_server import start as start_server
+    from bench_jobs.ops.redis_server import start as start_server
 
     result = start_server(ctx.bench)
     if result.wrote_config:
@@ -55,7 +55,7 @@ def stop(ctx: Context) -> None:
     Example:
       bench-jobs redis stop
     """
-    from bench_jobs.redis_server import stop as stop_server
+    from bench_jobs.ops.redis_server import stop as stop_server
 
     result = stop_server(ctx.bench)
     if result.was_running:
@@ -82,8 +82,8 @@ def status(ctx: Context, fmt: str) -> None:
       bench-jobs redis status
       bench-jobs redis status --format json
     """
-    from bench_jobs.redis_server import status as server_status
-    from bench_jobs.redis_server import unreachable_error
+    from bench_jobs.ops.redis_server import status as server_status
+    from bench_jobs.ops.redis_server import unreachable_error
 
     state = server_status(ctx.bench)
     doc = state.as_dict()

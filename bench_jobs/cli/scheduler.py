@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from bench_jobs import complete, render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
+from bench_jobs.ops import completion as complete
 
 
 @click.group("scheduler")
@@ -30,7 +31,7 @@ def scheduler() -> None:
 
 
 def _run(ctx: Context, quiet: bool) -> None:
-    from bench_jobs.scheduler import run_forever
+    from bench_jobs.scheduler.loop import run_forever
 
     run_forever(ctx.bench, quiet=quiet)
 
@@ -65,7 +66,7 @@ def schedule(ctx: Context, quiet: bool) -> None:
 def _control_command(action: str, doc: str) -> click.Command:
     @click.pass_obj
     def command(ctx: Context) -> None:
-        from bench_jobs.schedview import control
+        from bench_jobs.scheduler.controls import control
 
         site = ctx.require_site()
         state = control(ctx.bench, site, action)
@@ -107,8 +108,8 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler status
       bench-jobs scheduler status --all-sites --format json
     """
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.schedview import status
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.scheduler.controls import status
 
     with redis_errors(ctx.bench):
         doc = status(ctx.bench, ctx.redis, _sites(ctx, all_sites))
@@ -138,8 +139,8 @@ def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler list
       bench-jobs scheduler list --all-sites --format json
     """
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.schedview import list_events
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.scheduler.controls import list_events
 
     with redis_errors(ctx.bench):
         rows = list_events(ctx.bench, ctx.redis, _sites(ctx, all_sites))
@@ -194,8 +195,8 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler trigger daily
       bench-jobs --site site1.local scheduler trigger my_app.tasks.cleanup --now
     """
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.schedview import trigger
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.scheduler.controls import trigger
 
     site = ctx.require_site()
     with redis_errors(ctx.bench):
@@ -231,8 +232,8 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
       bench-jobs --site site1.local scheduler log -n 50
       bench-jobs scheduler log --method my_app.tasks.cleanup --format json
     """
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.schedview import log_entries
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.scheduler.controls import log_entries
 
     with redis_errors(ctx.bench):
         rows = log_entries(ctx.bench, ctx.redis, _sites(ctx, all_sites), limit, method)
@@ -251,7 +252,7 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
 
 def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
     """Each site's tzinfo, so the log shows times as `scheduler list` does (a bad zone: UTC)."""
-    from bench_jobs import cron
+    from bench_jobs.scheduler import cron
 
     zones: dict[str, Any] = {}
     for site in sites:
@@ -265,6 +266,6 @@ def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
 def _when(epoch: str | None, tz: Any) -> str | None:
     if not epoch:
         return None
-    from bench_jobs import cron
+    from bench_jobs.scheduler import cron
 
     return cron.from_epoch(float(epoch), tz or cron.zone(None)).strftime("%Y-%m-%d %H:%M:%S")

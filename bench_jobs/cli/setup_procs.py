@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import procfiles, render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
+from bench_jobs.ops import process_files as procfiles
 
 _user = click.option("--user", metavar="USER", help="Unix user the programs run as (default: the current user).")
 _skip_redis = click.option("--skip-redis", is_flag=True,

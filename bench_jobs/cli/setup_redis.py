@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
 
@@ -26,8 +26,8 @@ def setup_redis(ctx: Context, regenerate_password: bool) -> None:
       bench-jobs setup redis
       bench-jobs setup redis --regenerate-password && bench-jobs redis stop && bench-jobs redis start
     """
-    from bench_jobs.redis_server import running_pid
-    from bench_jobs.redis_setup import setup_redis as write_config
+    from bench_jobs.ops.redis_config import setup_redis as write_config
+    from bench_jobs.ops.redis_server import running_pid
 
     result = write_config(ctx.bench, regenerate_password=regenerate_password)
     files = result.files

@@ -36,7 +36,7 @@ def managed_redis(ctx: Context) -> bool:
     """True when redis_queue names this machine and nothing answers there yet: we start it."""
     from urllib.parse import urlsplit
 
-    from bench_jobs.redis_server import LOCAL_HOSTS, probe
+    from bench_jobs.ops.redis_server import LOCAL_HOSTS, probe
 
     if ctx.bench.common_config.get("redis_queue_sentinel_enabled"):
         return False
@@ -65,8 +65,8 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) ->
       bench-jobs start --no-scheduler
       BENCH_PATH=~/my-bench bench-jobs start > bench.log 2>&1 &
     """
-    from bench_jobs import redis_server
-    from bench_jobs.procs import Manager
+    from bench_jobs.ops import redis_server
+    from bench_jobs.ops.processes import Manager
 
     started_redis = False
     manager = Manager(restart="always")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from bench_jobs import complete
 from bench_jobs.cli.context import Context
+from bench_jobs.ops import completion as complete
 
 STRATEGIES = ("default", "round_robin", "random")
 
@@ -44,7 +44,7 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
     if num_workers > 1:
         code = _supervise(ctx, queues, num_workers, burst, no_fork, max_jobs, strategy, quiet)
         click.get_current_context().exit(code)
-    from bench_jobs.worker import Worker, WorkerOptions
+    from bench_jobs.worker.loop import Worker, WorkerOptions
 
     ctx.check_redis()
     options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet)
@@ -53,7 +53,7 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
 
 def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bool, max_jobs: int | None,
                strategy: str, quiet: bool) -> int:
-    from bench_jobs.procs import Manager
+    from bench_jobs.ops.processes import Manager
 
     argv = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path), "worker", "--queue", ",".join(queues),
             "--strategy", strategy]

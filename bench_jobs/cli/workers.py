@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench_jobs import render
+from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
 COLUMNS = ["name", ("hostname", "host"), "pid", "queues", "state", ("current_job", "job"), ("successful", "ok"),
@@ -36,9 +36,9 @@ def workers(ctx: Context, *, fmt: str, watch: float | None) -> None:
 
 
 def show(ctx: Context, fmt: str) -> None:
-    from bench_jobs.connection import redis_errors
-    from bench_jobs.inspect import worker_rows
-    from bench_jobs.keys import Keys
+    from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.jobs.keys import Keys
+    from bench_jobs.jobs.queries import worker_rows
 
     with redis_errors(ctx.bench):
         rows = worker_rows(ctx.redis, Keys(ctx.bench.bench_id))

@@ -12,6 +12,6 @@ scheduler_events: dict = {
     "cron_long": {
         "0 */6 * * *": ["otherapp.tasks.rebuild_index"],
     },
-    "weekly": ["otherapp.tasks.does_not_exist", "nowhere.module.function", "bench_jobs.config.write_atomic"],
+    "weekly": ["otherapp.tasks.does_not_exist", "nowhere.module.function", "bench_jobs.bench.config.write_atomic"],
     "fortnightly": ["otherapp.tasks.nightly_report"],
 }

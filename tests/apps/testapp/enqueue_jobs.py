@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench_jobs import enqueue
-from bench_jobs.apps import whitelist
+from bench_jobs.bench.apps import whitelist
 
 NOT_CALLABLE = 42
 

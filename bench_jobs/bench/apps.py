@@ -1,0 +1,135 @@
+"""The allow-list: only functions of installed apps (sites/apps.txt) and bench-jobs' own jobs may run.
+
+`resolve_method` is called at enqueue (so a typo fails early, naming what is missing) and again by
+the worker before it runs anything, so a job written into Redis by hand cannot name `os.system`.
+bench_jobs' internals are not jobs either (`bench_jobs.bench.config.write_atomic` would write any file):
+of that package only the functions in BUILTIN_JOBS run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.errors import BenchJobsError, MethodNotAllowed
+
+if TYPE_CHECKING:
+    from bench_jobs.bench.layout import Bench
+
+BUILTIN_JOBS = frozenset({"bench_jobs.jobs.builtin.ping"})
+DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+_whitelisted: dict[str, dict[str, Any]] = {}
+
+
+class MethodNotFound(BenchJobsError):
+    """The dotted path names a module or function that does not exist (or cannot be imported)."""
+
+
+def method_path(method: Callable[..., Any] | str) -> str:
+    """The dotted path a worker can import: `app.module.function`."""
+    if isinstance(method, str):
+        return method
+    module = getattr(method, "__module__", None)
+    qualname = getattr(method, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or module == "__main__":
+        # Lambdas, nested functions and __main__ cannot be imported by another process.
+        raise MethodNotAllowed(f"{method!r} cannot be enqueued: a worker can only import module-level functions",
+                               "move it to a module of an installed app and pass it or its dotted path")
+    return f"{module}.{qualname}"
+
+
+def check_allowed(bench: Bench, path: str) -> None:
+    """Raise MethodNotAllowed unless `path` is a dotted path inside an installed app, or a builtin job."""
+    if not DOTTED_RE.match(path):
+        raise MethodNotAllowed(f"'{path}' is not a dotted path like app.module.function",
+                               "pass the method as a callable or as 'app.module.function'")
+    if any(part.startswith("__") for part in path.split(".")):
+        # __class__, __globals__, __builtins__...: such a path only leads out of the app.
+        raise MethodNotAllowed(f"'{path}' goes through a dunder attribute", "name the job's function directly")
+    top = path.split(".", 1)[0]
+    if top == "bench_jobs":
+        if path not in BUILTIN_JOBS:
+            raise MethodNotAllowed(f"'{path}' is internal to bench_jobs, not a job",
+                                   f"bench_jobs' own jobs: {', '.join(sorted(BUILTIN_JOBS))}")
+    elif top not in bench.apps:
+        apps = ", ".join(bench.apps) or "none"
+        raise MethodNotAllowed(f"'{path}' is not in an installed app (installed apps: {apps})",
+                               "only functions of apps listed in sites/apps.txt run as jobs; "
+                               "register an app with `bench-jobs add-app APP`")
+
+
+def _import_longest_module(path: str) -> tuple[Any, list[str]]:
+    """Import the longest importable module prefix of `path`; return it and the remaining attributes."""
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            return importlib.import_module(module_name), parts[cut:]
+        except ModuleNotFoundError as exc:
+            # Only "this module does not exist" moves on; a missing import *inside* it is the app's bug.
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                continue
+            raise MethodNotFound(f"cannot import {module_name} for '{path}': {exc}",
+                                 "install the missing package in the bench's Python environment") from None
+        except Exception as exc:
+            raise MethodNotFound(f"importing {module_name} for '{path}' failed: {type(exc).__name__}: {exc}",
+                                 "fix the error in that module") from None
+    raise MethodNotFound(f"no module found for '{path}'",
+                         "check the spelling; the app's package must be importable by the bench's Python")
+
+
+def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[..., Any]:
+    """The callable for `method` (a callable or dotted path) if it is allowed; else MethodNotAllowed/NotFound."""
+    path = method_path(method)
+    check_allowed(bench, path)
+    if callable(method):
+        return method
+    target, attributes = _import_longest_module(path)
+    for depth, name in enumerate(attributes):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            owner = ".".join(path.split(".")[: len(path.split(".")) - len(attributes) + depth])
+            raise MethodNotFound(f"'{path}': {owner} has no function or module '{name}'",
+                                 "check the spelling of the function name") from None
+    if not callable(target):
+        raise MethodNotFound(f"'{path}' is not callable ({type(target).__name__})",
+                             "point at a function")
+    check_defined_in_app(bench, path, target)
+    return target
+
+
+def check_defined_in_app(bench: Bench, path: str, target: Callable[..., Any]) -> None:
+    """The function must be *defined* in an app: `app.module.os.system` walks into os and is refused,
+    and so is `app.module.write_atomic` imported from bench_jobs (only BUILTIN_JOBS are jobs)."""
+    module = str(getattr(target, "__module__", "") or "")
+    home = module.split(".")[0]
+    if home in bench.apps or f"{module}.{getattr(target, '__qualname__', '')}" in BUILTIN_JOBS:
+        return
+    raise MethodNotAllowed(f"'{path}' resolves to a function of '{home or 'unknown'}', not of an installed app",
+                           "only functions defined in apps listed in sites/apps.txt run as jobs")
+
+
+def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Callable[..., Any]:
+    """Mark a function as callable from a front end (Frappe's `@frappe.whitelist()`).
+
+    bench-jobs only records it (registry + `whitelisted` attribute); a web layer decides what to expose.
+    Usable as `@whitelist()` or `@whitelist`.
+    """
+    if callable(allow_guest):  # used bare: @whitelist
+        return whitelist()(allow_guest)
+
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.whitelisted = True  # type: ignore[attr-defined]
+        func.allow_guest = allow_guest  # type: ignore[attr-defined]
+        _whitelisted[method_path(func)] = {"allow_guest": allow_guest, "methods": methods or ["GET", "POST"]}
+        return func
+
+    return mark
+
+
+def is_whitelisted(method: Callable[..., Any] | str) -> bool:
+    return method_path(method) in _whitelisted

@@ -1,0 +1,197 @@
+"""The one place that builds a Redis connection from the bench's config.
+
+Short connect timeouts and a bounded retry, so a down Redis is reported in seconds;
+failures become `RedisUnavailable` with a hint instead of a redis-py traceback.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bench_jobs.errors import ConfigError, RedisUnavailable
+
+if TYPE_CHECKING:
+    import redis
+
+    from bench_jobs.bench.layout import Bench
+
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 30.0
+
+
+def credentials(config: dict[str, Any], bench_id: str) -> tuple[str | None, str | None]:
+    """(username, password) for the queue Redis: the ACL user when use_rq_auth is on."""
+    if not config.get("use_rq_auth"):
+        return None, None
+    return str(config.get("rq_username") or bench_id), config.get("rq_password")
+
+
+def redact(url: str) -> str:
+    """The URL without any password, fit to print."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
+    """A client for the bench's queue Redis (not yet checked: call `check` or use it)."""
+    config = bench.common_config
+    if config.get("redis_queue_sentinel_enabled"):
+        return _sentinel_client(config, bench.bench_id, socket_timeout)
+    return client_for_url(bench.redis_url, *credentials(config, bench.bench_id), socket_timeout=socket_timeout)
+
+
+def client_options(socket_timeout: float | None) -> dict[str, Any]:
+    """Short connect timeout, bounded retry (2 more tries within ~0.2 s): a down Redis is reported at once.
+
+    redis-py's own default retries 3 times with up to seconds of backoff; the worker has its own
+    reconnect loop, so a CLI command should fail fast instead.
+    """
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": socket_timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "health_check_interval": 30,
+    }
+
+
+def client_for_url(url: str, username: str | None = None, password: str | None = None,
+                   socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
+    import redis
+
+    kwargs = client_options(socket_timeout)
+    if username:
+        kwargs["username"] = username
+    if password:
+        kwargs["password"] = password
+    try:
+        return redis.Redis.from_url(url, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"redis_queue is not a valid Redis URL ({exc})",
+                          "set it like redis://127.0.0.1:11000 in sites/common_site_config.json") from None
+
+
+def sentinel_addresses(config: dict[str, Any]) -> list[tuple[str, int]]:
+    """`redis_queue_sentinels` (["HOST:PORT", ...], as in Frappe) as (host, port) pairs."""
+    addresses = []
+    for item in config.get("redis_queue_sentinels") or []:
+        host, _, port = str(item).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"redis_queue_sentinels entry '{item}' is not HOST:PORT",
+                              "list sentinels like [\"10.0.0.5:26379\"] in common_site_config.json")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def _sentinel_client(config: dict[str, Any], bench_id: str, socket_timeout: float | None) -> redis.Redis:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    from redis.sentinel import Sentinel
+
+    sentinels = sentinel_addresses(config)
+    service = config.get("redis_queue_master_service")
+    if not sentinels or not service:
+        raise ConfigError("redis_queue_sentinel_enabled is set but redis_queue_sentinels or "
+                          "redis_queue_master_service is missing", "set both in common_site_config.json")
+    # Frappe's keys: the master's own user/password, else the bench's ACL credentials.
+    username, password = credentials(config, bench_id)
+    master_auth = {"username": config.get("redis_queue_master_username") or username,
+                   "password": config.get("redis_queue_master_password") or password}
+    sentinel_auth = {"username": config.get("redis_queue_sentinel_username"),
+                     "password": config.get("redis_queue_sentinel_password")}
+    # Asking a Sentinel is one quick command: the short timeout for reads too, and no retry of its
+    # own (the master client's retry asks again; nested retries would multiply the wait).
+    sentinel_kwargs = {**client_options(CONNECT_TIMEOUT), "retry": Retry(NoBackoff(), 0),
+                       **{k: v for k, v in sentinel_auth.items() if v}}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **client_options(socket_timeout),
+                        **{k: v for k, v in master_auth.items() if v})
+    return sentinel.master_for(service)
+
+
+def display_url(bench: Bench) -> str:
+    """Where the bench's Redis is, fit to print: its URL, or sentinel://HOST:PORT[,...]/SERVICE."""
+    config = bench.common_config
+    if config.get("redis_queue_sentinel_enabled"):
+        hosts = ",".join(str(item) for item in config.get("redis_queue_sentinels") or [])
+        return f"sentinel://{hosts}/{config.get('redis_queue_master_service')}"
+    return redact(bench.redis_url)
+
+
+def describe(bench: Bench) -> str:
+    if bench.common_config.get("redis_queue_sentinel_enabled"):
+        return f"Redis Sentinel service {bench.common_config.get('redis_queue_master_service')}"
+    return f"Redis at {redact(bench.redis_url)}"
+
+
+SENTINEL_HINT = ("check that the Sentinels run and monitor that service (redis_queue_sentinels, "
+                 "redis_queue_master_service, redis_queue_sentinel_password in common_site_config.json)")
+
+
+def sentinel_reason(message: str, bench: Bench) -> str:
+    """Why no Sentinel named a master, from redis-py's MasterNotFoundError text."""
+    if "AuthenticationError" in message:
+        return "a Sentinel refused redis_queue_sentinel_username/redis_queue_sentinel_password"
+    if "Error" in message:  # ConnectionError / TimeoutError from every Sentinel
+        hosts = ", ".join(str(item) for item in bench.common_config.get("redis_queue_sentinels") or [])
+        return f"no Sentinel answered at {hosts}"
+    service = bench.common_config.get("redis_queue_master_service")
+    return f"no Sentinel monitors a master named '{service}'"
+
+
+def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
+    """Turn a redis-py error into a message an operator can act on."""
+    import redis
+    from redis.sentinel import MasterNotFoundError
+
+    where = describe(bench)
+    if isinstance(exc, MasterNotFoundError):
+        # redis-py's message dumps every Sentinel client's repr; say what it means instead.
+        return RedisUnavailable(f"{where} is not reachable ({sentinel_reason(str(exc), bench)})", SENTINEL_HINT)
+    auth_error = redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError
+    if isinstance(exc, auth_error) and not credentials(bench.common_config, bench.bench_id)[1]:
+        # No password configured: redis-py 8's own message (about HELLO) would not say so.
+        return RedisUnavailable(f"{where} requires a password and none is configured",
+                                "set use_rq_auth, rq_username and rq_password in sites/common_site_config.json "
+                                "(`bench-jobs setup redis` writes them for the bench's own Redis)")
+    if isinstance(exc, auth_error):
+        return RedisUnavailable(f"{where} refused our credentials ({exc})",
+                                "check rq_username/rq_password in sites/common_site_config.json "
+                                "(`bench-jobs setup redis` writes both)")
+    if isinstance(exc, redis.ResponseError) and "NOAUTH" in str(exc):
+        return RedisUnavailable(f"{where} requires a password",
+                                "set use_rq_auth, rq_username and rq_password in common_site_config.json")
+    if isinstance(exc, redis.ResponseError) and "NOPERM" in str(exc):
+        return RedisUnavailable(f"{where} denied a command to our user ({exc})",
+                                "re-run `bench-jobs setup redis` to rewrite the ACL, then restart Redis")
+    if bench.common_config.get("redis_queue_sentinel_enabled"):
+        return RedisUnavailable(f"{where} is not reachable ({exc})", SENTINEL_HINT)
+    return RedisUnavailable(f"{where} is not reachable ({exc})",
+                            "start it with `bench-jobs redis start`, or fix redis_queue in common_site_config.json")
+
+
+@contextmanager
+def redis_errors(bench: Bench):
+    """Inside this block any redis-py connection/auth error surfaces as RedisUnavailable."""
+    import redis
+
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+        raise translate(exc, bench) from None
+    except redis.ResponseError as exc:
+        if any(word in str(exc) for word in ("NOAUTH", "NOPERM", "WRONGPASS")):
+            raise translate(exc, bench) from None
+        raise
+
+
+def check(client: redis.Redis, bench: Bench) -> None:
+    """Ping once; raise RedisUnavailable with a fix when that fails."""
+    with redis_errors(bench):
+        client.ping()

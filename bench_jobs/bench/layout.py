@@ -1,0 +1,226 @@
+"""The bench: where it is, its sites, its apps and its merged configuration.
+
+Layout (Frappe-compatible):
+    BENCH/sites/common_site_config.json, sites/apps.txt, sites/currentsite.txt,
+    BENCH/sites/SITE/site_config.json, BENCH/config/, BENCH/logs/
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bench_jobs.bench.config import read_json
+from bench_jobs.errors import BenchNotFound, ConfigError, SiteNotFound, UnknownQueue
+
+DEFAULT_REDIS_QUEUE = "redis://127.0.0.1:11000"
+DEFAULT_QUEUES = {"short": 300, "default": 300, "long": 1500}
+SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# Keys a site may override; everything else is bench-wide.
+SITE_OVERRIDABLE = {"time_zone", "pause_scheduler", "maintenance_mode", "enable_scheduler",
+                    "disable_scheduler", "max_queued_jobs", "rq_results_ttl", "rq_job_failure_ttl"}
+
+
+def config_int(value: Any, key: str) -> int:
+    """A positive whole number from common_site_config.json, or a ConfigError naming the key."""
+    whole = isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip().isdigit()
+    if not whole or int(value) < 1:
+        raise ConfigError(f"{key} in common_site_config.json is {value!r}; it must be a whole number >= 1",
+                          "fix it in sites/common_site_config.json")
+    return int(value)
+
+
+def parse_number(value: Any, key: str, default: float, where: str = "sites/common_site_config.json") -> float:
+    """`value` as a number >= 0 (`default` when unset), or a ConfigError naming `key` and `where`."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not 0 <= number < float("inf"):
+        raise ConfigError(f"{key} is {value!r}; it must be a number >= 0", f"fix it in {where}")
+    return number
+
+
+def is_bench(path: Path) -> bool:
+    return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
+
+
+def find_bench_path(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """--bench, else $BENCH_PATH, else the nearest directory above cwd that holds sites/apps.txt."""
+    given = explicit or os.environ.get("BENCH_PATH")
+    if given:
+        path = Path(given).expanduser().resolve()
+        if not is_bench(path):
+            raise BenchNotFound(f"{path} is not a bench (no sites/apps.txt there)",
+                                "create one with `bench-jobs init DIR`, or point --bench at an existing bench")
+        return path
+    start = (cwd or Path.cwd()).resolve()
+    for candidate in (start, *start.parents):
+        if is_bench(candidate):
+            return candidate
+    raise BenchNotFound(f"no bench found in {start} or any directory above it",
+                        "run inside a bench, pass --bench DIR or set BENCH_PATH "
+                        "(create one with `bench-jobs init DIR`)")
+
+
+@dataclass
+class Bench:
+    path: Path
+    _site_configs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def find(cls, explicit: str | os.PathLike[str] | None = None) -> Bench:
+        return cls(find_bench_path(explicit))
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def sites_path(self) -> Path:
+        return self.path / "sites"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config"
+
+    @property
+    def logs_path(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def common_config_file(self) -> Path:
+        return self.sites_path / "common_site_config.json"
+
+    def site_config_file(self, site: str) -> Path:
+        return self.sites_path / site / "site_config.json"
+
+    # -- config --------------------------------------------------------------
+    @cached_property
+    def common_config(self) -> dict[str, Any]:
+        return read_json(self.common_config_file)
+
+    def reload(self) -> None:
+        """Forget cached config so the next read sees the files as they are now."""
+        self.__dict__.pop("common_config", None)
+        self.__dict__.pop("apps", None)
+        self._site_configs.clear()
+
+    def site_config(self, site: str) -> dict[str, Any]:
+        """The site's own site_config.json (not merged)."""
+        self.require_site(site)
+        if site not in self._site_configs:
+            self._site_configs[site] = read_json(self.site_config_file(site))
+        return self._site_configs[site]
+
+    def merged_config(self, site: str | None) -> dict[str, Any]:
+        """Common config with the site's keys on top, as Frappe's get_site_config does."""
+        merged = dict(self.common_config)
+        if site:
+            merged.update(self.site_config(site))
+        return merged
+
+    def get(self, key: str, default: Any = None, site: str | None = None) -> Any:
+        if site and key in SITE_OVERRIDABLE:
+            value = self.site_config(site).get(key)
+            if value is not None:
+                return value
+        return self.common_config.get(key, default)
+
+    def number(self, key: str, default: float, site: str | None = None) -> float:
+        """A numeric setting (seconds, limits), `default` when unset; a ConfigError naming the key
+        when it is not a number >= 0, so a typo in the config is one clear line, not a traceback."""
+        where = f"sites/{site}/site_config.json or " if site and key in SITE_OVERRIDABLE else ""
+        return parse_number(self.get(key, None, site=site), key, default, f"{where}sites/common_site_config.json")
+
+    @property
+    def bench_id(self) -> str:
+        configured = self.common_config.get("bench_id")
+        if configured:
+            return str(configured)
+        import hashlib  # here: hashlib's OpenSSL load costs every CLI start ~5 ms
+
+        digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:10]
+        return f"bench-{digest}"
+
+    @property
+    def redis_url(self) -> str:
+        return str(self.common_config.get("redis_queue") or DEFAULT_REDIS_QUEUE)
+
+    # -- apps and sites ------------------------------------------------------
+    @cached_property
+    def apps(self) -> list[str]:
+        try:
+            lines = (self.sites_path / "apps.txt").read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+    def sites(self) -> list[str]:
+        return sorted(p.parent.name for p in self.sites_path.glob("*/site_config.json"))
+
+    def require_site(self, site: str) -> None:
+        if not (SITE_NAME_RE.match(site) and self.site_config_file(site).is_file()):
+            known = ", ".join(self.sites()) or "none yet"
+            raise SiteNotFound(f"site '{site}' does not exist in {self.path} (sites: {known})",
+                               "create it with `bench-jobs new-site NAME` or pick one of the sites listed")
+
+    def default_site(self) -> str | None:
+        """$BENCH_SITE, else sites/currentsite.txt, else None."""
+        site = os.environ.get("BENCH_SITE")
+        if not site:
+            try:
+                site = (self.sites_path / "currentsite.txt").read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                return None
+        return site or None
+
+    # -- queues --------------------------------------------------------------
+    def queue_timeouts(self) -> dict[str, int]:
+        """Queue name -> default job timeout, the three standard queues first, then `workers`."""
+        queues = dict(DEFAULT_QUEUES)
+        workers = self.common_config.get("workers") or {}
+        if not isinstance(workers, dict):
+            raise ConfigError("`workers` in common_site_config.json must be an object like "
+                              "{\"reports\": {\"timeout\": 600}}", "fix the key in sites/common_site_config.json")
+        for name, spec in workers.items():
+            if not QUEUE_NAME_RE.match(str(name)):
+                raise ConfigError(f"queue name '{name}' in `workers` may only hold letters, digits, '_' and '-'",
+                                  "rename it in sites/common_site_config.json")
+            timeout = (spec or {}).get("timeout") if isinstance(spec, dict) else None
+            if timeout:
+                queues[str(name)] = config_int(timeout, f"workers.{name}.timeout")
+            else:
+                queues.setdefault(str(name), 300)
+        return queues
+
+    def queue_names(self) -> list[str]:
+        return list(self.queue_timeouts())
+
+    def require_queue(self, queue: str) -> str:
+        names = self.queue_names()
+        if queue not in names:
+            raise UnknownQueue(f"unknown queue '{queue}' (known queues: {', '.join(names)})",
+                               "add custom queues under `workers` in sites/common_site_config.json")
+        return queue
+
+    def parse_queues(self, spec: str | None) -> list[str]:
+        """'short,default' -> ['short', 'default'] in that (priority) order; None -> all queues."""
+        if not spec:
+            return self.queue_names()
+        queues = [q.strip() for q in spec.split(",") if q.strip()]
+        for queue in queues:
+            self.require_queue(queue)
+        return list(dict.fromkeys(queues))
+
+    def workers_for(self, queue: str) -> int:
+        """How many worker processes production files start for `queue`."""
+        spec = (self.common_config.get("workers") or {}).get(queue)
+        if isinstance(spec, dict) and spec.get("background_workers"):
+            return config_int(spec["background_workers"], f"workers.{queue}.background_workers")
+        return config_int(self.common_config.get("background_workers") or 1, "background_workers")

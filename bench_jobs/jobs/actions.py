@@ -1,0 +1,295 @@
+"""Changing jobs by hand: retry, cancel, stop, delete, purge, and waiting until a site is idle.
+
+Each state change is a Lua script (`lua/manage_*.lua`) applied to a batch of ids, so a crash cannot
+leave a half-moved job and bulk work costs one round trip per batch, never one per job. Selections
+(all failed of a queue, purge by status/method) walk the per-site index ZSETs page by page.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.errors import BenchJobsError, JobNotFound
+from bench_jobs.jobs.keys import (
+    CANCELED,
+    DEFAULT_FAILURE_TTL,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    SCHEDULED,
+    STARTED,
+    STOPPED,
+    Keys,
+)
+from bench_jobs.jobs.queries import INDEX_OF, _text, fetch_fields, load_job
+from bench_jobs.jobs.store import rq_time, run_script
+
+if TYPE_CHECKING:
+    import redis
+
+    from bench_jobs.bench.layout import Bench
+
+BATCH = 500
+# LREM scans the whole list: by id it is worth it, in bulk only on short lists. Ids left behind are
+# skipped by workers (claim drops ids whose hash is gone or not queued), so this is about tidiness.
+LREM_MAX_BY_ID = 1_000_000
+LREM_MAX_BULK = 5_000
+PURGEABLE = (QUEUED, SCHEDULED, FAILED, STOPPED, FINISHED, CANCELED)
+RETRYABLE = (FAILED, STOPPED, CANCELED, SCHEDULED)
+CANCELABLE = (QUEUED, SCHEDULED)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Outcome:
+    """What a bulk operation did: ids changed, and ids refused with the reason."""
+
+    done: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    wrong_status: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"done": len(self.done), "ids": self.done[:1000], "missing": self.missing,
+                "wrong_status": self.wrong_status}
+
+
+def _run(client: redis.Redis, name: str, args: list[Any]) -> list[str]:
+    """Run a manage script (loaded once per Redis; again after a restart or flush)."""
+    return [_text(code) or "" for code in run_script(client, name, [], args)]
+
+
+def _apply(client: redis.Redis, name: str, head: list[Any], ids: list[str], outcome: Outcome,
+           progress: Progress | None = None) -> Outcome:
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        for job_id, code in zip(chunk, _run(client, name, [*head, *chunk]), strict=True):
+            _record(outcome, job_id, code)
+        if progress:
+            progress(len(chunk))
+    return outcome
+
+
+def _record(outcome: Outcome, job_id: str, code: str) -> None:
+    if code == "ok":
+        outcome.done.append(job_id)
+    elif code == "missing":
+        outcome.missing.append(job_id)
+    else:
+        outcome.wrong_status[job_id] = code.partition(":")[2]
+
+
+def _now() -> tuple[float, str]:
+    now = time.time()
+    return now, rq_time(now)
+
+
+# -- by id ------------------------------------------------------------------------------------------
+def retry_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None) -> Outcome:
+    now, stamp = _now()
+    return _apply(client, "manage_retry", [bench.bench_id, repr(now), stamp], ids, Outcome(), progress)
+
+
+def cancel_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
+                lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
+    now, stamp = _now()
+    ttl = int(bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL) or DEFAULT_FAILURE_TTL)
+    return _apply(client, "manage_cancel", [bench.bench_id, repr(now), stamp, ttl, lrem_max], ids, Outcome(),
+                  progress)
+
+
+def delete_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
+                lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
+    return _apply(client, "manage_delete", [bench.bench_id, lrem_max], ids, Outcome(), progress)
+
+
+def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[str, ...], verb: str) -> None:
+    """Refuse the whole command before changing anything when one id is unknown or in the wrong state.
+
+    The scripts check again atomically; this read only makes a typo cost nothing.
+    """
+    fields = fetch_fields(client, ids, ("status", "origin"))
+    outcome = Outcome()
+    for job_id in ids:
+        status, origin = _text(fields[job_id]["status"]), _text(fields[job_id]["origin"]) or ""
+        if not status or not origin.startswith(f"{bench.bench_id}:"):
+            outcome.missing.append(job_id)
+        elif status not in allowed:
+            outcome.wrong_status[job_id] = status
+    check_outcome(outcome, verb, allowed)
+
+
+def check_outcome(outcome: Outcome, verb: str, allowed: tuple[str, ...]) -> None:
+    """Raise when nothing could be done, naming each refused id and why (the CLI's exit 1)."""
+    problems = [f"no job '{i}' in this bench" for i in outcome.missing]
+    problems += [f"job '{i}' is {s}; only {', '.join(allowed)} jobs can be {verb}"
+                 for i, s in outcome.wrong_status.items()]
+    if problems:
+        done = f" ({len(outcome.done)} other job(s) were {verb})" if outcome.done else ""
+        raise BenchJobsError("; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "") + done,
+                             "list jobs and their status with `bench-jobs jobs list`")
+
+
+def stop_job(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
+    """Ask the job's worker to stop it: push a command on the worker's control list.
+
+    The worker (bench_jobs.worker.loop) kills the job's work-horse, marks the job `stopped` (kept in the
+    failed index) and logs event=stopped. A dead worker's job is handled by the recovery sweep.
+    """
+    data = load_job(client, bench, job_id)
+    status = _text(data.get("status"))
+    if status != STARTED:
+        raise BenchJobsError(f"job '{job_id}' is {status}; only started (running) jobs can be stopped",
+                             "cancel a queued job with `bench-jobs jobs cancel ID`")
+    worker = _text(data.get("worker_name"))
+    if not worker:
+        raise JobNotFound(f"job '{job_id}' is started but names no worker", "check `bench-jobs workers`")
+    keys = Keys(bench.bench_id)
+    control = keys.worker_stop(worker)
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(control, json.dumps({"cmd": "stop-job", "job_id": job_id}))
+    pipe.expire(control, 3600)  # a worker that died never reads it: do not keep it forever
+    pipe.exists(keys.worker_alive(worker))
+    alive = pipe.execute()[2]
+    return {"id": job_id, "worker": worker, "worker_alive": bool(alive), "requested": True}
+
+
+# -- selections -------------------------------------------------------------------------------------
+def _select(client: redis.Redis, index_keys: list[str], method: str | None, status: str | None,
+            handled: Callable[[list[str]], int]) -> Iterator[list[str]]:
+    """Pages of ids from the front of the indexes, filtered by method glob / exact status.
+
+    The caller acts on each page (removing its ids from the index) and `handled` returns how many
+    of the page stayed in the indexes, so the next read skips them instead of rereading forever.
+    """
+    for key in index_keys:
+        offset = 0
+        while True:
+            ids = [_text(i) or "" for i in client.zrange(key, offset, offset + BATCH - 1)]
+            if not ids:
+                break
+            chosen = ids
+            if method or status:
+                fields = fetch_fields(client, ids, ("bj_method", "status"))
+                chosen = [i for i in ids if _matches(fields[i], method, status)]
+            offset += len(ids) - len(chosen)
+            if chosen:
+                offset += handled(chosen)
+                yield chosen
+
+
+def _matches(data: dict[str, Any], method: str | None, status: str | None) -> bool:
+    if method and not fnmatch.fnmatchcase(_text(data.get("bj_method")) or "", method):
+        return False
+    return not status or _text(data.get("status")) == status
+
+
+def count_selection(client: redis.Redis, index_keys: list[str]) -> int:
+    pipe = client.pipeline(transaction=False)
+    for key in index_keys:
+        pipe.zcard(key)
+    return sum(int(n) for n in pipe.execute())
+
+
+def selection_keys(bench: Bench, status: str, queues: list[str], sites: list[str]) -> list[str]:
+    keys = Keys(bench.bench_id)
+    state = INDEX_OF.get(status, status)
+    return [keys.index(state, q, s) for q in queues for s in sites]
+
+
+def retry_all_failed(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str],
+                     progress: Progress | None = None) -> Outcome:
+    """Every failed (and stopped) job of these queues and sites, back to its queue."""
+    outcome = Outcome()
+    now, stamp = _now()
+    index_keys = selection_keys(bench, FAILED, queues, sites)
+
+    def act(ids: list[str]) -> int:
+        before = len(outcome.done)
+        _apply(client, "manage_retry", [bench.bench_id, repr(now), stamp], ids, outcome, progress)
+        return len(ids) - (len(outcome.done) - before)
+
+    for _ in _select(client, index_keys, None, None, act):
+        pass
+    return outcome
+
+
+def purge(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], status: str = QUEUED,
+          method: str | None = None, methods: set[str] | None = None, event: str | None = None,
+          progress: Progress | None = None) -> Outcome:
+    """Delete the jobs of a status (queued by default) in these queues and sites, optionally by method.
+
+    `methods` (exact dotted paths) and `event` (the job's `bj_event` field) serve `purge-jobs --event`.
+    """
+    if status not in PURGEABLE:
+        raise BenchJobsError(f"cannot purge {status} jobs (purgeable: {', '.join(PURGEABLE)})",
+                             "stop running jobs with `bench-jobs jobs stop ID` first")
+    outcome = Outcome()
+    index_keys = selection_keys(bench, status, queues, sites)
+    exact_status = status if status != INDEX_OF.get(status, status) else None
+
+    def act(ids: list[str]) -> int:
+        # Ids the event filter leaves out, or the script refuses, stay in the index: report them as kept.
+        target = _by_event(client, ids, methods or set(), event) if methods is not None or event else ids
+        before = len(outcome.done)
+        _apply(client, "manage_delete", [bench.bench_id, LREM_MAX_BULK], target, outcome, progress)
+        return len(ids) - (len(outcome.done) - before)
+
+    for _ in _select(client, index_keys, method, exact_status, act):
+        pass
+    return outcome
+
+
+def _by_event(client: redis.Redis, ids: list[str], methods: set[str], event: str | None) -> list[str]:
+    fields = fetch_fields(client, ids, ("bj_method", "bj_event"))
+    return [i for i in ids if (_text(fields[i]["bj_method"]) in methods)
+            or (event and _text(fields[i]["bj_event"]) == event)]
+
+
+def event_methods(bench: Bench, event: str) -> set[str]:
+    """Methods the installed apps schedule under `event` (e.g. `daily`), read by bench_jobs.bench.hooks."""
+    from bench_jobs.bench import hooks
+
+    return {row.method for row in hooks.load_events(bench) if row.ok and row.event == event}
+
+
+def known_events() -> tuple[str, ...]:
+    from bench_jobs.bench import hooks
+
+    return tuple(hooks.KNOWN_EVENTS)
+
+
+# -- wait -------------------------------------------------------------------------------------------
+def busy_counts(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]) -> dict[str, int]:
+    """Queued and started jobs of these sites and queues (ZCARD only)."""
+    keys = Keys(bench.bench_id)
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for site in sites:
+            pipe.zcard(keys.index(QUEUED, queue, site))
+            pipe.zcard(keys.index(STARTED, queue, site))
+    replies = [int(n) for n in pipe.execute()]
+    return {"queued": sum(replies[0::2]), "started": sum(replies[1::2])}
+
+
+def wait_idle(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], timeout: float | None,
+              poll: float = 0.2, clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> tuple[bool, dict[str, int]]:
+    """Block until nothing of these sites is queued or started; (idle?, last counts).
+
+    Scheduled jobs (retries waiting for their backoff, --in/--at) are not counted: one due next week
+    would block forever. `timeout` None waits without end.
+    """
+    deadline = None if timeout is None else clock() + timeout
+    while True:
+        counts = busy_counts(client, bench, sites, queues)
+        if not any(counts.values()):
+            return True, counts
+        if deadline is not None and clock() >= deadline:
+            return False, counts
+        sleep(poll if deadline is None else max(min(poll, deadline - clock()), 0))

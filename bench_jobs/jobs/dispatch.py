@@ -1,0 +1,283 @@
+"""The worker side of the storage contract (docs/storage.md): claim, finish, promote, the recovery
+sweep, and worker registration / heartbeat.
+
+Every job state change is one Lua script in bench_jobs/lua/, so a crash between two writes cannot
+leave a half-moved job. `finish` can claim the next job in the same script: one round trip per job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.jobs.keys import (
+    DEFAULT_FAILED_LIMIT,
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_RESULTS_TTL,
+    RQ_QUEUES,
+    RQ_WORKERS,
+    Keys,
+    job_key,
+    worker_key,
+)
+from bench_jobs.jobs.store import parse_rq_time, rq_time
+
+if TYPE_CHECKING:
+    import redis
+
+LUA_DIR = Path(__file__).parent / "lua"
+# Upper bounds (seconds) of the duration histogram in bj:{B}:metrics:durations (Prometheus style).
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+DEFAULT_WORKER_DEAD_AFTER = 15.0
+
+
+def bucket(duration: float) -> str:
+    """The histogram bucket label of a run that took `duration` seconds."""
+    for le in BUCKETS:
+        if duration <= le:
+            return str(le)
+    return "+Inf"
+
+
+@cache
+def _script_text(name: str) -> str:
+    common = (LUA_DIR / "dispatch_common.lua").read_text(encoding="utf-8")
+    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class ClaimedJob:
+    """A job this worker has moved to started; the fields the runner needs, nothing decompressed."""
+
+    id: str
+    queue: str
+    site: str
+    method: str
+    kwargs: dict[str, Any]
+    timeout: int | None
+    attempts: int
+    retry: int
+    on_success: str | None = None
+    on_failure: str | None = None
+    # Set when a job written by hand has fields that cannot be read: it is failed without running.
+    problem: str | None = None
+
+    @classmethod
+    def from_reply(cls, reply: list[Any]) -> ClaimedJob:
+        v = [_text(x) for x in reply]
+        job = cls(id=v[0], queue=v[1], site=v[2], method=v[3], kwargs={}, timeout=None, attempts=int(v[6]),
+                  retry=0, on_success=v[8] or None, on_failure=v[9] or None)
+        try:  # never raise here: the job is already started, a crash would leave it to the sweep
+            job.kwargs, job.timeout, job.retry = _fields(v[4], v[5], v[7])
+        except ValueError as exc:
+            job.problem = str(exc)
+        return job
+
+    @property
+    def retries_left(self) -> int:
+        return max(0, self.retry - (self.attempts - 1))
+
+
+def _fields(kwargs: str, timeout: str, retry: str) -> tuple[dict[str, Any], int | None, int]:
+    """bj_kwargs, timeout and bj_retry as the runner needs them, or ValueError naming the bad one."""
+    try:
+        parsed = json.loads(kwargs or "{}")
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"bj_kwargs is not a JSON object: {kwargs[:80]!r}")
+    try:
+        seconds = int(float(timeout)) if timeout else None
+        if seconds is not None and seconds < 1:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise ValueError(f"timeout is not a positive number of seconds: {timeout[:80]!r}") from None
+    if not retry.isdigit() and retry:
+        raise ValueError(f"bj_retry is not a whole number: {retry[:80]!r}")
+    return parsed, seconds, int(retry or 0)
+
+
+@dataclass
+class Ending:
+    """How a run ends, as finish.lua takes it. `status` is one of finished, failed, stopped,
+    scheduled (retry at `run_at`), queued (retry now) or released (never run, attempt not counted)."""
+
+    status: str
+    duration: float = 0.0
+    result: str = ""
+    error: str = ""
+    exc_info: bytes = b""
+    ttl: int = DEFAULT_RESULTS_TTL
+    failed_limit: int = DEFAULT_FAILED_LIMIT
+    run_at: float = 0.0
+
+
+@dataclass
+class SweepResult:
+    swept: bool
+    requeued: int = 0
+    failed: int = 0
+    job_ids: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    """The scripts of one bench on one client, for one worker name (or None for sweep-only users)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, worker_name: str = "") -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_name = worker_name
+        self._claim = client.register_script(_script_text("claim"))
+        self._finish = client.register_script(_script_text("finish"))
+        self._promote = client.register_script(_script_text("promote"))
+        self._sweep = client.register_script(_script_text("sweep"))
+
+    def claim(self, queues: list[str], now: float | None = None) -> ClaimedJob | None:
+        now = time.time() if now is None else now
+        reply = self._claim(args=[self.keys.bench_id, self.worker_name, now, rq_time(now), *queues])
+        return ClaimedJob.from_reply(reply) if reply else None
+
+    def finish(self, job: ClaimedJob, ending: Ending, next_queues: list[str] | None = None,
+               now: float | None = None) -> tuple[bool, ClaimedJob | None]:
+        """End `job`; with `next_queues`, claim the next job in the same script.
+
+        Returns (applied, next job). applied is False when the job was no longer ours (the sweep
+        recovered it meanwhile), in which case nothing about it was written.
+        """
+        now = time.time() if now is None else now
+        args = [self.keys.bench_id, job.id, self.worker_name, ending.status, now, rq_time(now), ending.result,
+                ending.error, ending.exc_info, ending.duration, ending.ttl, ending.failed_limit, ending.run_at,
+                bucket(ending.duration), *(next_queues or [])]
+        reply = self._finish(args=args)
+        claimed = ClaimedJob.from_reply(reply[1:]) if len(reply) > 1 else None
+        return bool(int(reply[0])), claimed
+
+    def promote(self, now: float | None = None, limit: int = 1000) -> int:
+        """Move due scheduled jobs (retries, --in/--at) to the tail of their queue."""
+        now = time.time() if now is None else now
+        return int(self._promote(args=[self.keys.bench_id, now, limit]))
+
+    def sweep(self, *, grace: float = 60.0, interval: float = 2.0, failure_ttl: int = DEFAULT_FAILURE_TTL,
+              failed_limit: int = DEFAULT_FAILED_LIMIT, force: bool = False, owner: str | None = None,
+              now: float | None = None) -> SweepResult:
+        """Recover the started jobs of dead workers (see lua/sweep.lua).
+
+        Runs at most once per `interval` for the whole bench unless `force`; callers may call it
+        as often as they like.
+        """
+        now = time.time() if now is None else now
+        reply = self._sweep(args=[self.keys.bench_id, now, rq_time(now), owner or self.worker_name or "sweeper",
+                                  int(interval * 1000), grace, failure_ttl, failed_limit, "1" if force else "0"])
+        return SweepResult(bool(int(reply[0])), int(reply[1]), int(reply[2]), [_text(x) for x in reply[3:]])
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+def new_worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{os.urandom(2).hex()}"
+
+
+def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str], alive_ttl: float) -> None:
+    """The RQ-compatible worker hash and sets, plus our alive key, in one transaction."""
+    now = rq_time(time.time())
+    rq_queues = [keys.rq_queue_name(q) for q in queues]
+    mapping = {"birth": now, "last_heartbeat": now, "queues": ",".join(rq_queues), "pid": os.getpid(),
+               "hostname": socket.gethostname(), "state": "idle", "current_job": "", "successful_job_count": 0,
+               "failed_job_count": 0, "total_working_time": 0, "bj_bench": keys.bench_id,
+               "bj_queues": ",".join(queues)}
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(worker_key(name))
+        pipe.hset(worker_key(name), mapping=mapping)
+        pipe.sadd(RQ_WORKERS, worker_key(name))
+        for q in queues:
+            pipe.sadd(keys.rq_workers_of(q), worker_key(name))
+        # RQ's tools (`rq info`, rq-dashboard) list only queues in rq:queues: a served queue shows
+        # up there even before anything was enqueued to it.
+        if queues:
+            pipe.sadd(RQ_QUEUES, *(keys.queue(q) for q in queues))
+        pipe.sadd(keys.workers(), name)
+        pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
+        pipe.execute()
+
+
+def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_id: str | None = None,
+              queues: list[str] | None = None) -> bool:
+    """Refresh the worker's alive key; with the id of the job it is running, say whether that job is
+    still its own (False: the sweep gave it away while this worker was frozen, e.g. SIGSTOP or a VM
+    pause longer than the alive TTL, or it ran past its deadline; the caller must kill its copy).
+
+    The job is read after the refresh, and the sweep only takes jobs of workers without an alive
+    key (or past their deadline), so a True answer cannot be made stale by a sweep in between.
+
+    With `queues`, a worker whose registration is gone (the sweep removed it while this worker was
+    frozen or cut off from Redis longer than the alive TTL, or Redis restarted empty) registers again.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
+        pipe.hset(worker_key(name), "last_heartbeat", rq_time(time.time()))
+        pipe.sismember(keys.workers(), name)
+        if job_id:
+            pipe.hmget(job_key(job_id), "status", "worker_name")
+        replies = pipe.execute()
+    if queues is not None and not replies[2]:
+        register_worker(client, keys, name, queues, alive_ttl)
+        if job_id:
+            client.hset(worker_key(name), mapping={"state": "busy", "current_job": job_id})
+    if not job_id:
+        return True
+    status, owner = (_text(v) if v is not None else None for v in replies[3])
+    return status == "started" and owner == name
+
+
+def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str]) -> None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.srem(RQ_WORKERS, worker_key(name))
+        for q in queues:
+            pipe.srem(keys.rq_workers_of(q), worker_key(name))
+        pipe.srem(keys.workers(), name)
+        pipe.delete(worker_key(name), keys.worker_alive(name), keys.worker_stop(name))
+        pipe.execute()
+
+
+def list_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
+    """This bench's workers (never another bench's), sorted by name, with their alive flag."""
+    names = sorted(_text(n) for n in client.smembers(keys.workers()))
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(worker_key(name))
+            pipe.exists(keys.worker_alive(name))
+        replies = pipe.execute()
+    rows = []
+    for name, data, alive in zip(names, replies[::2], replies[1::2], strict=True):
+        if not data:
+            continue
+        row = {_text(k): _text(v) for k, v in data.items()}
+        rows.append({
+            "name": name, "hostname": row.get("hostname"), "pid": int(row.get("pid") or 0),
+            "queues": [q for q in row.get("bj_queues", "").split(",") if q],
+            "state": row.get("state") if alive else "dead", "current_job": row.get("current_job") or None,
+            "successful": int(row.get("successful_job_count") or 0), "failed": int(row.get("failed_job_count") or 0),
+            "total_working_time": float(row.get("total_working_time") or 0), "birth": row.get("birth"),
+            "last_heartbeat": row.get("last_heartbeat"), "heartbeat_age": _age(row.get("last_heartbeat")),
+        })
+    return rows
+
+
+def _age(stamp: str | None) -> float | None:
+    then = parse_rq_time(stamp)
+    return None if then is None else max(0.0, round(time.time() - then.timestamp(), 3))
+
+
+def send_control(client: redis.Redis, keys: Keys, name: str, command: dict[str, Any]) -> None:
+    """Push a command (e.g. {"cmd": "stop-job", "job_id": ...}) to one worker's control list."""
+    client.rpush(keys.worker_stop(name), json.dumps(command))

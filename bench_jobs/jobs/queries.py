@@ -1,0 +1,309 @@
+"""Bounded read-only queries over jobs and workers: show-pending-jobs, jobs list, jobs show, workers.
+
+Every query reads the per-site index ZSETs (docs/storage.md): counts are ZCARD, pages are ZRANGE
+with a limit, and the page's job hashes come back in one pipelined HMGET. So the Redis work is
+O(queues x sites + limit) and does not grow with the backlog; no listing ever scans a queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import time
+import zlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.errors import JobNotFound
+from bench_jobs.jobs.keys import (
+    CANCELED,
+    DEFAULT_FAILURE_TTL,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    SCHEDULED,
+    STARTED,
+    STOPPED,
+    Keys,
+    job_key,
+)
+from bench_jobs.jobs.store import parse_rq_time
+
+if TYPE_CHECKING:
+    import redis
+
+    from bench_jobs.bench.layout import Bench
+
+# Order of `jobs list` without --status: what is happening now first, history last.
+LIST_STATES = (STARTED, QUEUED, SCHEDULED, FAILED, CANCELED, FINISHED)
+# End states list newest first; the others list next-to-run first.
+NEWEST_FIRST = {FAILED, FINISHED, CANCELED}
+# `stopped` jobs are kept in the failed index (a stop is a failure by the operator's hand).
+INDEX_OF = {STOPPED: FAILED}
+PAGE_FIELDS = ("bj_method", "bj_site", "bj_kwargs", "bj_enqueued", "timeout", "status", "bj_queue",
+               "started_at", "ended_at", "bj_attempts", "bj_error")
+# `--method GLOB` must look at methods, so it reads pages until it has `limit` matches or this many jobs.
+METHOD_SCAN_CAP = 20_000
+SCAN_BATCH = 1000
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def stamp(value: Any) -> str | None:
+    """RQ's `2026-11-30T04:40:01.123456Z` as ISO 8601 like every other time we print (+00:00, ms)."""
+    text = _text(value)
+    if not text:
+        return None
+    moment = parse_rq_time(text)
+    return moment.isoformat(timespec="milliseconds") if moment else text
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(_text(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+def _json(value: Any) -> Any:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def known_sites(client: redis.Redis, bench: Bench) -> list[str]:
+    """Sites on disk plus sites that ever enqueued (a removed site's jobs still count)."""
+    seen = {_text(s) for s in client.smembers(Keys(bench.bench_id).sites_seen())}
+    return sorted({*bench.sites(), *(s for s in seen if s)})
+
+
+# -- show-pending-jobs -----------------------------------------------------------------------------
+def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], limit: int = 20,
+                    *, all_sites: bool = False) -> dict[str, Any]:
+    """Per queue: pending/started/scheduled/failed counts, oldest age and the next `limit` jobs.
+
+    Two round trips whatever the backlog: one pipeline of ZCARD/ZRANGE per (queue, site), then one
+    pipeline of HMGET for the jobs on the page.
+    """
+    keys = Keys(bench.bench_id)
+    limit = max(int(limit), 0)
+    now = time.time()
+    # A failed job's hash expires after rq_job_failure_ttl, but its index entry stays until the next
+    # failure in that queue trims it: count only entries young enough to still exist.
+    kept_since = {site: now - bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site) for site in sites}
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for site in sites:
+            for state in (QUEUED, STARTED, SCHEDULED):
+                pipe.zcard(keys.index(state, queue, site))
+            pipe.zcount(keys.index(FAILED, queue, site), kept_since[site], "+inf")
+            # The first page holds the oldest job too (score = enqueue time), so no extra query.
+            pipe.zrange(keys.index(QUEUED, queue, site), 0, max(limit, 1) - 1, withscores=True)
+    replies = iter(pipe.execute())
+    summaries = []
+    for queue in queues:
+        counts = {QUEUED: 0, STARTED: 0, SCHEDULED: 0, FAILED: 0}
+        page: list[tuple[float, str]] = []
+        for _site in sites:
+            for state in counts:
+                counts[state] += int(next(replies))
+            page.extend((score, _text(job_id)) for job_id, score in next(replies))
+        page.sort()
+        oldest = page[0][0] if page else None
+        summaries.append({
+            "queue": queue, "pending": counts[QUEUED], "started": counts[STARTED],
+            "scheduled": counts[SCHEDULED], "failed": counts[FAILED],
+            "oldest_age_seconds": round(max(now - oldest, 0.0), 3) if oldest is not None else None,
+            "_ids": [job_id for _, job_id in page[:limit]],
+        })
+    hashes = fetch_fields(client, [i for s in summaries for i in s["_ids"]], PAGE_FIELDS)
+    for summary in summaries:
+        summary["jobs"] = [pending_row(job_id, hashes[job_id]) for job_id in summary.pop("_ids")]
+    site = None if all_sites or len(sites) != 1 else sites[0]
+    return {"bench_id": bench.bench_id, "site": site, "queues": summaries}
+
+
+def fetch_fields(client: redis.Redis, ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """HMGET `fields` of each job in one pipelined round trip."""
+    if not ids:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(job_key(job_id), fields)
+    return {job_id: dict(zip(fields, values, strict=True)) for job_id, values in zip(ids, pipe.execute(), strict=True)}
+
+
+def pending_row(job_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "method": _text(data.get("bj_method")),
+        "site": _text(data.get("bj_site")),
+        "kwargs": _json(data.get("bj_kwargs")) or {},
+        "enqueued_at": iso(_float(data.get("bj_enqueued"))),
+        "timeout": _int(data.get("timeout")),
+    }
+
+
+# -- workers ---------------------------------------------------------------------------------------
+def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> list[dict[str, Any]]:
+    """The bench's workers (dispatch.list_workers) plus `utilisation`: the share of its life spent
+    running jobs (0..1), as Sidekiq and rq-dashboard show it; None before its first second."""
+    from bench_jobs.jobs.dispatch import list_workers
+
+    now = time.time() if now is None else now
+    rows = list_workers(client, keys)
+    for row in rows:
+        born = parse_rq_time(_text(row.get("birth")))
+        lived = now - born.timestamp() if born is not None else 0.0
+        row["utilisation"] = round(min(row["total_working_time"] / lived, 1.0), 3) if lived >= 1 else None
+    return rows
+
+
+# -- jobs list -------------------------------------------------------------------------------------
+def list_jobs(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str],
+              statuses: list[str] | None = None, method: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Jobs by status (all indexed states by default), queue and method glob; at most `limit` rows."""
+    keys = Keys(bench.bench_id)
+    rows: list[dict[str, Any]] = []
+    for status in statuses or LIST_STATES:
+        if len(rows) >= limit:
+            break
+        want = limit - len(rows)
+        rows.extend(_list_state(client, keys, sites, queues, status, method, want))
+    return rows[:limit]
+
+
+def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[str], status: str,
+                method: str | None, want: int) -> list[dict[str, Any]]:
+    index_state = INDEX_OF.get(status, status)
+    if index_state not in LIST_STATES:
+        return []  # `deferred` jobs have no index: bench-jobs never defers (no dependencies yet)
+    index_keys = [keys.index(index_state, q, s) for q in queues for s in sites]
+    rows: list[dict[str, Any]] = []
+    start, scanned = 0, 0
+    # Without filters one page is enough; a filter reads further pages until the page is full.
+    filtered = bool(method) or status != index_state
+    batch = max(want, 1) if not filtered else SCAN_BATCH
+    while len(rows) < want and scanned < METHOD_SCAN_CAP:
+        ids = _merged_page(client, index_keys, start, batch, newest_first=index_state in NEWEST_FIRST)
+        if not ids:
+            break
+        hashes = fetch_fields(client, ids, PAGE_FIELDS)
+        for job_id in ids:
+            if all(value is None for value in hashes[job_id].values()):
+                continue  # the hash expired (result/failure TTL); its id leaves the index when a later job ends
+            row = list_row(job_id, hashes[job_id], index_state)
+            if method and not fnmatch.fnmatchcase(row["method"] or "", method):
+                continue
+            if status != index_state and row["status"] != status:
+                continue
+            rows.append(row)
+        scanned += len(ids)
+        start += batch
+        if len(ids) < batch:  # (a full page that came out short: filtered or expired ids, read on)
+            break
+    return rows[:want]
+
+
+def _merged_page(client: redis.Redis, index_keys: list[str], start: int, count: int,
+                 newest_first: bool) -> list[str]:
+    """Ids at positions start..start+count of the union of several index ZSETs, in score order.
+
+    Each index contributes at most start+count ids (the merged window can hold no more from one).
+    """
+    pipe = client.pipeline(transaction=False)
+    for key in index_keys:
+        if newest_first:
+            pipe.zrevrange(key, 0, start + count - 1, withscores=True)
+        else:
+            pipe.zrange(key, 0, start + count - 1, withscores=True)
+    merged = [(score, _text(job_id)) for reply in pipe.execute() for job_id, score in reply]
+    merged.sort(reverse=newest_first)
+    return [job_id for _, job_id in merged[start:start + count]]
+
+
+def list_row(job_id: str, data: dict[str, Any], index_state: str) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "status": _text(data.get("status")) or index_state,
+        "queue": _text(data.get("bj_queue")),
+        "site": _text(data.get("bj_site")),
+        "method": _text(data.get("bj_method")),
+        "kwargs": _json(data.get("bj_kwargs")) or {},
+        "enqueued_at": iso(_float(data.get("bj_enqueued"))),
+        "started_at": stamp(data.get("started_at")),
+        "ended_at": stamp(data.get("ended_at")),
+        "attempts": _int(data.get("bj_attempts")) or 0,
+        "error": _text(data.get("bj_error")),
+    }
+
+
+# -- jobs show -------------------------------------------------------------------------------------
+def load_job(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
+    """The job's hash as text, or JobNotFound (also for a job of another bench sharing this Redis)."""
+    raw = client.hgetall(job_key(job_id))
+    data = {_text(k): v for k, v in raw.items()}
+    origin = _text(data.get("origin")) or ""
+    if not data or not origin.startswith(f"{bench.bench_id}:"):
+        raise JobNotFound(f"no job '{job_id}' in this bench",
+                          "list jobs with `bench-jobs jobs list --status failed` (finished jobs expire after "
+                          "rq_results_ttl, failed ones after rq_job_failure_ttl)")
+    return data
+
+
+def decompress(value: Any) -> str | None:
+    """exc_info is zlib-compressed text; tolerate plain text written by other tools."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else str(value).encode()
+    with contextlib.suppress(zlib.error):
+        raw = zlib.decompress(raw)
+    return raw.decode("utf-8", "replace")
+
+
+def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
+    data = load_job(client, bench, job_id)
+    return {
+        "id": job_id,
+        "status": _text(data.get("status")),
+        "queue": _text(data.get("bj_queue")),
+        "method": _text(data.get("bj_method")),
+        "site": _text(data.get("bj_site")),
+        "kwargs": _json(data.get("bj_kwargs")) or {},
+        "timeout": _int(data.get("timeout")),
+        "created_at": stamp(data.get("created_at")),
+        "enqueued_at": stamp(data.get("enqueued_at")) or iso(_float(data.get("bj_enqueued"))),
+        "started_at": stamp(data.get("started_at")),
+        "ended_at": stamp(data.get("ended_at")),
+        "run_at": iso(_float(data.get("bj_run_at"))),
+        "duration_seconds": _float(data.get("bj_duration")),
+        "attempts": _int(data.get("bj_attempts")) or 0,
+        "retry": _int(data.get("bj_retry")) or 0,
+        "retries_left": _int(data.get("retries_left")),
+        "worker": _text(data.get("worker_name")),
+        "error": _text(data.get("bj_error")),
+        "traceback": decompress(data.get("exc_info")),
+        "result": _json(data.get("bj_result")),
+        "on_success": _text(data.get("bj_on_success")),
+        "on_failure": _text(data.get("bj_on_failure")),
+    }

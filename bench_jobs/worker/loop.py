@@ -1,0 +1,236 @@
+"""The worker loop: claim, run, finish-and-claim-next (one round trip per job), and between jobs
+promote due retries (once a second). The heartbeat thread runs the recovery sweep (rate-limited
+bench-wide in Redis), so it goes on while a long job runs.
+
+Idle, it BLPOPs its queues' wake lists for at most a second. SIGTERM/SIGINT: warm stop (finish the
+current job, exit 0); a second one: cold stop (cut the job short; it is re-queued while it has
+retries left, else failed "worker stopped" — never silently dropped).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench_jobs.jobs.dispatch import (
+    DEFAULT_WORKER_DEAD_AFTER,
+    ClaimedJob,
+    Dispatcher,
+    Ending,
+    new_worker_name,
+    register_worker,
+    unregister_worker,
+)
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.logs import writer as worklog
+from bench_jobs.worker.execution import Executor, Forking, InProcess
+from bench_jobs.worker.heartbeat import Heartbeat
+from bench_jobs.worker.recovery import report_swept
+from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, settle
+
+if TYPE_CHECKING:
+    import redis
+
+    from bench_jobs.bench.layout import Bench
+
+STRATEGIES = ("default", "round_robin", "random")
+IDLE_WAIT = 1  # seconds of BLPOP on the wake lists; must stay below the connection's socket_timeout
+PROMOTE_EVERY = 1.0
+LOST_MESSAGE = "lost: the recovery sweep gave this job to another worker"
+
+
+@dataclass
+class WorkerOptions:
+    queues: list[str]
+    burst: bool = False
+    fork: bool = True
+    max_jobs: int | None = None
+    strategy: str = "default"
+    quiet: bool = False
+    name: str | None = None
+
+
+def timings(bench: Bench) -> tuple[float, float, float]:
+    """(alive TTL, heartbeat interval, sweep interval) from `worker_dead_after` (default 15 s): a
+    SIGKILLed worker's job is recovered within about dead_after + sweep interval (≤ 20 s)."""
+    dead_after = max(1.0, bench.number("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER))
+    return dead_after, max(0.3, dead_after / 3), min(5.0, max(0.5, dead_after / 3))
+
+
+class Worker:
+    def __init__(self, bench: Bench, options: WorkerOptions, client: redis.Redis | None = None,
+                 log: worklog.WorkLog | None = None) -> None:
+        from bench_jobs.bench.connection import connect
+
+        self.bench, self.options = bench, options
+        self.name = options.name or new_worker_name()
+        self.keys = Keys(bench.bench_id)
+        self.client = client or connect(bench)
+        self.dispatch = Dispatcher(self.client, self.keys, self.name)
+        self.log = log or worklog.for_bench(bench, self.name, quiet=options.quiet)
+        self.executor: Executor = Forking(bench) if options.fork else InProcess(bench)
+        self.alive_ttl, self.beat_every, self.sweep_every = timings(bench)
+        self.grace = bench.number("worker_timeout_grace", max(30.0, 2 * self.alive_ttl))
+        self.timeouts = bench.queue_timeouts()
+        self.policies: dict[str, RetryPolicy] = {}
+        self.stop_requested = self.cold = False
+        self.next_promote = self.next_sweep = 0.0
+        self.rotation = 0
+        self.done = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        niceness = self.bench.get("background_process_niceness")
+        if niceness:
+            os.nice(int(niceness))
+        register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
+        beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
+                         current_job=lambda: self.executor.current, after_beat=self._after_beat,
+                         queues=self.options.queues)
+        beat.start()
+        mode = "fork" if self.options.fork else "no-fork"
+        self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")
+        try:
+            self._loop()
+        finally:
+            beat.stop()
+            unregister_worker(self.client, self.keys, self.name, self.options.queues)
+            self.log.info("worker-stop", f"{self.done} job(s) run")
+            self.log.close()
+        return 0
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if not self.stop_requested:
+            self.stop_requested = True
+            self.log.info("warm-stop", f"{signal.Signals(signum).name}: finishing the current job, then exiting")
+        else:
+            self.cold = True
+            self.log.warning("cold-stop", f"{signal.Signals(signum).name}: stopping the current job now")
+            self.executor.interrupt()
+
+    def _on_command(self, command: dict[str, Any]) -> None:
+        """From the heartbeat thread: `jobs stop ID` and friends."""
+        if command.get("cmd") == "stop-job":
+            if not self.executor.stop_job(str(command.get("job_id"))):
+                self.log.warning("stop-ignored", "not running here (any more)", job_id=command.get("job_id"))
+        elif command.get("cmd") == "shutdown":
+            self.stop_requested = True
+
+    def _after_beat(self, job_id: str | None, owned: bool) -> None:
+        """From the heartbeat thread, so a long job delays neither: kill a job the sweep gave away
+        (a second copy must not run on beside the new one), and run the recovery sweep."""
+        if job_id and not owned and self.executor.stop_job(job_id, JobLost(LOST_MESSAGE)):
+            self.log.warning("lost", "this worker lost its alive key; the job was re-queued meanwhile, so this "
+                             "copy is killed", job_id=job_id)
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.sweep_every
+            self._sweep()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        job: ClaimedJob | None = None
+        while True:
+            self._housekeeping()
+            if job is not None and self.stop_requested:
+                self._finish(job, Ending("released"))  # claimed together with the last finish, never run
+                return
+            if job is None:
+                if self.stop_requested:
+                    return
+                job = self._claim()
+                if job is None:
+                    if self.options.burst:
+                        return
+                    self._wait_for_work()
+                    continue
+            self._rotate_after(job.queue)
+            ending = self._run(job)
+            self.done += 1
+            more = not self.stop_requested and (self.options.max_jobs is None or self.done < self.options.max_jobs)
+            job = self._finish(job, ending, self._order() if more else None)
+            if not more and job is None:
+                return
+
+    def _claim(self) -> ClaimedJob | None:
+        return self._redis_retry(lambda: self.dispatch.claim(self._order()))
+
+    def _run(self, job: ClaimedJob) -> Ending:
+        self.log.info("started", f"attempt {job.attempts}" if job.attempts > 1 else "", job_id=job.id,
+                      site=job.site, method=job.method)
+        if job.problem:  # written into Redis by hand, unreadable: fail it, run nothing
+            outcome = Outcome("not-allowed", error=f"InvalidJob: {job.problem}")
+        else:
+            outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue, 300))
+        ending = settle(job, outcome, self._policy(job.site), time.time())
+        conclude(self.bench, job, outcome, ending, self.log)
+        return ending
+
+    def _finish(self, job: ClaimedJob, ending: Ending, next_queues: list[str] | None = None) -> ClaimedJob | None:
+        # Retried through short Redis outages: losing a finished job's state would run it twice.
+        applied, claimed = self._redis_retry(lambda: self.dispatch.finish(job, ending, next_queues), essential=True)
+        if not applied:
+            self.log.warning("lost", "the recovery sweep took this job over meanwhile; this run's result is not "
+                             "recorded", job_id=job.id, site=job.site, method=job.method)
+        return claimed
+
+    def _wait_for_work(self) -> None:
+        wake = [self.keys.wake(q) for q in self.options.queues]
+        self._redis_retry(lambda: self.client.blpop(wake, timeout=IDLE_WAIT))
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_promote:
+            self.next_promote = now + PROMOTE_EVERY
+            self._redis_retry(self.dispatch.promote)
+
+    def _sweep(self) -> None:
+        """One sweep (a no-op when another process swept less than `sweep_every` ago). A Redis error
+        goes to the heartbeat thread, which retries on its next beat."""
+        policy = RetryPolicy.for_site(self.bench, None)
+        result = self.dispatch.sweep(grace=self.grace, interval=self.sweep_every, failure_ttl=policy.failure_ttl,
+                                     failed_limit=policy.failed_limit)
+        report_swept(self.client, self.bench, self.log, result.job_ids)
+
+    # -- queue order -------------------------------------------------------------------------
+    def _order(self) -> list[str]:
+        queues = self.options.queues
+        if self.options.strategy == "random":
+            return random.sample(queues, len(queues))
+        if self.options.strategy == "round_robin":
+            start = self.rotation % len(queues)
+            return queues[start:] + queues[:start]
+        return queues
+
+    def _rotate_after(self, queue: str) -> None:
+        if self.options.strategy == "round_robin" and queue in self.options.queues:
+            self.rotation = self.options.queues.index(queue) + 1
+
+    def _policy(self, site: str) -> RetryPolicy:
+        if site not in self.policies:
+            self.policies[site] = RetryPolicy.for_site(self.bench, site)
+        return self.policies[site]
+
+    def _redis_retry(self, call: Any, essential: bool = False) -> Any:
+        """Run a Redis call; while Redis is unreachable, log and retry (backing off to 5 s) instead of
+        dying with a claimed job in hand. A stop request ends the wait (None) for calls that are not
+        essential; a cold stop even for finish (the sweep recovers that job once Redis is back)."""
+        import redis
+
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self.cold or (self.stop_requested and not essential):
+                    if essential:
+                        raise
+                    return None
+                self.log.error("redis-down", f"Redis unreachable ({exc}); retrying in {delay:.1f}s")
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
