@@ -1,9 +1,15 @@
-"""The scheduled events of a bench: `scheduler_events` from every installed app's hooks.py.
+"""The scheduled events of a bench: `scheduler_events` from every installed app's hooks.py, as Frappe reads them.
 
-A hooks.py is executed when it can be; when that fails (it imports frappe, say) the dict literal
-assigned to `scheduler_events` is read from the file's syntax tree instead. A bad entry (unknown key,
-invalid cron, a method that does not resolve) becomes a ScheduledEvent with `error` set: listed and
-logged, never run; the other entries still run.
+A hooks.py is executed, as Frappe imports it: against the real `frappe` when that is importable, else
+against a stand-in (`frappe_stub`), so events added by code (`scheduler_events["cron"][...] = ...`,
+`.update(...)`, conditionals, helper functions) count. Only when execution fails is the literal assigned
+to `scheduler_events` read from the file's syntax tree; an app whose events cannot be read at all is one
+row with `error` set, and `problems()` names it for `scheduler list`, `doctor` and the scheduler log.
+
+Event keys are normalised as Frappe does (it title-cases `hourly_long` to the frequency "Hourly Long"),
+and only Frappe's frequencies are accepted, plus `cron_long` (bench-jobs' own: cron on the long queue).
+A bad entry (unknown key, invalid cron, a method that does not resolve) becomes a ScheduledEvent with
+`error` set: listed and logged, never run; the other entries still run.
 """
 
 from __future__ import annotations
@@ -24,11 +30,24 @@ from bench_jobs.scheduler import cron
 if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
 
-BASE_EVENTS = ("all", "hourly", "daily", "weekly", "monthly", "yearly", "annual")
-# Frappe's maintenance events run on the long queue, like the _long ones.
-NAMED_EVENTS = (*BASE_EVENTS, *(f"{e}_long" for e in BASE_EVENTS), "hourly_maintenance", "daily_maintenance")
+# Frappe's frequencies (the options of Scheduled Job Type.frequency), as hooks keys. Frappe has no
+# `all_long`, `yearly_long` or `annual_long`: an app declaring them gets nothing run, so they are refused.
+# Maintenance events run on the long queue, like the _long ones.
+NAMED_EVENTS = ("all", "hourly", "hourly_long", "hourly_maintenance", "daily", "daily_long", "daily_maintenance",
+                "weekly", "weekly_long", "monthly", "monthly_long", "yearly", "annual")
+# `cron` is Frappe's; `cron_long` is bench-jobs' addition (the design asks for it): cron on the long queue.
 CRON_EVENTS = ("cron", "cron_long")
 KNOWN_EVENTS = (*NAMED_EVENTS, *CRON_EVENTS)
+
+
+def normalise_event(key: Any) -> str:
+    """The hooks key as Frappe reads it: `"Hourly"`, `"HOURLY_LONG"`, `"hourly long"` -> hourly, hourly_long.
+
+    Frappe turns a key into its frequency with `key.replace("_", " ").title()`; this is the inverse of
+    that, so two spellings Frappe treats alike are one event here. Unknown keys come back unchanged."""
+    text = str(key)
+    folded = " ".join(text.replace("_", " ").split()).lower().replace(" ", "_")
+    return folded if folded in KNOWN_EVENTS else text
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ def queue_for(event: str) -> str:
 
 
 # -- reading hooks.py -------------------------------------------------------------------------------
-_cache: dict[str, tuple[tuple[int, int], dict[str, Any] | None, str | None]] = {}
+_cache: dict[str, tuple[tuple[int, int], HooksRead]] = {}
 
 
 def hooks_file(app: str) -> Path | None:
@@ -81,16 +100,36 @@ def hooks_file(app: str) -> Path | None:
     return None
 
 
-def _execute(app: str, path: Path) -> dict[str, Any]:
-    """Run hooks.py as a fresh module (not cached in sys.modules, so edits are seen)."""
+def _execute(app: str, path: Path, bench: Bench | None = None) -> dict[str, Any]:
+    """Run hooks.py as a fresh module (not cached in sys.modules, so edits are seen): against the real
+    frappe when it is importable, else against the stand-in, removed again afterwards."""
+    from bench_jobs.bench import frappe_stub
+
     spec = importlib.util.spec_from_file_location(f"{app}.hooks", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    events = getattr(module, "scheduler_events", None) or {}
+    if frappe_stub.importable():
+        spec.loader.exec_module(module)
+    else:
+        apps = list(bench.apps) if bench is not None else [app]
+        conf = dict(bench.common_config) if bench is not None else {}
+        with frappe_stub.installed(conf, apps, owned=(app, *apps)):
+            spec.loader.exec_module(module)
+    events = getattr(module, "scheduler_events", None)
+    if events is None:
+        return {}
     if not isinstance(events, dict):
         raise TypeError(f"scheduler_events is a {type(events).__name__}, not a dict")
-    return events
+    return _plain(events)
+
+
+def _plain(value: Any) -> Any:
+    """A copy made of dicts, lists and strings only, so nothing of the executed module is kept."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return value
 
 
 def read_literal(source: str, filename: str = "hooks.py") -> dict[str, Any] | None:
@@ -114,26 +153,41 @@ def read_literal(source: str, filename: str = "hooks.py") -> dict[str, Any] | No
     return events
 
 
-def read_scheduler_events(app: str, path: Path) -> tuple[dict[str, Any], str | None]:
-    """(scheduler_events, error) of one hooks.py, cached until the file changes."""
+@dataclass(frozen=True)
+class HooksRead:
+    """What one hooks.py gave: its events, how they were read, and why not when they could not be."""
+
+    events: dict[str, Any]
+    how: str  # "executed", "syntax tree" or "unreadable"
+    error: str | None = None  # unreadable: why; read from the syntax tree: why execution failed
+
+
+def read_hooks(app: str, path: Path, bench: Bench | None = None) -> HooksRead:
+    """The scheduler_events of one hooks.py, cached until the file changes."""
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _cache.get(str(path))
     if cached and cached[0] == stamp:
-        return cached[1] or {}, cached[2]
-    events: dict[str, Any] | None = None
-    error: str | None = None
+        return cached[1]
     try:
-        events = _execute(app, path)
+        read = HooksRead(_execute(app, path, bench), "executed")
     except Exception as exc:  # any failure of user code: fall back to reading the literal
-        import_error = f"{type(exc).__name__}: {exc}"
+        failure = f"{type(exc).__name__}: {exc}"
         try:
-            events = read_literal(path.read_text(encoding="utf-8"), str(path)) or {}
+            events = read_literal(path.read_text(encoding="utf-8"), str(path))
         except (SyntaxError, ValueError, TypeError) as literal_exc:
-            error = (f"{path} cannot be imported ({import_error}) and its scheduler_events is not a "
-                     f"literal ({type(literal_exc).__name__}: {literal_exc})")
-    _cache[str(path)] = (stamp, events, error)
-    return events or {}, error
+            read = HooksRead({}, "unreadable", f"{path} cannot be executed ({failure}) and its scheduler_events "
+                                               f"is not a literal ({type(literal_exc).__name__}: {literal_exc})")
+        else:
+            read = HooksRead(events or {}, "syntax tree", failure)
+    _cache[str(path)] = (stamp, read)
+    return read
+
+
+def read_scheduler_events(app: str, path: Path, bench: Bench | None = None) -> tuple[dict[str, Any], str | None]:
+    """(scheduler_events, error) of one hooks.py."""
+    read = read_hooks(app, path, bench)
+    return read.events, read.error if read.how == "unreadable" else None
 
 
 # -- resolving methods ----------------------------------------------------------------------------
@@ -171,11 +225,12 @@ def _methods(value: Any) -> list[Any]:
 
 
 def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[ScheduledEvent]:
-    for event, value in events.items():
-        queue = queue_for(str(event))
+    for key, value in events.items():
+        event = normalise_event(key)
+        queue = queue_for(event)
         if event in CRON_EVENTS:
             if not isinstance(value, dict):
-                yield ScheduledEvent(app, event, "", "", queue, f"'{event}' must map cron expressions to methods")
+                yield ScheduledEvent(app, event, "", "", queue, f"'{key}' must map cron expressions to methods")
                 continue
             for expr, methods in value.items():
                 try:
@@ -184,16 +239,21 @@ def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[Schedu
                     expression, error = str(expr), exc.message
                 for method in _methods(methods):
                     yield ScheduledEvent(app, event, str(method), expression, queue, error)
+        elif event in NAMED_EVENTS and isinstance(value, dict):
+            # Frappe would file these as cron jobs whatever the key says; say where they belong instead
+            for method in [m for v in value.values() for m in _methods(v)] or [""]:
+                yield ScheduledEvent(app, event, str(method), "", queue,
+                                     f"'{key}' maps cron expressions to methods: put them under 'cron'")
         elif event in NAMED_EVENTS:
             for method in _methods(value):
                 yield ScheduledEvent(app, event, str(method), cron.event_cron(event, interval), queue)
         else:
-            error = (f"unknown scheduler event '{event}' (use all, hourly, daily, weekly, monthly, yearly or annual, "
-                     "any of them + _long, cron or cron_long)")
+            error = (f"unknown scheduler event '{key}' (Frappe's events: {', '.join(NAMED_EVENTS)} and cron; "
+                     "bench-jobs adds cron_long)")
             methods = [m for v in value.values() for m in _methods(v)] if isinstance(value, dict) \
                 else _methods(value)
             for method in methods or [""]:
-                yield ScheduledEvent(app, str(event), str(method), "", queue, error)
+                yield ScheduledEvent(app, str(key), str(method), "", queue, error)
 
 
 def app_events(app: str, bench: Bench, interval: int) -> list[ScheduledEvent]:
@@ -201,7 +261,7 @@ def app_events(app: str, bench: Bench, interval: int) -> list[ScheduledEvent]:
     path = hooks_file(app)
     if path is None:
         return []
-    events, error = read_scheduler_events(app, path)
+    events, error = read_scheduler_events(app, path, bench)
     if error:
         return [ScheduledEvent(app, "", "", "", "default", error)]
     rows = []
@@ -214,22 +274,44 @@ def app_events(app: str, bench: Bench, interval: int) -> list[ScheduledEvent]:
     return rows
 
 
-def scheduler_interval(bench: Bench) -> int:
+def scheduler_interval(bench: Bench, site: str | None = None) -> int:
+    """Seconds between runs of `all`: the site's scheduler_interval, else the bench's, else 240 (Frappe's)."""
     try:
-        return int(bench.common_config.get("scheduler_interval") or cron.DEFAULT_SCHEDULER_INTERVAL)
+        return int(bench.get("scheduler_interval", None, site=site) or cron.DEFAULT_SCHEDULER_INTERVAL)
     except (TypeError, ValueError):
         return cron.DEFAULT_SCHEDULER_INTERVAL
 
 
-def load_events(bench: Bench) -> list[ScheduledEvent]:
-    """Every app's scheduled events, in apps.txt order, duplicates (same key) dropped."""
-    interval = scheduler_interval(bench)
+def load_events(bench: Bench, site: str | None = None, apps: list[str] | None = None) -> list[ScheduledEvent]:
+    """Every app's scheduled events, in apps.txt order, duplicates (same key) dropped.
+
+    With `site`, the `all` event follows that site's scheduler_interval; with `apps`, only those apps'
+    events are read (a site runs the events of the apps installed on it, as Frappe does)."""
+    interval = scheduler_interval(bench, site)
+    wanted = bench.apps if apps is None else [app for app in bench.apps if app in apps]
     seen: set[str] = set()
     rows: list[ScheduledEvent] = []
-    for app in bench.apps:
+    for app in wanted:
         for row in app_events(app, bench, interval):
             if row.ok and row.key in seen:
                 continue
             seen.add(row.key)
             rows.append(row)
     return rows
+
+
+def problems(bench: Bench, apps: list[str] | None = None) -> list[tuple[str, str]]:
+    """(app, what is wrong) for each app whose scheduler_events could not be read as Frappe runs them:
+    unreadable (no event of it runs), or read from the syntax tree only (events added by code missed)."""
+    found = []
+    for app in bench.apps if apps is None else [a for a in bench.apps if a in apps]:
+        path = hooks_file(app)
+        if path is None:
+            continue
+        read = read_hooks(app, path, bench)
+        if read.how == "unreadable":
+            found.append((app, f"no event of {app} can run: {read.error}"))
+        elif read.how == "syntax tree":
+            found.append((app, f"{path} could not be executed ({read.error}); only the literal scheduler_events "
+                               "was read, events added by code are missed"))
+    return found

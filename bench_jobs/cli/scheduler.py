@@ -140,10 +140,13 @@ def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
       bench-jobs scheduler list --all-sites --format json
     """
     from bench_jobs.bench.connection import redis_errors
+    from bench_jobs.bench.hooks import problems
     from bench_jobs.scheduler.controls import list_events
 
     with redis_errors(ctx.bench):
         rows = list_events(ctx.bench, ctx.redis, _sites(ctx, all_sites))
+    for app, problem in problems(ctx.bench):  # on stderr, so --format json stays one document
+        render.warn(f"Warning: scheduler_events of {app}: {problem}")
     if fmt == "json":
         render.emit_json([{k: r[k] for k in JSON_FIELDS} for r in rows])
         return

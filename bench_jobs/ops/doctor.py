@@ -210,6 +210,11 @@ def scheduler_checks(client: redis.Redis, bench: Bench) -> list[Check]:
         leader = state["leader"]
         checks.append(Check("scheduler", OK, f"leader {leader['host']} pid {leader['pid']}, "
                                              f"{len(state['schedulers'])} process(es) alive"))
+    from bench_jobs.bench.hooks import problems
+
+    for app, problem in problems(bench):
+        checks.append(Check(f"hooks:{app}", WARN, problem,
+                            f"make {app}'s hooks.py importable without a site, or keep scheduler_events a literal"))
     for site in state["sites"]:
         if site["active"]:
             checks.append(Check(f"scheduler:{site['site']}", OK, "enabled"))

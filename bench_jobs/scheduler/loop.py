@@ -226,6 +226,7 @@ class Scheduler:
         self.bench.reload()
         events = hooks.load_events(self.bench)
         self._report_bad(events)
+        self._report_unreadable()
         now = self.clock.time()
         plans: list[Plan] = []
         for site in self.bench.sites():
@@ -256,9 +257,21 @@ class Scheduler:
             self._reported.add(tag)
             self.log.warning(event, message, **fields)
 
+    def _report_unreadable(self) -> None:
+        """An app whose events cannot be read as Frappe runs them: a warning in scheduler.log and in each
+        site's Scheduled Job Log (`scheduler log`), once per scheduler process, never a silent 0."""
+        for app, problem in hooks.problems(self.bench):
+            tag = f"hooks:{app}:{problem}"
+            if tag in self._reported:
+                continue
+            self._report_once(tag, f"scheduler_events of {app}: {problem}", event="hooks-unreadable")
+            for site in self.bench.sites():
+                schedlog.append(self.client, self.keys, site, kind="warning", event="hooks", method=app,
+                                status="unreadable", error=problem[:500])
+
     def _report_bad(self, events: list[ScheduledEvent]) -> None:
         for event in events:
-            if not event.ok:
+            if not event.ok and event.event:  # app-wide failures: _report_unreadable
                 self._report_once(f"bad:{event.app}:{event.key}:{event.error}",
                                   f"bad scheduler entry of {event.app} ({event.event or 'hooks.py'}) skipped: "
                                   f"{event.error}", event="bad-entry", method=event.method or None)

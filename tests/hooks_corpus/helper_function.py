@@ -1,0 +1,14 @@
+import frappe
+from frappe.utils import cint
+
+
+def get_scheduler_events():
+    events = {"daily_long": ["corpusapp.tasks.rebuild"]}
+    if not frappe.db:  # no Frappe context: still returns what it always schedules
+        events["hourly"] = ["corpusapp.tasks.sync"]
+    if cint(frappe.conf.get("corpus_reports", 1)):
+        events["cron"] = {"0 6 * * 1-5": ["corpusapp.tasks.report"]}
+    return events
+
+
+scheduler_events = get_scheduler_events()
