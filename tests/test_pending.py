@@ -12,7 +12,8 @@ from tests.conftest import BenchFixture, assert_clean_error, make_bench
 from tests.inspect_helpers import put_jobs
 
 JOB_KEYS = {"id", "method", "site", "kwargs", "enqueued_at", "timeout"}
-QUEUE_KEYS = {"queue", "pending", "started", "scheduled", "failed", "oldest_age_seconds", "jobs"}
+QUEUE_KEYS = {"queue", "pending", "started", "scheduled", "failed", "oldest_age_seconds", "jobs",
+              "foreign_pending", "foreign_jobs"}
 
 
 def load(bench: BenchFixture) -> dict[str, list[str]]:
@@ -32,7 +33,8 @@ def test_json_document_for_one_site(bench: BenchFixture) -> None:
     result = bench.cli("show-pending-jobs", "--limit", "3", "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"bench_id", "site", "queues"}
+    assert set(doc) == {"bench_id", "site", "queues", "foreign"}
+    assert doc["foreign"] == {"pending": 0, "note": None}
     assert doc["bench_id"] == bench.bench.bench_id and doc["site"] == "site1.test"
     queues = {q["queue"]: q for q in doc["queues"]}
     assert list(queues) == ["short", "default", "long"]
@@ -47,7 +49,7 @@ def test_json_document_for_one_site(bench: BenchFixture) -> None:
     assert 59 < default["oldest_age_seconds"] < 120
     assert queues["long"]["pending"] == 2 and queues["long"]["jobs"][0]["timeout"] == 1500
     assert queues["short"] == {"queue": "short", "pending": 0, "started": 0, "scheduled": 0, "failed": 0,
-                               "oldest_age_seconds": None, "jobs": []}
+                               "oldest_age_seconds": None, "jobs": [], "foreign_pending": 0, "foreign_jobs": []}
 
 
 def test_all_sites_sums_counts_and_merges_by_enqueue_time(bench: BenchFixture) -> None:
@@ -124,8 +126,10 @@ def test_redis_work_does_not_grow_with_backlog(tmp_path, redis_factory) -> None:
         measured.append(commands_processed(client) - before - 1)  # minus the INFO itself
         assert len(doc["queues"][1]["jobs"]) == 20
     assert doc["queues"][1]["pending"] == 10_000
-    # 5 commands per (queue, site) + one HMGET per job shown, whatever the backlog.
-    assert measured[0] == measured[1] == 3 * 5 + 20, measured
+    # 5 commands per (queue, site) + one HMGET per job shown, whatever the backlog; plus the look for
+    # foreign (Frappe) jobs: SMEMBERS, LLEN + ZRANGE per (queue, bench id) for ours and Frappe's id,
+    # and a ZCARD per site seen for the one non-empty queue.
+    assert measured[0] == measured[1] == 3 * 5 + 20 + 1 + 3 * 2 * 2 + 2, measured
     # Through the CLI: the same, plus the connection's PING (and the client's handshake).
     before = commands_processed(client)
     result = fixture.cli("show-pending-jobs", "--format", "json")

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("bench_jobs.cli.scheduler:scheduler", "Run the scheduler and control it per site."),
     "schedule": ("bench_jobs.cli.scheduler:schedule", "Run the scheduler (alias of `scheduler run`)."),
     "doctor": ("bench_jobs.cli.doctor:doctor", "Check Redis, workers, scheduler and backlog."),
+    "ready-for-migration": ("bench_jobs.cli.migration:ready_for_migration",
+                            "Exit 1 while the site has queued or running jobs (Frappe's too)."),
     "metrics": ("bench_jobs.cli.metrics:metrics", "Prometheus metrics, printed or served over HTTP."),
     "completion": ("bench_jobs.cli.completion:completion", "Print the shell completion script."),
 }

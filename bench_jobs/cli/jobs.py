@@ -93,18 +93,38 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     with redis_work(ctx) as client:
         sites = resolve_sites(ctx, all_sites)
         rows = list_jobs(client, ctx.bench, sites, queues, list(statuses) or None, method, limit)
-    doc = {"bench_id": ctx.bench.bench_id, "site": None if all_sites else sites[0], "jobs": rows}
+        foreign = list_foreign(client, ctx.bench, queues, None if all_sites else sites[0], statuses, method, limit)
+    doc = {"bench_id": ctx.bench.bench_id, "site": None if all_sites else sites[0], "jobs": rows, "foreign": foreign}
     if fmt == "json":
         render.emit_json(doc)
         return
-    if not rows:
+    if not rows and not foreign:
         render.info("No jobs match.")
         return
-    columns: list[str | tuple[str, str]] = ["id", "status", "queue", "method", "kwargs", "attempts", "error"]
-    if all_sites:
-        columns.insert(3, "site")
-    table_rows = [{**row, "kwargs": short(row["kwargs"], 30)} for row in rows]
-    render.print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
+    if rows:
+        columns: list[str | tuple[str, str]] = ["id", "status", "queue", "method", "kwargs", "attempts", "error"]
+        if all_sites:
+            columns.insert(3, "site")
+        table_rows = [{**row, "kwargs": short(row["kwargs"], 30)} for row in rows]
+        render.print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
+    if foreign:
+        title = "Not written by bench-jobs (Frappe/RQ jobs, left to Frappe's workers)"
+        columns = ["id", "status", "queue", "site", "method", "enqueued_at"]
+        render.print_table(render.build_table(foreign, columns, title=title), no_wrap=("id", "status"))
+
+
+def list_foreign(client: Any, bench: Any, queues: list[str], site: str | None, statuses: tuple[str, ...],
+                 method: str | None, limit: int) -> list[dict[str, Any]]:
+    """Foreign (Frappe) jobs that match the listing's filters, queued and running ones."""
+    import fnmatch
+
+    from bench_jobs.jobs.foreign import foreign_jobs
+
+    report = foreign_jobs(client, bench, queues, limit, site=site)
+    rows = [job.as_dict() for q in report.queues for job in q.jobs]
+    rows = [r for r in rows if (not statuses or r["status"] in statuses)
+            and (not method or fnmatch.fnmatchcase(r["method"] or "", method))]
+    return rows[:limit]
 
 
 @jobs.command("show", short_help="Everything about one job, with its traceback.")
@@ -293,8 +313,12 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
         sites = resolve_sites(ctx, all_sites)
         idle, counts = manage.wait_idle(client, ctx.bench, sites, queues, timeout)
     if not idle:
-        raise BenchJobsError(f"still {counts['queued']} queued and {counts['started']} running after {timeout:g}s",
-                             "start workers (`bench-jobs worker`) or wait longer with --timeout")
+        theirs = (f", and {counts['foreign']} job(s) not written by bench-jobs (Frappe's, left to `bench worker`)"
+                  if counts.get("foreign") else "")
+        raise BenchJobsError(f"still {counts['queued']} queued and {counts['started']} running{theirs} "
+                             f"after {timeout:g}s",
+                             "start workers (`bench-jobs worker`; Frappe's jobs need `bench worker`) or wait "
+                             "longer with --timeout")
     render.info("Idle: nothing queued or running.")
 
 

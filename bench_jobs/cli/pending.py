@@ -90,7 +90,15 @@ def render_tables(doc: dict[str, Any], show_site: bool) -> None:
                 for job in queue["jobs"]]
         title = f"Next {len(rows)} of {queue['pending']} pending in {queue['queue']}"
         render.print_table(render.build_table(rows, columns, title=title), no_wrap=("id", "method", "waiting"))
-    if not any(q["pending"] for q in doc["queues"]):
+    foreign_rows = [job for queue in doc["queues"] for job in queue.get("foreign_jobs", [])]
+    if foreign_rows:
+        render.info("")
+        columns = ["id", "status", "queue", "site", "method", "enqueued_at"]
+        title = "Not written by bench-jobs (Frappe/RQ jobs, left to Frappe's workers)"
+        render.print_table(render.build_table(foreign_rows, columns, title=title), no_wrap=("id", "method"))
+    if doc.get("foreign", {}).get("note"):
+        render.warn(doc["foreign"]["note"])
+    if not any(q["pending"] for q in doc["queues"]) and not doc.get("foreign", {}).get("pending"):
         render.info("\nNothing pending.")
 
 

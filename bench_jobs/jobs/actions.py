@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
+from bench_jobs.jobs.foreign import foreign_jobs
 from bench_jobs.jobs.keys import (
     CANCELED,
     DEFAULT_FAILURE_TTL,
@@ -274,7 +275,9 @@ def busy_counts(client: redis.Redis, bench: Bench, sites: list[str], queues: lis
             pipe.zcard(keys.index(QUEUED, queue, site))
             pipe.zcard(keys.index(STARTED, queue, site))
     replies = [int(n) for n in pipe.execute()]
-    return {"queued": sum(replies[0::2]), "started": sum(replies[1::2])}
+    # Jobs bench-jobs did not write (Frappe's) hold the bench back as much as ours: "idle" must mean idle.
+    foreign = foreign_jobs(client, bench, queues, limit=0, site=sites[0] if len(sites) == 1 else None)
+    return {"queued": sum(replies[0::2]), "started": sum(replies[1::2]), "foreign": foreign.pending}
 
 
 def wait_idle(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], timeout: float | None,

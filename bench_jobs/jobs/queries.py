@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import JobNotFound
+from bench_jobs.jobs.foreign import foreign_jobs, pending_line
 from bench_jobs.jobs.keys import (
     CANCELED,
     DEFAULT_FAILURE_TTL,
@@ -140,7 +141,13 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     for summary in summaries:
         summary["jobs"] = [pending_row(job_id, hashes[job_id]) for job_id in summary.pop("_ids")]
     site = None if all_sites or len(sites) != 1 else sites[0]
-    return {"bench_id": bench.bench_id, "site": site, "queues": summaries}
+    foreign = foreign_jobs(client, bench, queues, limit, site=site)
+    for summary in summaries:
+        theirs = foreign.by_queue()[summary["queue"]]
+        summary["foreign_pending"] = theirs.pending
+        summary["foreign_jobs"] = [job.as_dict() for job in theirs.jobs]
+    return {"bench_id": bench.bench_id, "site": site, "queues": summaries,
+            "foreign": {"pending": foreign.pending, "note": pending_line(foreign)}}
 
 
 def fetch_fields(client: redis.Redis, ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:

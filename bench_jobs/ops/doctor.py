@@ -141,11 +141,21 @@ def queue_checks(client: redis.Redis, bench: Bench) -> list[Check]:
         live = [w for w in workers if queue in w["queues"] and w["state"] != "dead"]
         checks.append(workers_check(queue, len(live), row["pending"]))
         checks.append(backlog_check(bench, queue, row["pending"], row["oldest_age_seconds"]))
+        if row.get("foreign_pending"):
+            checks.append(foreign_check(queue, row["foreign_pending"]))
     dead = [w["name"] for w in workers if w["state"] == "dead"]
     if dead:
         checks.append(Check("workers:dead", WARN, f"{len(dead)} worker(s) stopped heartbeating: {', '.join(dead[:3])}",
                             "their jobs are recovered automatically; check logs/worker.error.log for the cause"))
     return checks
+
+
+def foreign_check(queue: str, pending: int) -> Check:
+    """Jobs bench-jobs did not write (Frappe's pickled RQ jobs) wait on the queue: bench-jobs' workers
+    leave them alone, so only Frappe's workers can run them."""
+    return Check(f"foreign:{queue}", WARN, f"{pending} job(s) not written by bench-jobs (Frappe/RQ) queued or running",
+                 "bench-jobs leaves them alone: run Frappe's `bench worker` until `bench-jobs ready-for-migration` "
+                 "passes")
 
 
 def workers_check(queue: str, live: int, pending: int) -> Check:

@@ -38,12 +38,17 @@ def queue_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
                              labels=["queue", "state"])
     oldest = GaugeMetricFamily(f"{NAMESPACE}_queue_oldest_job_age_seconds",
                                "Age of the oldest pending job (0 when the queue is empty).", labels=["queue"])
+    foreign = GaugeMetricFamily(f"{NAMESPACE}_queue_foreign_jobs",
+                                "Queued or running jobs bench-jobs did not write (Frappe's RQ jobs), left alone.",
+                                labels=["queue"])
     for row in summary["queues"]:
         for state in QUEUE_STATES:
             jobs.add_metric([row["queue"], state], row[state])
         oldest.add_metric([row["queue"]], row["oldest_age_seconds"] or 0.0)
+        foreign.add_metric([row["queue"]], row.get("foreign_pending", 0))
     yield jobs
     yield oldest
+    yield foreign
 
 
 def worker_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:

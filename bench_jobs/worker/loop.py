@@ -96,6 +96,7 @@ class Worker:
         beat.start()
         mode = "fork" if self.options.fork else "no-fork"
         self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")
+        self._warn_foreign()
         try:
             self._loop()
         finally:
@@ -104,6 +105,18 @@ class Worker:
             self.log.info("worker-stop", f"{self.done} job(s) run")
             self.log.close()
         return 0
+
+    def _warn_foreign(self) -> None:
+        """Say once which queues hold jobs bench-jobs did not write (Frappe's pickled RQ jobs): the
+        claim script leaves them in place, so they wait for Frappe's own workers."""
+        from bench_jobs.jobs.foreign import foreign_jobs
+
+        for queue in foreign_jobs(self.client, self.bench, self.options.queues, limit=0).queues:
+            if queue.queued:
+                count = f"{queue.queued}{'' if queue.exact else '+'}"
+                self.log.warning("foreign-jobs", f"{count} job(s) on {queue.queue} were not written by bench-jobs "
+                                 "(Frappe/RQ pickled jobs): left in place for Frappe's workers (`bench worker`); "
+                                 "see `bench-jobs ready-for-migration`")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if not self.stop_requested:

@@ -66,6 +66,34 @@ local function fail_job(id, q, site, status, reason, exc, now, iso, ttl, limit)
   end
 end
 
+-- A job without `bj_method` is not a bench-jobs job (Frappe's `frappe.enqueue` pickles RQ jobs onto
+-- the same `{bench_id}:{queue}` lists): never popped, failed or moved, it stays for Frappe's workers.
+-- With foreign jobs at the head, the first queued bench-jobs job among the next FOREIGN_SCAN ids is
+-- taken out with LREM (ids of ours that are gone or no longer queued are dropped on the way).
+-- Beyond that window our jobs wait until Frappe's workers drain theirs; `worker` warns at start.
+local FOREIGN_SCAN = 1000
+local function take_behind_foreign(key)
+  local pos = 1
+  while pos < FOREIGN_SCAN do
+    local ids = redis.call('LRANGE', key, pos, math.min(pos + 99, FOREIGN_SCAN - 1))
+    if #ids == 0 then return nil end
+    local removed = 0
+    for _, id in ipairs(ids) do
+      local f = redis.call('HMGET', jkey(id), 'status', 'bj_method')
+      if f[2] then
+        redis.call('LREM', key, 1, id)
+        if f[1] == 'queued' then return id end
+        removed = removed + 1
+      elseif redis.call('EXISTS', jkey(id)) == 0 then
+        redis.call('LREM', key, 1, id)
+        removed = removed + 1
+      end
+    end
+    pos = pos + #ids - removed
+  end
+  return nil
+end
+
 -- The first queued job of the first non-empty queue, moved to started for `worker`.
 -- Ids whose hash is gone or no longer queued (deleted, canceled) are dropped from the list.
 local function claim(worker, now, iso, queues)
@@ -89,6 +117,15 @@ local function claim(worker, now, iso, queues)
       local jk = jkey(id)
       local f = redis.call('HMGET', jk, 'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout',
                            'bj_retry', 'bj_on_success', 'bj_on_failure')
+      if not f[3] and redis.call('EXISTS', jk) == 1 then
+        -- Not ours (a pickled RQ/Frappe job): back where it was, and look past it for ours.
+        redis.call('LPUSH', key, id)
+        id = take_behind_foreign(key)
+        if not id then break end
+        jk = jkey(id)
+        f = redis.call('HMGET', jk, 'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout',
+                       'bj_retry', 'bj_on_success', 'bj_on_failure')
+      end
       if f[1] == 'queued' then
         local site = f[2] or ''
         local attempts = redis.call('HINCRBY', jk, 'bj_attempts', 1)
