@@ -23,7 +23,6 @@ from bench_jobs.jobs.keys import (
     RQ_QUEUES,
     RQ_WORKERS,
     Keys,
-    job_key,
     worker_key,
 )
 from bench_jobs.jobs.store import parse_rq_time, rq_time
@@ -128,6 +127,7 @@ class SweepResult:
     requeued: int = 0
     failed: int = 0
     job_ids: list[str] = field(default_factory=list)
+    held: bool = False  # just after an outage: nobody was judged (see lua/dispatch_common.lua `contact`)
 
 
 class Dispatcher:
@@ -169,16 +169,18 @@ class Dispatcher:
 
     def sweep(self, *, grace: float = 60.0, interval: float = 2.0, failure_ttl: int = DEFAULT_FAILURE_TTL,
               failed_limit: int = DEFAULT_FAILED_LIMIT, force: bool = False, owner: str | None = None,
-              now: float | None = None) -> SweepResult:
+              now: float | None = None, dead_after: float = DEFAULT_WORKER_DEAD_AFTER) -> SweepResult:
         """Recover the started jobs of dead workers (see lua/sweep.lua).
 
         Runs at most once per `interval` for the whole bench unless `force`; callers may call it
-        as often as they like.
+        as often as they like. For one `dead_after` after an outage it judges nobody (unless `force`).
         """
         now = time.time() if now is None else now
         reply = self._sweep(args=[self.keys.bench_id, now, rq_time(now), owner or self.worker_name or "sweeper",
-                                  int(interval * 1000), grace, failure_ttl, failed_limit, "1" if force else "0"])
-        return SweepResult(bool(int(reply[0])), int(reply[1]), int(reply[2]), [_text(x) for x in reply[3:]])
+                                  int(interval * 1000), grace, failure_ttl, failed_limit, "1" if force else "0",
+                                  int(dead_after * 1000)])
+        return SweepResult(bool(int(reply[0])), int(reply[1]), int(reply[2]), [_text(x) for x in reply[4:]],
+                           held=bool(int(reply[3])))
 
 
 # -- workers ----------------------------------------------------------------------------------
@@ -207,36 +209,31 @@ def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str
             pipe.sadd(RQ_QUEUES, *(keys.queue(q) for q in queues))
         pipe.sadd(keys.workers(), name)
         pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
+        # A registration is contact too, and must notice an outage like a heartbeat does.
+        pipe.eval(_script_text("contact"), 0, keys.bench_id, int(alive_ttl * 1000))
         pipe.execute()
 
 
 def heartbeat(client: redis.Redis, keys: Keys, name: str, alive_ttl: float, job_id: str | None = None,
               queues: list[str] | None = None) -> bool:
-    """Refresh the worker's alive key; with the id of the job it is running, say whether that job is
-    still its own (False: the sweep gave it away while this worker was frozen, e.g. SIGSTOP or a VM
-    pause longer than the alive TTL, or it ran past its deadline; the caller must kill its copy).
-
-    The job is read after the refresh, and the sweep only takes jobs of workers without an alive
-    key (or past their deadline), so a True answer cannot be made stale by a sweep in between.
+    """Refresh the worker's alive key (lua/beat.lua); with the id of the job it is running, say
+    whether that job is still its own (False: the sweep gave it away while this worker was frozen,
+    e.g. SIGSTOP or a VM pause longer than the alive TTL, or it ran past its deadline; the caller
+    must kill its copy). A Redis outage is not such a case: the sweep holds its verdicts after one.
 
     With `queues`, a worker whose registration is gone (the sweep removed it while this worker was
-    frozen or cut off from Redis longer than the alive TTL, or Redis restarted empty) registers again.
+    frozen, or Redis restarted empty) registers again.
     """
-    with client.pipeline(transaction=False) as pipe:
-        pipe.set(keys.worker_alive(name), "1", px=int(alive_ttl * 1000))
-        pipe.hset(worker_key(name), "last_heartbeat", rq_time(time.time()))
-        pipe.sismember(keys.workers(), name)
-        if job_id:
-            pipe.hmget(job_key(job_id), "status", "worker_name")
-        replies = pipe.execute()
-    if queues is not None and not replies[2]:
+    script = client.register_script(_script_text("beat"))
+    registered, status, owner = script(args=[keys.bench_id, name, int(alive_ttl * 1000), rq_time(time.time()),
+                                             job_id or ""])
+    if queues is not None and not int(registered):
         register_worker(client, keys, name, queues, alive_ttl)
         if job_id:
             client.hset(worker_key(name), mapping={"state": "busy", "current_job": job_id})
     if not job_id:
         return True
-    status, owner = (_text(v) if v is not None else None for v in replies[3])
-    return status == "started" and owner == name
+    return status is not None and _text(status) == "started" and owner is not None and _text(owner) == name
 
 
 def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str]) -> None:

@@ -54,12 +54,15 @@ class Heartbeat(threading.Thread):
                     next_beat = time.monotonic() + self.interval
                     if self.after_beat:
                         self.after_beat(job_id, owned)
-                item = self.client.blpop([control], timeout=CONTROL_POLL)
+                # Never overshoot the next beat: the contact TTL (half the alive TTL) is only
+                # safe while beats keep to their interval.
+                wait = min(CONTROL_POLL, max(0.05, next_beat - time.monotonic()))
+                item = self.client.blpop([control], timeout=wait)
                 if item:
                     with contextlib.suppress(ValueError, TypeError):
                         self.on_command(json.loads(item[1]))
-            except Exception:  # Redis away for a moment: try again; the sweep covers longer outages
-                self.stopped.wait(1.0)
+            except Exception:  # Redis away: beat again as soon as it is back (the sweep holds its
+                self.stopped.wait(0.5)  # verdicts just after an outage, so live workers get to beat first)
 
     def stop(self) -> None:
         self.stopped.set()

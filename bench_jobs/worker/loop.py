@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs.dispatch import (
-    DEFAULT_WORKER_DEAD_AFTER,
     ClaimedJob,
     Dispatcher,
     Ending,
@@ -29,7 +28,7 @@ from bench_jobs.jobs.keys import Keys
 from bench_jobs.logs import writer as worklog
 from bench_jobs.worker.execution import Executor, Forking, InProcess
 from bench_jobs.worker.heartbeat import Heartbeat
-from bench_jobs.worker.recovery import report_swept
+from bench_jobs.worker.recovery import Timings, report_swept, sweep_options
 from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, settle
 
 if TYPE_CHECKING:
@@ -54,13 +53,6 @@ class WorkerOptions:
     name: str | None = None
 
 
-def timings(bench: Bench) -> tuple[float, float, float]:
-    """(alive TTL, heartbeat interval, sweep interval) from `worker_dead_after` (default 15 s): a
-    SIGKILLed worker's job is recovered within about dead_after + sweep interval (≤ 20 s)."""
-    dead_after = max(1.0, bench.number("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER))
-    return dead_after, max(0.3, dead_after / 3), min(5.0, max(0.5, dead_after / 3))
-
-
 class Worker:
     def __init__(self, bench: Bench, options: WorkerOptions, client: redis.Redis | None = None,
                  log: worklog.WorkLog | None = None) -> None:
@@ -73,8 +65,8 @@ class Worker:
         self.dispatch = Dispatcher(self.client, self.keys, self.name)
         self.log = log or worklog.for_bench(bench, self.name, quiet=options.quiet)
         self.executor: Executor = Forking(bench) if options.fork else InProcess(bench)
-        self.alive_ttl, self.beat_every, self.sweep_every = timings(bench)
-        self.grace = bench.number("worker_timeout_grace", max(30.0, 2 * self.alive_ttl))
+        timings = Timings.of(bench)
+        self.alive_ttl, self.beat_every, self.sweep_every = timings.dead_after, timings.beat_every, timings.sweep_every
         self.timeouts = bench.queue_timeouts()
         self.policies: dict[str, RetryPolicy] = {}
         self.stop_requested = self.cold = False
@@ -205,9 +197,7 @@ class Worker:
     def _sweep(self) -> None:
         """One sweep (a no-op when another process swept less than `sweep_every` ago). A Redis error
         goes to the heartbeat thread, which retries on its next beat."""
-        policy = RetryPolicy.for_site(self.bench, None)
-        result = self.dispatch.sweep(grace=self.grace, interval=self.sweep_every, failure_ttl=policy.failure_ttl,
-                                     failed_limit=policy.failed_limit)
+        result = self.dispatch.sweep(**sweep_options(self.bench))
         report_swept(self.client, self.bench, self.log, result.job_ids)
 
     # -- queue order -------------------------------------------------------------------------

@@ -1,11 +1,19 @@
-"""What the recovery sweep did, told to the operator: a job taken from a dead worker is logged by
-whoever swept it (a worker or the scheduler), and one failed for good also lands in its site's
-Error Log, exactly like a job that failed while running."""
+"""The recovery sweep's timings, and what it did told to the operator: a job taken from a dead
+worker is logged by whoever swept it (a worker or the scheduler), and one failed for good also lands
+in its site's Error Log, exactly like a job that failed while running.
+
+When is a worker dead? When its alive key (refreshed every third of `worker_dead_after`) has run
+out while the bench was in contact with Redis. Right after an outage — Redis down, restarted or
+paused longer than half of `worker_dead_after` — the sweep judges nobody for one `worker_dead_after`,
+so live workers beat again first (lua/dispatch_common.lua `contact`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.dispatch import DEFAULT_WORKER_DEAD_AFTER
 from bench_jobs.jobs.keys import FAILED, Keys, job_key
 
 if TYPE_CHECKING:
@@ -13,6 +21,32 @@ if TYPE_CHECKING:
 
     from bench_jobs.bench.layout import Bench
     from bench_jobs.logs.writer import WorkLog
+
+
+@dataclass(frozen=True)
+class Timings:
+    """From `worker_dead_after` (default 15 s): a SIGKILLed worker's job is recovered within about
+    dead_after + sweep interval (≤ 20 s); after an outage within twice dead_after + sweep interval."""
+
+    dead_after: float    # alive TTL
+    beat_every: float    # heartbeat interval
+    sweep_every: float   # bench-wide rate limit of the sweep
+    grace: float         # a job is also recovered this long after its timeout
+
+    @classmethod
+    def of(cls, bench: Bench) -> Timings:
+        dead_after = max(1.0, bench.number("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER))
+        return cls(dead_after, max(0.3, dead_after / 3), min(5.0, max(0.5, dead_after / 3)),
+                   bench.number("worker_timeout_grace", max(30.0, 2 * dead_after)))
+
+
+def sweep_options(bench: Bench) -> dict[str, Any]:
+    """The keyword arguments of `Dispatcher.sweep` from the bench's config (workers and scheduler alike)."""
+    from bench_jobs.worker.runner import RetryPolicy
+
+    timings, policy = Timings.of(bench), RetryPolicy.for_site(bench, None)
+    return {"grace": timings.grace, "interval": timings.sweep_every, "dead_after": timings.dead_after,
+            "failure_ttl": policy.failure_ttl, "failed_limit": policy.failed_limit}
 
 FIELDS = ("status", "bj_site", "bj_method", "bj_error", "bj_queue")
 

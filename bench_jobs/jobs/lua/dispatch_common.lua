@@ -15,6 +15,19 @@ local function wake(q)
   redis.call('LTRIM', P .. ':wake:' .. q, 0, 999)
 end
 
+-- Outages are not deaths. Every heartbeat, registration and sweep refreshes `P:contact`, whose TTL
+-- is half the dead-after time (a live worker beats every third of it). Found missing, nobody of the
+-- bench reached Redis for that long: Redis was down, restarted or paused (its TTLs ran on), or no
+-- bench process ran at all. Alive keys that ran out meanwhile then prove nothing, so `P:outage`
+-- holds every death verdict for one dead-after time counted from now, in which live workers beat again.
+-- Both are judged by Redis' own clock, so a sweeper that was itself cut off changes nothing.
+local function contact(dead_after_ms)
+  local half = math.max(1, math.floor(dead_after_ms / 2))
+  if not redis.call('SET', P .. ':contact', '1', 'PX', half, 'GET') then
+    redis.call('SET', P .. ':outage', '1', 'PX', math.max(1, math.floor(dead_after_ms)))
+  end
+end
+
 -- Take a started job out of every "running" index (bench-wide, per site, RQ's wip registry).
 local function unstart(id, q, site)
   redis.call('ZREM', P .. ':started', id)

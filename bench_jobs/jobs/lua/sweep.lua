@@ -1,15 +1,19 @@
 -- The recovery sweep. ARGV = bench_id, now, now_iso, owner, lock_ms, grace, failure_ttl,
--- failed_limit, force. Runs at most once per lock_ms for the whole bench (the lock is left to
+-- failed_limit, force, dead_after_ms. Runs at most once per lock_ms for the whole bench (the lock is left to
 -- expire on purpose: it is the rate limit, so many workers calling this cost one sweep).
 -- A started job whose worker's alive key is gone (SIGKILL, OOM, host lost), or which ran past
 -- start + timeout + grace, goes back to the front of its queue while it has retries left, else
 -- it is failed with the reason. Registrations of dead workers are removed.
--- Returns {swept (0 = lock held elsewhere), requeued, failed, id...}.
+-- Right after an outage (see `contact`) no worker is judged: only stale entries are cleaned
+-- (`force` judges anyway: tests and an operator who knows).
+-- Returns {swept (0 = lock held elsewhere), requeued, failed, held (1 = outage hold), id...}.
 local now, iso, owner = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local grace, ttl, limit = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 if ARGV[9] ~= '1' and not redis.call('SET', P .. ':lock:sweep', owner, 'NX', 'PX', ARGV[5]) then
-  return {0, 0, 0}
+  return {0, 0, 0, 0}
 end
+contact(tonumber(ARGV[10]) or 15000)
+local held = ARGV[9] ~= '1' and redis.call('EXISTS', P .. ':outage') == 1
 local requeued, failed, ids = 0, 0, {}
 local started = redis.call('ZRANGE', P .. ':started', 0, -1, 'WITHSCORES')
 for i = 1, #started, 2 do
@@ -19,7 +23,7 @@ for i = 1, #started, 2 do
   local q, site = f[6] or '', f[7] or ''
   if f[1] ~= 'started' then
     unstart(id, q, site) -- stale entry (job deleted or moved by hand)
-  else
+  elseif not held then
     local reason = nil
     if redis.call('EXISTS', P .. ':alive:' .. (f[2] or '')) == 0 then
       reason = 'worker died'
@@ -41,7 +45,7 @@ for i = 1, #started, 2 do
     end
   end
 end
-for _, name in ipairs(redis.call('SMEMBERS', P .. ':workers')) do
+for _, name in ipairs(held and {} or redis.call('SMEMBERS', P .. ':workers')) do
   if redis.call('EXISTS', P .. ':alive:' .. name) == 0 then
     local queues = redis.call('HGET', wkey(name), 'queues') or ''
     for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', 'rq:workers:' .. q, wkey(name)) end
@@ -50,6 +54,6 @@ for _, name in ipairs(redis.call('SMEMBERS', P .. ':workers')) do
     redis.call('DEL', wkey(name), P .. ':control:' .. name)
   end
 end
-local out = {1, requeued, failed}
+local out = {1, requeued, failed, held and 1 or 0}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out
