@@ -20,6 +20,7 @@ _EXPORTS = {
     "get_job": "bench_jobs.jobs.enqueue",
     "is_job_enqueued": "bench_jobs.jobs.enqueue",
     "whitelist": "bench_jobs.bench.apps",
+    "get_all": "bench_jobs.jobs.resource",
     "log_error": "bench_jobs.logs.error_log",
     "BenchJobsError": "bench_jobs.errors",
     "QueueOverloaded": "bench_jobs.errors",

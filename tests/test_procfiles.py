@@ -51,6 +51,7 @@ def test_supervisor_conf_stop_timeouts_exceed_job_timeouts(bench):
     assert parser[f"program:{prefix}-worker-reports"]["numprocs"] == "2"
     assert parser[f"program:{prefix}-worker-default"]["numprocs"] == "1"
     assert parser[f"program:{prefix}-schedule"]["command"].endswith("bench-jobs schedule")
+    assert parser[f"program:{prefix}-web"]["command"].endswith("bench-jobs serve --processes 2")
     assert not any(name.endswith("redis-queue") for name in parser.sections())
 
 
@@ -81,7 +82,7 @@ def test_systemd_units(bench):
     prefix = procfiles.unit_prefix(bench.bench)
     names = sorted(p.name for p in directory.iterdir())
     assert names == sorted([f"{prefix}.target", f"{prefix}-workers.target", f"{prefix}-schedule.service",
-                            f"{prefix}-redis-queue.service",
+                            f"{prefix}-redis-queue.service", f"{prefix}-web.service",
                             *(f"{prefix}-worker-{q}@.service" for q in ("short", "default", "long", "reports"))])
     reports = (directory / f"{prefix}-worker-reports@.service").read_text()
     assert "TimeoutStopSec=930" in reports and "KillSignal=SIGTERM" in reports and "Nice=7" in reports

@@ -113,19 +113,26 @@ def check_defined_in_app(bench: Bench, path: str, target: Callable[..., Any]) ->
                            "only functions defined in apps listed in sites/apps.txt run as jobs")
 
 
+# Frappe's default: a whitelisted method answers these HTTP methods unless `methods=[...]` narrows them.
+DEFAULT_HTTP_METHODS = ("GET", "POST", "PUT", "DELETE")
+
+
 def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Callable[..., Any]:
     """Mark a function as callable from a front end (Frappe's `@frappe.whitelist()`).
 
-    bench-jobs only records it (registry + `whitelisted` attribute); a web layer decides what to expose.
+    `bench-jobs serve` exposes it as `/api/method/app.module.function`: to API keys of the site,
+    to anyone with `allow_guest=True`, for the HTTP `methods` given (default GET, POST, PUT, DELETE).
     Usable as `@whitelist()` or `@whitelist`.
     """
     if callable(allow_guest):  # used bare: @whitelist
         return whitelist()(allow_guest)
+    allowed = tuple(m.upper() for m in methods) if methods else DEFAULT_HTTP_METHODS
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
         func.whitelisted = True  # type: ignore[attr-defined]
         func.allow_guest = allow_guest  # type: ignore[attr-defined]
-        _whitelisted[method_path(func)] = {"allow_guest": allow_guest, "methods": methods or ["GET", "POST"]}
+        func.http_methods = allowed  # type: ignore[attr-defined]
+        _whitelisted[method_path(func)] = {"allow_guest": allow_guest, "methods": list(allowed)}
         return func
 
     return mark

@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("bench_jobs.cli.doctor:doctor", "Check Redis, workers, scheduler and backlog."),
     "ready-for-migration": ("bench_jobs.cli.migration:ready_for_migration",
                             "Exit 1 while the site has queued or running jobs (Frappe's too)."),
+    "serve": ("bench_jobs.cli.serve:serve", "Serve the HTTP API and the live dashboard."),
+    "api-key": ("bench_jobs.cli.api_key:api_key", "Create, list or revoke the site's API keys."),
     "metrics": ("bench_jobs.cli.metrics:metrics", "Prometheus metrics, printed or served over HTTP."),
     "completion": ("bench_jobs.cli.completion:completion", "Print the shell completion script."),
 }

@@ -16,8 +16,9 @@ class Child:
     argv: list[str]
 
 
-def children(ctx: Context, *, workers: bool, scheduler: bool) -> list[Child]:
-    """Workers per queue as configured (`background_workers`, custom `workers`) and one scheduler."""
+def children(ctx: Context, *, workers: bool, scheduler: bool, web: bool = False) -> list[Child]:
+    """Workers per queue as configured (`background_workers`, custom `workers`), one scheduler and
+    the embedded web server (on web_host, 127.0.0.1 by default)."""
     bench = ctx.bench
     base = [sys.executable, "-m", "bench_jobs", "--bench", str(bench.path)]
     out: list[Child] = []
@@ -29,6 +30,8 @@ def children(ctx: Context, *, workers: bool, scheduler: bool) -> list[Child]:
                 out.append(Child(name, [*base, "worker", "--queue", queue]))
     if scheduler:
         out.append(Child("scheduler", [*base, "schedule"]))
+    if web:
+        out.append(Child("web", [*base, "serve"]))
     return out
 
 
@@ -51,11 +54,13 @@ def managed_redis(ctx: Context) -> bool:
 @click.option("--no-redis", is_flag=True, help="Do not start the bench's own Redis (use the configured one as is).")
 @click.option("--no-scheduler", is_flag=True, help="Run workers only.")
 @click.option("--no-workers", is_flag=True, help="Run the scheduler only.")
+@click.option("--no-web", is_flag=True, help="Do not run the dashboard and HTTP API (`serve`).")
 @click.pass_obj
-def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) -> None:
+def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool, no_web: bool) -> None:
     """Run the whole bench in the foreground: its Redis (when the config points at a
-    local one that is not running yet), workers per queue as configured, and the
-    scheduler. Each line is prefixed with the time and the process name.
+    local one that is not running yet), workers per queue as configured, the
+    scheduler and the web server (dashboard and API, 127.0.0.1:8010 by default).
+    Each line is prefixed with the time and the process name.
 
     Ctrl-C or SIGTERM stops them all gracefully (a second one stops them now).
 
@@ -70,7 +75,7 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool) ->
 
     started_redis = False
     manager = Manager(restart="always")
-    for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler):
+    for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler, web=not no_web):
         manager.add(child.name, child.argv)
     if not no_redis and managed_redis(ctx):
         result = redis_server.start(ctx.bench)

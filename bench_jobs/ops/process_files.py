@@ -32,7 +32,7 @@ class Program:
     """One long-running program of the bench (a worker per queue, the scheduler, Redis)."""
 
     name: str            # supervisor program / systemd unit name, e.g. "my-bench-worker-default"
-    kind: str            # "worker" | "scheduler" | "redis"
+    kind: str            # "worker" | "scheduler" | "redis" | "web"
     command: tuple[str, ...]
     description: str
     numprocs: int = 1
@@ -89,6 +89,12 @@ def plan(bench: Bench, *, skip_redis: bool = False) -> list[Program]:
     programs.append(Program(
         name=f"{prefix}-schedule", kind="scheduler", priority=3, log="scheduler", nice=nice,
         command=(*bench_cmd, "schedule"), description=f"bench-jobs scheduler of {bench.path}"))
+    # The dashboard and HTTP API under gunicorn (web/server.py; web_processes, default 2).
+    web_processes = int(bench.number("web_processes", 2)) or 2
+    programs.append(Program(
+        name=f"{prefix}-web", kind="web", priority=5, log="web",
+        command=(*bench_cmd, "serve", "--processes", str(web_processes)),
+        description=f"bench-jobs web server of {bench.path}"))
     return programs
 
 

@@ -1,0 +1,80 @@
+"""api-key create|list|revoke: the site's keys for `Authorization: token key:secret`."""
+
+from __future__ import annotations
+
+import click
+
+from bench_jobs.cli import output as render
+from bench_jobs.cli.context import Context
+
+
+@click.group("api-key")
+def api_key() -> None:
+    """Create, list or revoke the site's API keys (for the HTTP API and the dashboard).
+
+    \b
+    Examples:
+      bench-jobs --site site1.local api-key create --role admin --label ci
+      bench-jobs --site site1.local api-key list
+    """
+
+
+@api_key.command("create")
+@click.option("--role", type=click.Choice(["admin", "read"]), default="admin", show_default=True,
+              help="admin: API calls and dashboard actions; read: the dashboard and lists, no changes.")
+@click.option("--label", default="", help="A note saying who or what uses the key.")
+@render.format_option
+@click.pass_obj
+def create(ctx: Context, role: str, label: str, fmt: str) -> None:
+    """Create a key; its secret is printed once and only its hash is kept.
+
+    \b
+    Example:
+      bench-jobs --site site1.local api-key create --role read --label grafana
+    """
+    from bench_jobs.web.auth import create_key
+
+    site = ctx.require_site()
+    key, secret = create_key(ctx.bench, site, role, label)
+    if fmt == "json":
+        render.emit_json({"site": site, "key": key, "secret": secret, "role": role, "label": label})
+        return
+    click.echo(f"{key}:{secret}")
+    # The note goes to stderr, so `$(bench-jobs api-key create)` captures key:secret alone.
+    click.echo(f"Created {role} key {key} for {site}. The secret is shown only now; send it as "
+               f"'Authorization: token {key}:SECRET'.", err=True)
+
+
+@api_key.command("list")
+@render.format_option
+@click.pass_obj
+def list_cmd(ctx: Context, fmt: str) -> None:
+    """The site's keys: id, role, label, creation time (never the secret).
+
+    \b
+    Example:
+      bench-jobs --site site1.local api-key list --format json
+    """
+    from bench_jobs.web.auth import list_keys
+
+    site = ctx.require_site()
+    rows = list_keys(ctx.bench, site)
+    render.listing(fmt, {"site": site, "keys": rows}, rows, ["key", "role", "label", "created"],
+                   title=f"API keys of {site}", empty=f"{site} has no API keys.")
+
+
+@api_key.command("revoke")
+@click.argument("key")
+@click.pass_obj
+def revoke(ctx: Context, key: str) -> None:
+    """Revoke a key: calls and dashboard sessions made with it stop working at once.
+
+    \b
+    Example:
+      bench-jobs --site site1.local api-key revoke 3f9a2b7c1d0e4f5
+    """
+    from bench_jobs.web.auth import revoke_key
+
+    site = ctx.require_site()
+    revoke_key(ctx.bench, site, key)
+    render.info(f"Revoked key {key} of {site}.")

@@ -1,0 +1,194 @@
+"""/api/method and /api/resource against a running `bench-jobs serve` (real Redis, real workers)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from bench_jobs.jobs.keys import Keys
+from tests.conftest import assert_clean_error
+from tests.waiting import wait_for
+from tests.web_helpers import WebServer, api_key
+from tests.worker_helpers import WorkerProcs, add_job, wait_status
+
+SEED = "testapp.web_jobs.start_background_job"
+
+
+@pytest.fixture
+def web(bench, tmp_path):
+    server = WebServer(bench, tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workers(bench, tmp_path):
+    procs = WorkerProcs(bench, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def _queued(bench, site: str = "site1.test") -> int:
+    client = bench.client()
+    return sum(client.zcard(Keys(bench.bench.bench_id).index(state, queue, site))
+               for state in ("queued", "started", "finished", "failed") for queue in bench.bench.queue_names())
+
+
+def test_the_seeds_whitelisted_method_starts_a_job_that_a_worker_runs(bench, web, workers):
+    token = api_key(bench)
+    answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "DOC-001"}, token=token)
+    assert answer.status == 200, answer.text
+    assert answer.json == {"message": "任务已加入队列"}
+    rows = web.request("GET", "/api/resource/RQ Job", token=token,
+                       params={"fields": '["name", "job_name", "status", "arguments"]'}).json["data"]
+    assert [(r["job_name"], r["arguments"]) for r in rows] == [("testapp.web_jobs.long_running_task",
+                                                                {"doc_name": "DOC-001"})]
+    workers.start("--queue", "default", "--burst")
+    job = wait_status(bench.client(), rows[0]["name"], "finished")
+    assert "processed DOC-001 on site1.test" in job["bj_result"]
+
+
+def test_arguments_come_from_query_form_and_json(bench, web):
+    token = api_key(bench)
+    assert web.request("POST", "/api/method/testapp.web_jobs.add", params={"a": 1, "b": 2}, token=token).json \
+        == {"message": 3}
+    assert web.request("POST", "/api/method/testapp.web_jobs.add", data={"a": 2, "b": 3}, token=token).json \
+        == {"message": 5}
+    assert web.request("POST", "/api/method/testapp.web_jobs.add", json_body={"a": 3, "b": 4},
+                       token=token).json == {"message": 7}
+
+
+def test_a_method_that_fails_sends_nothing_it_enqueued_after_commit(bench, web):
+    token = api_key(bench)
+    answer = web.request("POST", "/api/method/testapp.web_jobs.start_then_fail", json_body={"doc_name": "X"},
+                         token=token)
+    assert answer.status == 500
+    assert answer.json["exc_type"] == "ValueError" and "cannot process X" in answer.json["exception"]
+    assert "exc" not in answer.json and "Traceback" not in answer.text
+    assert _queued(bench) == 0
+    errors = bench.cli("error-log", "list", "--format", "json")
+    assert "/api/method/testapp.web_jobs.start_then_fail" in errors.stdout
+
+    bench.set_config(site="site1.test", developer_mode=1)
+    answer = web.request("POST", "/api/method/testapp.web_jobs.start_then_fail", json_body={"doc_name": "X"},
+                         token=token)
+    assert answer.status == 500 and "Traceback" in answer.json["exc"]
+
+
+@pytest.mark.parametrize(("method", "http", "status", "exc_type"), [
+    ("testapp.web_jobs.not_whitelisted", "POST", 403, "PermissionError"),
+    ("testapp.web_jobs.no_such_function", "POST", 404, "DoesNotExistError"),
+    ("testapp.no_such_module.f", "POST", 404, "DoesNotExistError"),
+    ("os.system", "POST", 403, "PermissionError"),
+    ("bench_jobs.bench.config.write_atomic", "POST", 403, "PermissionError"),
+    ("testapp.web_jobs.add", "GET", 403, "PermissionError"),  # methods=["POST"]
+])
+def test_refusals_have_frappes_status_and_type(bench, web, method, http, status, exc_type):
+    answer = web.request(http, f"/api/method/{method}", params={"a": 1, "b": 2}, token=api_key(bench))
+    assert (answer.status, answer.json["exc_type"]) == (status, exc_type), answer.text
+    assert "Traceback" not in answer.text
+
+
+def test_guests_and_credentials(bench, web):
+    assert web.request("GET", "/api/method/testapp.web_jobs.ping").json == {"message": "pong"}
+    assert web.request("POST", "/api/method/testapp.web_jobs.ping").status == 403
+    answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D"})
+    assert (answer.status, answer.json["exc_type"]) == (401, "AuthenticationError")
+    token = api_key(bench)
+    key = token.split(":")[0]
+    for bad in (f"{key}:wrong", "nokey:nosecret", "garbage"):
+        assert web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D"}, token=bad).status == 401
+    # A key belongs to its site: on site2 it is not a credential.
+    answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D"}, token=token,
+                         headers={"X-Frappe-Site-Name": "site2.test"})
+    assert answer.status == 401
+    assert web.request("POST", "/api/method/testapp.web_jobs.add", json_body={"a": 1}, token=token).status == 417
+    assert web.request("POST", "/api/method/testapp.web_jobs.add", json_body={"a": 1, "b": 2, "c": 3},
+                       token=token).status == 417
+    assert _queued(bench) == 0
+
+
+def test_the_site_comes_from_the_header_or_the_host(bench, web, workers):
+    token2 = api_key(bench, site="site2.test")
+    answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D2"}, token=token2,
+                         headers={"Host": "site2.test"})
+    assert answer.status == 200, answer.text
+    assert _queued(bench, "site2.test") == 1 and _queued(bench, "site1.test") == 0
+    answer = web.request("GET", "/api/method/testapp.web_jobs.ping", headers={"X-Frappe-Site-Name": "nosuch"})
+    assert answer.status == 404
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(bench, web):
+    token = api_key(bench, role="read")
+    key, secret = token.split(":")
+    path = bench.path / "sites" / "site1.test" / "api_keys.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert secret not in path.read_text()
+    listed = bench.run("--site", "site1.test", "api-key", "list", "--format", "json")
+    assert key in listed.stdout and secret not in listed.stdout and '"read"' in listed.stdout
+    assert web.request("GET", "/api/resource/RQ Job", token=token).status == 200
+    assert bench.run("--site", "site1.test", "api-key", "revoke", key).returncode == 0
+    assert web.request("GET", "/api/resource/RQ Job", token=token).status == 401
+    assert_clean_error(bench.cli("api-key", "revoke", key), "no API key")
+
+
+def test_listening_beyond_loopback_needs_a_key(bench):
+    result = bench.run("--site", "site1.test", "serve", "--host", "0.0.0.0", "--port", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no API key is configured" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_resource_lists_filter_page_and_stay_in_the_site(bench, web):
+    client, bid = bench.client(), bench.bench.bench_id
+    ids = [add_job(client, bid, "site1.test", "testapp.jobs.add", {"a": i, "b": 1}) for i in range(7)]
+    add_job(client, bid, "site1.test", "testapp.jobs.noop", queue="long")
+    other = add_job(client, bid, "site2.test", "testapp.jobs.add", {"a": 0, "b": 0})
+    token = api_key(bench)
+
+    def rows(**params):
+        answer = web.request("GET", "/api/resource/RQ Job", params=params, token=token)
+        assert answer.status == 200, answer.text
+        return answer.json["data"]
+
+    assert [r["name"] for r in rows(filters='{"queue": "default"}', limit_page_length=3)] == ids[:3]
+    assert [r["name"] for r in rows(filters='[["queue", "=", "default"]]', limit_start=3,
+                                    limit_page_length=3)] == ids[3:6]
+    assert [r["name"] for r in rows(filters='{"queue": "default"}', order_by="creation desc",
+                                    limit_page_length=2)] == ids[:-3:-1]
+    assert len(rows(limit_page_length=100)) == 8 and other not in {r["name"] for r in rows(limit_page_length=100)}
+    assert rows(filters='[["job_name", "like", "%noop"]]', fields='["name", "queue"]') == [
+        {"name": rows(filters='{"queue": "long"}')[0]["name"], "queue": "long"}]
+    assert rows(filters='{"status": "failed"}') == []
+    doc = web.request("GET", f"/api/resource/RQ Job/{ids[0]}", token=token).json["data"]
+    assert doc["kwargs"] == {"a": 0, "b": 1} and doc["status"] == "queued"
+    assert web.request("GET", f"/api/resource/RQ Job/{other}", token=token).status == 404
+    bad = web.request("GET", "/api/resource/RQ Job", params={"filters": '{"kwargs": 1}'}, token=token)
+    assert bad.status == 417 and "cannot filter" in bad.json["exception"]
+    assert web.request("GET", "/api/resource/RQ Job").status == 401
+    assert web.request("GET", "/api/resource/Nope", token=token).status == 404
+
+
+def test_rq_worker_resource(bench, web, workers):
+    workers.start("--queue", "default")
+    token = api_key(bench)
+    rows = wait_for(lambda: web.request("GET", "/api/resource/RQ Worker", params={"fields": '["*"]'},
+                                        token=token).json["data"], what="a worker row")
+    assert rows[0]["queues"] == ["default"]
+    one = web.request("GET", f"/api/resource/RQ Worker/{rows[0]['name']}", token=token)
+    assert one.status == 200 and one.json["data"]["name"] == rows[0]["name"]
+
+
+def test_get_all_in_python(bench):
+    import bench_jobs
+    from bench_jobs.bench.context import reset_clients
+
+    client, bid = bench.client(), bench.bench.bench_id
+    first = add_job(client, bid, "site1.test", "testapp.jobs.add", {"a": 1, "b": 2})
+    add_job(client, bid, "site2.test", "testapp.jobs.add", {"a": 1, "b": 2})
+    reset_clients()
+    bench_jobs.init("site1.test", str(bench.path))
+    assert bench_jobs.get_all("RQ Job", filters={"status": "queued"}, fields=["name", "status"]) == [
+        {"name": first, "status": "queued"}]
+    assert bench_jobs.get_all("RQ Job", filters={"status": ["in", ["failed"]]}) == []
