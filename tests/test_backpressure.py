@@ -71,4 +71,4 @@ def test_cli_reports_overload_cleanly(bench, keys) -> None:
 def test_bad_limit_is_a_config_error(bench, keys) -> None:
     bench.set_config(max_queued_jobs="lots")
     result = bench.cli("enqueue", "testapp.jobs.noop")
-    assert_clean_error(result, "max_queued_jobs is 'lots'; it must be a number")
+    assert_clean_error(result, "max_queued_jobs in sites/common_site_config.json is 'lots'; it must be a whole number")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.admin import create_bench, create_site, use_site
 from bench_jobs.bench.config import read_json, update_json
 from bench_jobs.bench.layout import Bench
@@ -122,7 +123,7 @@ def test_config_merge_and_writes_keep_unknown_keys(tmp_path: Path) -> None:
     merged = bench.merged_config("s1")
     assert merged["time_zone"] == "Asia/Kolkata" and merged["max_queued_jobs"] == 5
     assert merged["frappe_key"] == [1, 2] and merged["db_name"] == "_abc"
-    assert bench.get("max_queued_jobs", site="s1") == 5 and bench.get("max_queued_jobs") == 10
+    assert S.MAX_QUEUED_JOBS.read(bench, "s1") == 5 and S.MAX_QUEUED_JOBS.read(bench) == 10
     # Bench-wide keys are not taken from a site: one Redis for the whole bench.
     assert bench.redis_url == "redis://127.0.0.1:11000"
     # Our writes (use, add-app, setup redis ...) change their own keys and keep the rest as they were.
@@ -166,14 +167,14 @@ def test_help_imports_no_heavy_module(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []", done.stdout
 
 
-@pytest.mark.parametrize(("key", "value", "args"), [
-    ("worker_dead_after", "soon", ("worker", "--burst", "--no-fork")),
-    ("max_queued_jobs", "lots", ("enqueue", "testapp.jobs.noop")),
-    ("rq_results_ttl", -5, ("enqueue", "testapp.jobs.noop")),
+@pytest.mark.parametrize(("key", "value", "args", "kind"), [
+    ("worker_dead_after", "soon", ("worker", "--burst", "--no-fork"), "a number >= 0"),
+    ("max_queued_jobs", "lots", ("enqueue", "testapp.jobs.noop"), "a whole number >= 0"),
+    ("rq_results_ttl", -5, ("enqueue", "testapp.jobs.noop"), "a whole number >= 0"),
 ])
-def test_a_non_numeric_setting_is_one_clean_error(bench, key: str, value, args: tuple[str, ...]) -> None:
+def test_a_non_numeric_setting_is_one_clean_error(bench, key: str, value, args: tuple[str, ...], kind: str) -> None:
     bench.set_config(**{key: value})
     result = bench.cli(*args)
-    assert_clean_error(result, f"{key} is {value!r}; it must be a number >= 0", "common_site_config.json")
+    assert_clean_error(result, f"{key} in sites/common_site_config.json is {value!r}; it must be {kind}")
     client = bench.client()
     assert client.llen(f"rq:queue:{bench.bench.bench_id}:default") == 0

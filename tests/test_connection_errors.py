@@ -140,7 +140,8 @@ def test_a_bad_redis_url_and_usage_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"\xff\xfe{", "common_site_config.json is not UTF-8 text"),
-    (b'{"workers": {"reports": {"timeout": "ten"}}}', "workers.reports.timeout in common_site_config.json is 'ten'"),
+    (b'{"workers": {"reports": {"timeout": "ten"}}}',
+     "workers.reports.timeout in sites/common_site_config.json is 'ten'"),
 ])
 def test_config_values_of_the_wrong_kind(tmp_path: Path, content: bytes, message: str) -> None:
     bench = make(tmp_path)
@@ -155,7 +156,7 @@ def test_a_worker_count_must_be_a_whole_number(tmp_path: Path) -> None:
     bench = make(tmp_path)
     update_json(bench.common_config_file, {"background_workers": "two"})
     bench.reload()
-    with pytest.raises(ConfigError, match=r"background_workers in common_site_config\.json is 'two'"):
+    with pytest.raises(ConfigError, match=r"background_workers in sites/common_site_config\.json is 'two'"):
         bench.workers_for("default")
     update_json(bench.common_config_file, {"background_workers": "2", "workers": {"long": {"background_workers": 3}}})
     bench.reload()

@@ -91,7 +91,8 @@ def test_appendfsync_is_configurable_and_checked(tmp_path: Path) -> None:
     assert "\nappendfsync always\n" in RedisFiles.of(bench).conf.read_text()
     update_json(bench.common_config_file, {"redis_queue_appendfsync": "sometimes"})
     before = RedisFiles.of(bench).conf.read_text()
-    assert_clean_error(setup(bench), "redis_queue_appendfsync is 'sometimes'", "everysec")
+    assert_clean_error(setup(bench), "redis_queue_appendfsync in sites/common_site_config.json is 'sometimes'",
+                       "everysec")
     assert RedisFiles.of(bench).conf.read_text() == before
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import ConfigError, RedisUnavailable
 
 if TYPE_CHECKING:
@@ -21,11 +22,11 @@ CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 30.0
 
 
-def credentials(config: dict[str, Any], bench_id: str) -> tuple[str | None, str | None]:
+def credentials(bench: Bench) -> tuple[str | None, str | None]:
     """(username, password) for the queue Redis: the ACL user when use_rq_auth is on."""
-    if not config.get("use_rq_auth"):
+    if not S.USE_RQ_AUTH.read(bench):
         return None, None
-    return str(config.get("rq_username") or bench_id), config.get("rq_password")
+    return S.RQ_USERNAME.read(bench) or bench.bench_id, S.RQ_PASSWORD.read(bench)
 
 
 def redact(url: str) -> str:
@@ -39,10 +40,9 @@ def redact(url: str) -> str:
 
 def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
     """A client for the bench's queue Redis (not yet checked: call `check` or use it)."""
-    config = bench.common_config
-    if config.get("redis_queue_sentinel_enabled"):
-        return _sentinel_client(config, bench.bench_id, socket_timeout)
-    return client_for_url(bench.redis_url, *credentials(config, bench.bench_id), socket_timeout=socket_timeout)
+    if S.SENTINEL_ENABLED.read(bench):
+        return _sentinel_client(bench, socket_timeout)
+    return client_for_url(bench.redis_url, *credentials(bench), socket_timeout=socket_timeout)
 
 
 def client_options(socket_timeout: float | None) -> dict[str, Any]:
@@ -78,10 +78,10 @@ def client_for_url(url: str, username: str | None = None, password: str | None =
                           "set it like redis://127.0.0.1:11000 in sites/common_site_config.json") from None
 
 
-def sentinel_addresses(config: dict[str, Any]) -> list[tuple[str, int]]:
+def sentinel_addresses(bench: Bench) -> list[tuple[str, int]]:
     """`redis_queue_sentinels` (["HOST:PORT", ...], as in Frappe) as (host, port) pairs."""
     addresses = []
-    for item in config.get("redis_queue_sentinels") or []:
+    for item in S.SENTINELS.read(bench):
         host, _, port = str(item).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"redis_queue_sentinels entry '{item}' is not HOST:PORT",
@@ -90,22 +90,21 @@ def sentinel_addresses(config: dict[str, Any]) -> list[tuple[str, int]]:
     return addresses
 
 
-def _sentinel_client(config: dict[str, Any], bench_id: str, socket_timeout: float | None) -> redis.Redis:
+def _sentinel_client(bench: Bench, socket_timeout: float | None) -> redis.Redis:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
     from redis.sentinel import Sentinel
 
-    sentinels = sentinel_addresses(config)
-    service = config.get("redis_queue_master_service")
+    sentinels = sentinel_addresses(bench)
+    service = S.MASTER_SERVICE.read(bench)
     if not sentinels or not service:
         raise ConfigError("redis_queue_sentinel_enabled is set but redis_queue_sentinels or "
                           "redis_queue_master_service is missing", "set both in common_site_config.json")
     # Frappe's keys: the master's own user/password, else the bench's ACL credentials.
-    username, password = credentials(config, bench_id)
-    master_auth = {"username": config.get("redis_queue_master_username") or username,
-                   "password": config.get("redis_queue_master_password") or password}
-    sentinel_auth = {"username": config.get("redis_queue_sentinel_username"),
-                     "password": config.get("redis_queue_sentinel_password")}
+    username, password = credentials(bench)
+    master_auth = {"username": S.MASTER_USERNAME.read(bench) or username,
+                   "password": S.MASTER_PASSWORD.read(bench) or password}
+    sentinel_auth = {"username": S.SENTINEL_USERNAME.read(bench), "password": S.SENTINEL_PASSWORD.read(bench)}
     # Asking a Sentinel is one quick command: the short timeout for reads too, and no retry of its
     # own (the master client's retry asks again; nested retries would multiply the wait).
     sentinel_kwargs = {**client_options(CONNECT_TIMEOUT), "retry": Retry(NoBackoff(), 0),
@@ -117,16 +116,15 @@ def _sentinel_client(config: dict[str, Any], bench_id: str, socket_timeout: floa
 
 def display_url(bench: Bench) -> str:
     """Where the bench's Redis is, fit to print: its URL, or sentinel://HOST:PORT[,...]/SERVICE."""
-    config = bench.common_config
-    if config.get("redis_queue_sentinel_enabled"):
-        hosts = ",".join(str(item) for item in config.get("redis_queue_sentinels") or [])
-        return f"sentinel://{hosts}/{config.get('redis_queue_master_service')}"
+    if S.SENTINEL_ENABLED.read(bench):
+        hosts = ",".join(S.SENTINELS.read(bench))
+        return f"sentinel://{hosts}/{S.MASTER_SERVICE.read(bench)}"
     return redact(bench.redis_url)
 
 
 def describe(bench: Bench) -> str:
-    if bench.common_config.get("redis_queue_sentinel_enabled"):
-        return f"Redis Sentinel service {bench.common_config.get('redis_queue_master_service')}"
+    if S.SENTINEL_ENABLED.read(bench):
+        return f"Redis Sentinel service {S.MASTER_SERVICE.read(bench)}"
     return f"Redis at {redact(bench.redis_url)}"
 
 
@@ -139,9 +137,9 @@ def sentinel_reason(message: str, bench: Bench) -> str:
     if "AuthenticationError" in message:
         return "a Sentinel refused redis_queue_sentinel_username/redis_queue_sentinel_password"
     if "Error" in message:  # ConnectionError / TimeoutError from every Sentinel
-        hosts = ", ".join(str(item) for item in bench.common_config.get("redis_queue_sentinels") or [])
+        hosts = ", ".join(S.SENTINELS.read(bench))
         return f"no Sentinel answered at {hosts}"
-    service = bench.common_config.get("redis_queue_master_service")
+    service = S.MASTER_SERVICE.read(bench)
     return f"no Sentinel monitors a master named '{service}'"
 
 
@@ -155,7 +153,7 @@ def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
         # redis-py's message dumps every Sentinel client's repr; say what it means instead.
         return RedisUnavailable(f"{where} is not reachable ({sentinel_reason(str(exc), bench)})", SENTINEL_HINT)
     auth_error = redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError
-    if isinstance(exc, auth_error) and not credentials(bench.common_config, bench.bench_id)[1]:
+    if isinstance(exc, auth_error) and not credentials(bench)[1]:
         # No password configured: redis-py 8's own message (about HELLO) would not say so.
         return RedisUnavailable(f"{where} requires a password and none is configured",
                                 "set use_rq_auth, rq_username and rq_password in sites/common_site_config.json "
@@ -170,7 +168,7 @@ def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
     if isinstance(exc, redis.ResponseError) and "NOPERM" in str(exc):
         return RedisUnavailable(f"{where} denied a command to our user ({exc})",
                                 "re-run `bench-jobs setup redis` to rewrite the ACL, then restart Redis")
-    if bench.common_config.get("redis_queue_sentinel_enabled"):
+    if S.SENTINEL_ENABLED.read(bench):
         return RedisUnavailable(f"{where} is not reachable ({exc})", SENTINEL_HINT)
     return RedisUnavailable(f"{where} is not reachable ({exc})",
                             "start it with `bench-jobs redis start`, or fix redis_queue in common_site_config.json")

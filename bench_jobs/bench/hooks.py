@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, CronError
 from bench_jobs.scheduler import cron
 
@@ -276,10 +277,7 @@ def app_events(app: str, bench: Bench, interval: int) -> list[ScheduledEvent]:
 
 def scheduler_interval(bench: Bench, site: str | None = None) -> int:
     """Seconds between runs of `all`: the site's scheduler_interval, else the bench's, else 240 (Frappe's)."""
-    try:
-        return int(bench.get("scheduler_interval", None, site=site) or cron.DEFAULT_SCHEDULER_INTERVAL)
-    except (TypeError, ValueError):
-        return cron.DEFAULT_SCHEDULER_INTERVAL
+    return S.SCHEDULER_INTERVAL.read(bench, site)
 
 
 def load_events(bench: Bench, site: str | None = None, apps: list[str] | None = None) -> list[ScheduledEvent]:

@@ -14,40 +14,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import read_json
 from bench_jobs.errors import BenchNotFound, ConfigError, SiteNotFound, UnknownQueue
 
-DEFAULT_REDIS_QUEUE = "redis://127.0.0.1:11000"
 DEFAULT_QUEUES = {"short": 300, "default": 300, "long": 1500}
 SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-# Keys a site may override; everything else is bench-wide.
-SITE_OVERRIDABLE = {"time_zone", "pause_scheduler", "maintenance_mode", "enable_scheduler",
-                    "disable_scheduler", "max_queued_jobs", "rq_results_ttl", "rq_job_failure_ttl"}
-
-
-def config_int(value: Any, key: str) -> int:
-    """A positive whole number from common_site_config.json, or a ConfigError naming the key."""
-    whole = isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip().isdigit()
-    if not whole or int(value) < 1:
-        raise ConfigError(f"{key} in common_site_config.json is {value!r}; it must be a whole number >= 1",
-                          "fix it in sites/common_site_config.json")
-    return int(value)
-
-
-def parse_number(value: Any, key: str, default: float, where: str = "sites/common_site_config.json") -> float:
-    """`value` as a number >= 0 (`default` when unset), or a ConfigError naming `key` and `where`."""
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if isinstance(value, bool) or not 0 <= number < float("inf"):
-        raise ConfigError(f"{key} is {value!r}; it must be a number >= 0", f"fix it in {where}")
-    return number
-
 
 def is_bench(path: Path) -> bool:
     return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
@@ -125,22 +98,9 @@ class Bench:
             merged.update(self.site_config(site))
         return merged
 
-    def get(self, key: str, default: Any = None, site: str | None = None) -> Any:
-        if site and key in SITE_OVERRIDABLE:
-            value = self.site_config(site).get(key)
-            if value is not None:
-                return value
-        return self.common_config.get(key, default)
-
-    def number(self, key: str, default: float, site: str | None = None) -> float:
-        """A numeric setting (seconds, limits), `default` when unset; a ConfigError naming the key
-        when it is not a number >= 0, so a typo in the config is one clear line, not a traceback."""
-        where = f"sites/{site}/site_config.json or " if site and key in SITE_OVERRIDABLE else ""
-        return parse_number(self.get(key, None, site=site), key, default, f"{where}sites/common_site_config.json")
-
     @property
     def bench_id(self) -> str:
-        configured = self.common_config.get("bench_id")
+        configured = S.BENCH_ID.read(self)
         if configured:
             return str(configured)
         import hashlib  # here: hashlib's OpenSSL load costs every CLI start ~5 ms
@@ -150,7 +110,7 @@ class Bench:
 
     @property
     def redis_url(self) -> str:
-        return str(self.common_config.get("redis_queue") or DEFAULT_REDIS_QUEUE)
+        return S.REDIS_QUEUE.read(self)
 
     # -- apps and sites ------------------------------------------------------
     @cached_property
@@ -184,17 +144,13 @@ class Bench:
     def queue_timeouts(self) -> dict[str, int]:
         """Queue name -> default job timeout, the three standard queues first, then `workers`."""
         queues = dict(DEFAULT_QUEUES)
-        workers = self.common_config.get("workers") or {}
-        if not isinstance(workers, dict):
-            raise ConfigError("`workers` in common_site_config.json must be an object like "
-                              "{\"reports\": {\"timeout\": 600}}", "fix the key in sites/common_site_config.json")
-        for name, spec in workers.items():
+        for name in S.WORKERS.read(self):
             if not QUEUE_NAME_RE.match(str(name)):
                 raise ConfigError(f"queue name '{name}' in `workers` may only hold letters, digits, '_' and '-'",
                                   "rename it in sites/common_site_config.json")
-            timeout = (spec or {}).get("timeout") if isinstance(spec, dict) else None
+            timeout = S.QUEUE_TIMEOUT.read(self, queue=str(name))
             if timeout:
-                queues[str(name)] = config_int(timeout, f"workers.{name}.timeout")
+                queues[str(name)] = timeout
             else:
                 queues.setdefault(str(name), 300)
         return queues
@@ -220,7 +176,4 @@ class Bench:
 
     def workers_for(self, queue: str) -> int:
         """How many worker processes production files start for `queue`."""
-        spec = (self.common_config.get("workers") or {}).get(queue)
-        if isinstance(spec, dict) and spec.get("background_workers"):
-            return config_int(spec["background_workers"], f"workers.{queue}.background_workers")
-        return config_int(self.common_config.get("background_workers") or 1, "background_workers")
+        return S.QUEUE_WORKERS.read(self, queue=queue) or S.BACKGROUND_WORKERS.read(self)

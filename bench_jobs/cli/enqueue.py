@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bench_jobs.bench import settings as S
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError, ConfigError
@@ -53,7 +54,7 @@ def parse_duration(text: str) -> int:
 
 def site_zone(ctx: Context, site: str):
     """The site's time_zone (None: the machine's local zone)."""
-    name = ctx.bench.get("time_zone", site=site)
+    name = S.TIME_ZONE.read(ctx.bench, site)
     if not name:
         return None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

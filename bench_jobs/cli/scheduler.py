@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from bench_jobs.bench import settings as S
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
@@ -260,7 +261,7 @@ def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
     zones: dict[str, Any] = {}
     for site in sites:
         try:
-            zones[site] = cron.zone(ctx.bench.get("time_zone", site=site))
+            zones[site] = cron.zone(S.TIME_ZONE.read(ctx.bench, site))
         except BenchJobsError:
             zones[site] = cron.zone(None)
     return zones

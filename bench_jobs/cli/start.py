@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import click
 
+from bench_jobs.bench import settings as S
 from bench_jobs.cli.context import Context
 
 
@@ -41,7 +42,7 @@ def managed_redis(ctx: Context) -> bool:
 
     from bench_jobs.ops.redis_server import LOCAL_HOSTS, probe
 
-    if ctx.bench.common_config.get("redis_queue_sentinel_enabled"):
+    if S.SENTINEL_ENABLED.read(ctx.bench):
         return False
     parts = urlsplit(ctx.bench.redis_url)
     host = parts.hostname or "127.0.0.1"

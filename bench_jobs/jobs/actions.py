@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.jobs.foreign import foreign_jobs
 from bench_jobs.jobs.keys import (
     CANCELED,
-    DEFAULT_FAILURE_TTL,
     FAILED,
     FINISHED,
     QUEUED,
@@ -99,7 +99,7 @@ def retry_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Prog
 def cancel_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
                 lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
     now, stamp = _now()
-    ttl = int(bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL) or DEFAULT_FAILURE_TTL)
+    ttl = S.FAILURE_TTL.read(bench)  # ids of any site: the bench-wide value (a site value applies in workers)
     return _apply(client, "manage_cancel", [bench.bench_id, repr(now), stamp, ttl, lrem_max], ids, Outcome(),
                   progress)
 

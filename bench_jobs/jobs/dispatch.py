@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.jobs.keys import (
     DEFAULT_FAILED_LIMIT,
     DEFAULT_FAILURE_TTL,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 LUA_DIR = Path(__file__).parent / "lua"
 # Upper bounds (seconds) of the duration histogram in bj:{B}:metrics:durations (Prometheus style).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
-DEFAULT_WORKER_DEAD_AFTER = 15.0
+DEFAULT_WORKER_DEAD_AFTER = S.WORKER_DEAD_AFTER.default
 
 
 def bucket(duration: float) -> str:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import context
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.apps import method_path, resolve_method
-from bench_jobs.bench.layout import parse_number
 from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
-from bench_jobs.jobs.keys import ACTIVE_STATES, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys
+from bench_jobs.jobs.keys import ACTIVE_STATES, Keys
 from bench_jobs.jobs.store import JobSpec
 
 if TYPE_CHECKING:
@@ -108,18 +108,9 @@ def scoped_job_id(bench: Bench, site: str, job_id: str) -> str:
     return job_id if job_id.startswith(prefix) else prefix + job_id
 
 
-def _ttl(bench: Bench, site: str, key: str, default: int) -> int:
-    return int(bench.number(key, default, site=site)) or default
-
-
 def max_queued_for(bench: Bench, site: str, queue: str) -> int | None:
     """workers.{queue}.max_queued_jobs, else the site's or the bench's max_queued_jobs; None = no limit."""
-    spec = (bench.common_config.get("workers") or {}).get(queue)
-    if isinstance(spec, dict) and spec.get("max_queued_jobs"):
-        limit = parse_number(spec["max_queued_jobs"], f"workers.{queue}.max_queued_jobs", 0)
-    else:
-        limit = bench.number("max_queued_jobs", 0, site=site)
-    return int(limit) or None
+    return S.QUEUE_MAX_QUEUED.read(bench, queue=queue) or S.MAX_QUEUED_JOBS.read(bench, site) or None
 
 
 def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: str = "default",
@@ -159,8 +150,8 @@ def send(request: JobRequest) -> EnqueueResult:
     limit = max_queued_for(bench, site, request.queue)
     with redis_errors(bench):
         result = jobstore.enqueue_spec(context.redis_for(bench), Keys(bench.bench_id), replace(
-            request, max_queued=limit, result_ttl=_ttl(bench, site, "rq_results_ttl", DEFAULT_RESULTS_TTL),
-            failure_ttl=_ttl(bench, site, "rq_job_failure_ttl", DEFAULT_FAILURE_TTL)))
+            request, max_queued=limit, result_ttl=S.RESULTS_TTL.read(bench, site),
+            failure_ttl=S.FAILURE_TTL.read(bench, site)))
     if result.status == jobstore.OVERLOADED:
         raise QueueOverloaded(request.queue, result.count, limit or 0)
     if result.status == jobstore.CONFLICT:
@@ -269,8 +260,8 @@ def enqueue_many(method: Callable[..., Any] | str, kwargs_list: Iterable[dict[st
 
     base = prepare(method, {}, queue=queue, timeout=timeout, retry=retry, at_front=at_front, site=site)
     bench, limit = base.bench, max_queued_for(base.bench, base.site, base.queue)
-    result_ttl = _ttl(bench, base.site, "rq_results_ttl", DEFAULT_RESULTS_TTL)
-    failure_ttl = _ttl(bench, base.site, "rq_job_failure_ttl", DEFAULT_FAILURE_TTL)
+    result_ttl = S.RESULTS_TTL.read(bench, base.site)
+    failure_ttl = S.FAILURE_TTL.read(bench, base.site)
     specs = [JobSpec(base.site, base.queue, base.method, kw, base.timeout, retry=base.retry,
                               at_front=base.at_front, max_queued=limit, result_ttl=result_ttl,
                               failure_ttl=failure_ttl, kwargs_json=encode_payload(kw))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, Keys, job_key
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class RefuseToUnpickle:
 def frappe_bench_id(bench: Bench) -> str:
     """The id Frappe names this bench's queues with: `bench_id` from the config, else the bench's
     real path with '/' as '-' (frappe.utils.get_bench_id)."""
-    configured = bench.common_config.get("bench_id")
+    configured = S.BENCH_ID.read(bench)
     if configured:
         return str(configured)
     return str(bench.path.resolve()).strip("/").replace("/", "-")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench_jobs.bench import settings as S
+
 RQ_QUEUES = "rq:queues"
 RQ_WORKERS = "rq:workers"
 RQ_JOB_PREFIX = "rq:job:"
@@ -23,9 +25,9 @@ RQ_WORKER_PREFIX = "rq:worker:"
 
 # How long Redis keeps a job after it ends (Frappe's rq_results_ttl / rq_job_failure_ttl defaults),
 # and how many failed jobs a queue keeps (rq_failed_jobs_limit).
-DEFAULT_RESULTS_TTL = 600
-DEFAULT_FAILURE_TTL = 7 * 24 * 3600
-DEFAULT_FAILED_LIMIT = 1000
+DEFAULT_RESULTS_TTL = S.RESULTS_TTL.default
+DEFAULT_FAILURE_TTL = S.FAILURE_TTL.default
+DEFAULT_FAILED_LIMIT = S.FAILED_JOBS_LIMIT.default
 
 # Job states as RQ names them; "stopped" and "canceled" too.
 QUEUED, STARTED, SCHEDULED, DEFERRED = "queued", "started", "scheduled", "deferred"

@@ -15,11 +15,11 @@ import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import JobNotFound
 from bench_jobs.jobs.foreign import foreign_jobs, pending_line
 from bench_jobs.jobs.keys import (
     CANCELED,
-    DEFAULT_FAILURE_TTL,
     FAILED,
     FINISHED,
     QUEUED,
@@ -111,7 +111,7 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     now = time.time()
     # A failed job's hash expires after rq_job_failure_ttl, but its index entry stays until the next
     # failure in that queue trims it: count only entries young enough to still exist.
-    kept_since = {site: now - bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site) for site in sites}
+    kept_since = {site: now - S.FAILURE_TTL.read(bench, site) for site in sites}
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for site in sites:

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import Keys
 
@@ -37,7 +38,7 @@ def log_error(title: str, message: str | None = None, *, method: str | None = No
 
     bench = local().bench
     site = require_site(site)
-    limit = int(bench.number("error_log_limit", DEFAULT_LIMIT) or DEFAULT_LIMIT)
+    limit = S.ERROR_LOG_LIMIT.read(bench)
     with redis_errors(bench):
         return add_entry(redis_for(bench), Keys(bench.bench_id), site, limit, title=title, message=message,
                          method=method, job_id=job_id, traceback=traceback)

@@ -16,12 +16,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bench_jobs.bench.layout import parse_number
+from bench_jobs.bench import settings as S
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_BACKUP_COUNT = 5
+if TYPE_CHECKING:
+    from bench_jobs.bench.layout import Bench
+
+DEFAULT_MAX_BYTES = S.LOG_MAX_BYTES.default
+DEFAULT_BACKUP_COUNT = S.LOG_BACKUP_COUNT.default
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 REOPEN_CHECK_SECONDS = 1.0
 # Set by a supervisor (`start`, `worker --num-workers`) that prefixes each child line with the time:
@@ -124,12 +127,9 @@ class LogSettings:
     backup_count: int = DEFAULT_BACKUP_COUNT
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LogSettings:
-        section = config.get("logging") or {}
-        return cls(fmt="json" if section.get("format") == "json" else "text",
-                   max_bytes=int(parse_number(section.get("max_bytes"), "logging.max_bytes", DEFAULT_MAX_BYTES)),
-                   backup_count=int(parse_number(section.get("backup_count"), "logging.backup_count",
-                                                 DEFAULT_BACKUP_COUNT)))
+    def of(cls, bench: Bench) -> LogSettings:
+        return cls(fmt=S.LOG_FORMAT.read(bench), max_bytes=S.LOG_MAX_BYTES.read(bench),
+                   backup_count=S.LOG_BACKUP_COUNT.read(bench))
 
 
 class WorkLog:
@@ -187,6 +187,6 @@ class WorkLog:
 
 def for_bench(bench: Any, process: str, *, quiet: bool = False, name: str = "worker") -> WorkLog:
     """The worker log of `bench` (a bench_jobs.bench.layout.Bench), configured from common_site_config.json."""
-    return WorkLog(bench.logs_path, process, LogSettings.from_config(bench.common_config), name=name,
+    return WorkLog(bench.logs_path, process, LogSettings.of(bench), name=name,
                    echo=sys.stdout, echo_level="WARNING" if quiet else "INFO",
                    echo_time=os.environ.get(SUPERVISED_ENV) != "1")

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import FAILED, Keys
 
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-THRESHOLDS = {
-    "doctor_backlog_warn": 1000, "doctor_backlog_fail": 10_000,
-    "doctor_oldest_age_warn": 300, "doctor_oldest_age_fail": 3600,
-    "doctor_failed_warn": 1,
-    "doctor_memory_warn": 75, "doctor_memory_fail": 90,
-}
 
 
 @dataclass
@@ -57,10 +52,7 @@ class Report:
 
 
 def threshold(bench: Bench, key: str) -> float:
-    try:
-        return float(bench.common_config.get(key, THRESHOLDS[key]))
-    except (TypeError, ValueError):
-        return float(THRESHOLDS[key])
+    return float(S.lookup(key).read(bench))
 
 
 def level(value: float, warn_at: float, fail_at: float) -> str:

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import write_atomic
 from bench_jobs.bench.layout import Bench
 
@@ -65,8 +66,7 @@ def redis_conf(bench: Bench) -> Path:
 
 
 def niceness(bench: Bench) -> int | None:
-    value = bench.common_config.get("background_process_niceness")
-    return int(value) if value not in (None, "", 0) else None
+    return S.NICENESS.read(bench) or None
 
 
 def plan(bench: Bench, *, skip_redis: bool = False) -> list[Program]:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import update_json, write_atomic
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import ConfigError
 
-APPENDFSYNC_CHOICES = ("always", "everysec", "no")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 SECRET_MODE = 0o600
 MEMORY_RE = re.compile(r"^[0-9]+([kmg]b?|b)?$", re.IGNORECASE)
@@ -92,17 +92,13 @@ def loopback_addresses() -> tuple[str, ...]:
 
 
 def appendfsync_setting(bench: Bench) -> str:
-    value = str(bench.common_config.get("redis_queue_appendfsync") or "everysec")
-    if value not in APPENDFSYNC_CHOICES:
-        raise ConfigError(f"redis_queue_appendfsync is '{value}'; it must be one of {', '.join(APPENDFSYNC_CHOICES)}",
-                          "fix it in sites/common_site_config.json (everysec loses at most a second of jobs)")
-    return value
+    return S.APPENDFSYNC.read(bench)
 
 
 def maxmemory_setting(bench: Bench) -> str | None:
     """`redis_queue_maxmemory` as redis.conf takes it (512mb, 2gb, 1073741824), checked before writing."""
-    value = bench.common_config.get("redis_queue_maxmemory")
-    if value in (None, "", 0):
+    value = S.MAXMEMORY.read(bench)
+    if value in (None, "0"):
         return None
     if not MEMORY_RE.match(str(value)):
         raise ConfigError(f"redis_queue_maxmemory is '{value}'; it must be a size like 512mb or 2gb",
@@ -111,7 +107,7 @@ def maxmemory_setting(bench: Bench) -> str | None:
 
 
 def username_for(bench: Bench) -> str:
-    name = str(bench.common_config.get("rq_username") or bench.bench_id)
+    name = S.RQ_USERNAME.read(bench) or bench.bench_id
     if not USERNAME_RE.match(name):
         raise ConfigError(f"rq_username '{name}' cannot be a Redis ACL user name",
                           "use letters, digits and . _ - : @ (set rq_username or bench_id in common_site_config.json)")
@@ -202,7 +198,7 @@ def setup_redis(bench: Bench, regenerate_password: bool = False) -> SetupResult:
     appendfsync = appendfsync_setting(bench)
     maxmemory_setting(bench)
     username = username_for(bench)
-    password = bench.common_config.get("rq_password")
+    password = S.RQ_PASSWORD.read(bench)
     generated = regenerate_password or not password
     if generated:
         password = secrets.token_urlsafe(32)

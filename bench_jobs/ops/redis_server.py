@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import BenchJobsError, ConfigError, RedisUnavailable
 from bench_jobs.ops.redis_config import RedisFiles, make_dirs, queue_port, setup_redis
@@ -302,7 +303,7 @@ def _info(client: Any, bench: Bench) -> tuple[dict[str, Any], str]:
     except redis.BusyLoadingError:
         raise _NotServing("loading") from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        if bench.common_config.get("redis_queue_sentinel_enabled"):
+        if S.SENTINEL_ENABLED.read(bench):
             # Not ours to start: say which Sentinel setting to check instead of "stopped".
             raise translate(exc, bench) from None
         raise _NotServing("stopped") from None

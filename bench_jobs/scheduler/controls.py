@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import hooks
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import update_json
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import members
-from bench_jobs.scheduler.loop import scheduled_job_id, site_state, truthy
+from bench_jobs.scheduler.loop import scheduled_job_id, site_state
 
 if TYPE_CHECKING:
     import redis
@@ -39,19 +40,15 @@ def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
     """enable|disable|pause|resume one site: rewrite its site_config.json atomically, keep other keys."""
     changes, drop = CONTROLS[action]
     changes = dict(changes)
-    if action == "enable" and _truthy_common(bench, "disable_scheduler"):
+    if action == "enable" and S.DISABLE_SCHEDULER.read(bench):
         changes["disable_scheduler"] = 0  # override a bench-wide disable for this site
         drop = ()
-    if action == "resume" and _truthy_common(bench, "pause_scheduler"):
+    if action == "resume" and S.PAUSE_SCHEDULER.read(bench):
         changes["pause_scheduler"] = 0
     bench.require_site(site)
     update_json(bench.site_config_file(site), changes, remove=drop)
     bench.reload()
     return status_of_site(bench, site)
-
-
-def _truthy_common(bench: Bench, key: str) -> bool:
-    return truthy(bench.common_config.get(key) or "")  # read as site_state reads it
 
 
 def status_of_site(bench: Bench, site: str) -> dict[str, Any]:

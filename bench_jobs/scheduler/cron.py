@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import CronError
 
-DEFAULT_SCHEDULER_INTERVAL = 240
+DEFAULT_SCHEDULER_INTERVAL = S.SCHEDULER_INTERVAL.default
 
 # Named events and their cron, as Frappe's Scheduled Job Type maps them (`all` depends on the interval).
 NAMED_CRONS = {

@@ -19,6 +19,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import hooks
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
@@ -70,17 +71,12 @@ class SiteState:
             "in maintenance mode" if self.maintenance else "active"
 
 
-def truthy(value: Any) -> bool:
-    return str(value).strip().lower() not in ("", "0", "false", "no", "off", "none")
-
-
 def site_state(bench: Bench, site: str) -> SiteState:
     """Frappe's keys: disable_scheduler or enable_scheduler=0 disable; pause_scheduler pauses."""
-    disabled = truthy(bench.get("disable_scheduler", 0, site=site))
-    enable = bench.get("enable_scheduler", None, site=site)
-    enabled = not disabled and (enable is None or truthy(enable))
-    return SiteState(site, enabled, truthy(bench.get("pause_scheduler", 0, site=site)),
-                     truthy(bench.get("maintenance_mode", 0, site=site)), bench.get("time_zone", None, site=site))
+    enable = S.ENABLE_SCHEDULER.read(bench, site)
+    enabled = not S.DISABLE_SCHEDULER.read(bench, site) and enable is not False
+    return SiteState(site, enabled, S.PAUSE_SCHEDULER.read(bench, site), S.MAINTENANCE_MODE.read(bench, site),
+                     S.TIME_ZONE.read(bench, site))
 
 
 def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:

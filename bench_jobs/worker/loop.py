@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.jobs.dispatch import (
     ClaimedJob,
     Dispatcher,
@@ -78,9 +79,9 @@ class Worker:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        niceness = self.bench.get("background_process_niceness")
+        niceness = S.NICENESS.read(self.bench)
         if niceness:
-            os.nice(int(niceness))
+            os.nice(niceness)
         register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
         beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
                          current_job=lambda: self.executor.current, after_beat=self._after_beat,

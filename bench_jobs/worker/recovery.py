@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.jobs.dispatch import DEFAULT_WORKER_DEAD_AFTER
+from bench_jobs.bench import settings as S
 from bench_jobs.jobs.keys import FAILED, Keys, job_key
 
 if TYPE_CHECKING:
@@ -35,9 +35,10 @@ class Timings:
 
     @classmethod
     def of(cls, bench: Bench) -> Timings:
-        dead_after = max(1.0, bench.number("worker_dead_after", DEFAULT_WORKER_DEAD_AFTER))
+        dead_after = max(1.0, S.WORKER_DEAD_AFTER.read(bench))
+        grace = S.WORKER_TIMEOUT_GRACE.read(bench)
         return cls(dead_after, max(0.3, dead_after / 3), min(5.0, max(0.5, dead_after / 3)),
-                   bench.number("worker_timeout_grace", max(30.0, 2 * dead_after)))
+                   max(30.0, 2 * dead_after) if grace is None else grace)
 
 
 def sweep_options(bench: Bench) -> dict[str, Any]:
@@ -55,13 +56,13 @@ def report_swept(client: redis.Redis, bench: Bench, log: WorkLog, job_ids: list[
     """One log line per recovered job; an Error Log entry for each one that ended failed."""
     if not job_ids:
         return
-    from bench_jobs.logs.error_log import DEFAULT_LIMIT, add_entry
+    from bench_jobs.logs.error_log import add_entry
 
     with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hmget(job_key(job_id), FIELDS)
         rows = pipe.execute()
-    limit = int(bench.number("error_log_limit", DEFAULT_LIMIT) or DEFAULT_LIMIT)
+    limit = S.ERROR_LOG_LIMIT.read(bench)
     for job_id, raw in zip(job_ids, rows, strict=True):
         status, site, method, error, queue = (v.decode(errors="replace") if v else "" for v in raw)
         fields = {"job_id": job_id, "site": site or None, "method": method or None}

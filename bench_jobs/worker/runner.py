@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.context import using
 from bench_jobs.jobs.dispatch import ClaimedJob, Ending
 from bench_jobs.jobs.keys import DEFAULT_FAILED_LIMIT, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
     from bench_jobs.logs.writer import WorkLog
 
-DEFAULT_BACKOFF_BASE = 5.0
-DEFAULT_BACKOFF_MAX = 3600.0
+DEFAULT_BACKOFF_BASE = S.BACKOFF_BASE.default
+DEFAULT_BACKOFF_MAX = S.BACKOFF_MAX.default
 
 
 class Interrupt(BaseException):
@@ -164,11 +165,9 @@ class RetryPolicy:
     @classmethod
     def for_site(cls, bench: Bench, site: str | None) -> RetryPolicy:
         site = site if site and bench.site_config_file(site).is_file() else None
-        return cls(base=bench.number("retry_backoff_base", DEFAULT_BACKOFF_BASE),
-                   cap=bench.number("retry_backoff_max", DEFAULT_BACKOFF_MAX),
-                   results_ttl=int(bench.number("rq_results_ttl", DEFAULT_RESULTS_TTL, site=site)),
-                   failure_ttl=int(bench.number("rq_job_failure_ttl", DEFAULT_FAILURE_TTL, site=site)),
-                   failed_limit=int(bench.number("rq_failed_jobs_limit", DEFAULT_FAILED_LIMIT)))
+        return cls(base=S.BACKOFF_BASE.read(bench), cap=S.BACKOFF_MAX.read(bench),
+                   results_ttl=S.RESULTS_TTL.read(bench, site), failure_ttl=S.FAILURE_TTL.read(bench, site),
+                   failed_limit=S.FAILED_JOBS_LIMIT.read(bench))
 
 
 def compress(text: str) -> bytes:
