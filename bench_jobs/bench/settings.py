@@ -240,6 +240,13 @@ MAINTENANCE_MODE = _s("maintenance_mode", flag, False, "`1`: no events", site=Tr
 TIME_ZONE: Setting[str | None] = _s("time_zone", text, None, "cron evaluation; naive `enqueue --at` times",
                                     site=True, shown="UTC (for `--at`: the machine's)")
 
+# -- web ----------------------------------------------------------------------------------------------
+WEB_HOST = _s("web_host", text, "127.0.0.1", "address `serve` listens on (not loopback: needs an API key)")
+WEB_PORT = _s("web_port", whole, 8010, "port of `serve` (the dashboard and HTTP API)")
+DEVELOPER_MODE = _s("developer_mode", flag, False, "`1`: /api/method errors carry the traceback (Frappe's key)",
+                    site=True)
+WEB_PROCESSES = _s("web_processes", whole, 2, "gunicorn processes in the supervisor/systemd files")
+
 # -- doctor -------------------------------------------------------------------------------------------
 DOCTOR_BACKLOG_WARN = _s("doctor_backlog_warn", number, 1000.0, "pending jobs in one queue: warn", shown="1000")
 DOCTOR_BACKLOG_FAIL = _s("doctor_backlog_fail", number, 10_000.0, "pending jobs in one queue: fail", shown="10000")

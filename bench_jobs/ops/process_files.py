@@ -89,8 +89,8 @@ def plan(bench: Bench, *, skip_redis: bool = False) -> list[Program]:
     programs.append(Program(
         name=f"{prefix}-schedule", kind="scheduler", priority=3, log="scheduler", nice=nice,
         command=(*bench_cmd, "schedule"), description=f"bench-jobs scheduler of {bench.path}"))
-    # The dashboard and HTTP API under gunicorn (web/server.py; web_processes, default 2).
-    web_processes = int(bench.number("web_processes", 2)) or 2
+    # The dashboard and HTTP API under gunicorn (web/server.py).
+    web_processes = S.WEB_PROCESSES.read(bench)
     programs.append(Program(
         name=f"{prefix}-web", kind="web", priority=5, log="web",
         command=(*bench_cmd, "serve", "--processes", str(web_processes)),

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.bench.apps import MethodNotFound, check_allowed, resolve_method
 from bench_jobs.errors import BenchJobsError, MethodNotAllowed, QueueOverloaded, RedisUnavailable
 
@@ -99,6 +100,6 @@ def server_error(bench: Bench, site: str, path: str, exc: BaseException) -> Http
                   traceback=text)
     except Exception:  # the caller's error matters more than the log's
         pass
-    developer = bool(bench.merged_config(site).get("developer_mode"))
+    developer = S.DEVELOPER_MODE.read(bench, site)
     extra = {"exc": text} if developer else {}
     return HttpError(500, type(exc).__name__, str(exc) or type(exc).__name__, extra)

@@ -10,22 +10,19 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
 
 if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
 
-# Config keys (sites/common_site_config.json) and their defaults.
-HOST_KEY, DEFAULT_HOST = "web_host", "127.0.0.1"
-PORT_KEY, DEFAULT_PORT = "web_port", 8010
-PROCESSES_KEY, DEFAULT_PROCESSES = "web_processes", 2
 THREADS = 8  # per gunicorn process: requests wait on Redis, not on the CPU
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def settings(bench: Bench, host: str | None, port: int | None) -> tuple[str, int]:
-    host = host or str(bench.common_config.get(HOST_KEY) or DEFAULT_HOST)
-    port = port if port is not None else int(bench.number(PORT_KEY, DEFAULT_PORT))
+    host = host or S.WEB_HOST.read(bench)
+    port = port if port is not None else S.WEB_PORT.read(bench)
     return host, port
 
 
