@@ -139,3 +139,20 @@ def test_doctor_and_metrics_count_foreign_jobs(bench):
     text = bench.cli("metrics", site=None).stdout
     assert 'bench_jobs_queue_foreign_jobs{queue="default"} 2.0' in text
     assert 'bench_jobs_queue_foreign_jobs{queue="long"} 0.0' in text
+
+
+@pytest.mark.parametrize("args", [("jobs", "delete"), ("jobs", "cancel"), ("jobs", "retry"), ("jobs", "show"),
+                                  ("jobs", "stop")])
+def test_job_commands_refuse_foreign_jobs(bench, args, tmp_path):
+    client, bench_id = bench.client(), bench.bench.bench_id
+    marker = tmp_path / "unpickled"
+    job_id = frappe_enqueue(client, bench_id, bench.site, "erpnext.stock.reorder")
+    booby_trap(client, job_id, marker)
+    before = snapshot(client, [job_id])
+    result = bench.cli(*args, job_id)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "not written by bench-jobs" in result.stderr
+    assert snapshot(client, [job_id]) == before
+    assert queue_ids(client, bench_id) == [job_id]
+    assert not marker.exists()

@@ -109,15 +109,24 @@ def delete_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Pro
     return _apply(client, "manage_delete", [bench.bench_id, lrem_max], ids, Outcome(), progress)
 
 
+FOREIGN_HINT = "manage Frappe's jobs with Frappe (`bench` commands, the RQ Job list); nothing was changed"
+
+
+def foreign_message(job_id: str, verb: str) -> str:
+    return f"job '{job_id}' was not written by bench-jobs (a Frappe/RQ job): it is never {verb} by bench-jobs"
+
+
 def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[str, ...], verb: str) -> None:
     """Refuse the whole command before changing anything when one id is unknown or in the wrong state.
 
     The scripts check again atomically; this read only makes a typo cost nothing.
     """
-    fields = fetch_fields(client, ids, ("status", "origin"))
+    fields = fetch_fields(client, ids, ("status", "origin", "bj_method"))
     outcome = Outcome()
     for job_id in ids:
         status, origin = _text(fields[job_id]["status"]), _text(fields[job_id]["origin"]) or ""
+        if status and fields[job_id]["bj_method"] is None:
+            raise BenchJobsError(foreign_message(job_id, verb), FOREIGN_HINT)
         if not status or not origin.startswith(f"{bench.bench_id}:"):
             outcome.missing.append(job_id)
         elif status not in allowed:

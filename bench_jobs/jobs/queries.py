@@ -271,6 +271,10 @@ def load_job(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
     raw = client.hgetall(job_key(job_id))
     data = {_text(k): v for k, v in raw.items()}
     origin = _text(data.get("origin")) or ""
+    if data and "bj_method" not in data:
+        raise JobNotFound(f"job '{job_id}' was not written by bench-jobs (a Frappe/RQ job): bench-jobs does not "
+                          "read its payload or manage it", "`bench-jobs jobs list` shows it from RQ's plain-text "
+                          "fields; manage it with Frappe (`bench`, the RQ Job list)")
     if not data or not origin.startswith(f"{bench.bench_id}:"):
         raise JobNotFound(f"no job '{job_id}' in this bench",
                           "list jobs with `bench-jobs jobs list --status failed` (finished jobs expire after "
