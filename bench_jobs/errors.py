@@ -34,6 +34,14 @@ class RedisUnavailable(BenchJobsError):
     pass
 
 
+class PermissionDenied(RedisUnavailable):
+    """The Redis ACL user may not run a command or touch a key bench-jobs needs; `rule` grants it."""
+
+    def __init__(self, message: str, hint: str, rule: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.rule = rule
+
+
 class UnknownQueue(BenchJobsError):
     pass
 

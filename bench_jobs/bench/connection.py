@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench_jobs.bench import settings as S
-from bench_jobs.errors import ConfigError, RedisUnavailable
+from bench_jobs.errors import ConfigError, PermissionDenied, RedisUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -165,13 +165,75 @@ def translate(exc: Exception, bench: Bench) -> RedisUnavailable:
     if isinstance(exc, redis.ResponseError) and "NOAUTH" in str(exc):
         return RedisUnavailable(f"{where} requires a password",
                                 "set use_rq_auth, rq_username and rq_password in common_site_config.json")
-    if isinstance(exc, redis.ResponseError) and "NOPERM" in str(exc):
-        return RedisUnavailable(f"{where} denied a command to our user ({exc})",
-                                "re-run `bench-jobs setup redis` to rewrite the ACL, then restart Redis")
+    if is_permission_error(exc):
+        return permission_denied(exc, bench)
     if S.SENTINEL_ENABLED.read(bench):
         return RedisUnavailable(f"{where} is not reachable ({exc})", SENTINEL_HINT)
     return RedisUnavailable(f"{where} is not reachable ({exc})",
                             "start it with `bench-jobs redis start`, or fix redis_queue in common_site_config.json")
+
+
+# Redis's words for an ACL refusal: NOPERM replies (redis-py's NoPermissionError), and the plain ERR a
+# script gets when a key it touches is outside the user's patterns.
+PERMISSION_MARKERS = ("NOPERM", "no permissions to", "can't access at least one of the keys")
+
+
+def is_permission_error(exc: BaseException) -> bool:
+    import redis
+
+    return isinstance(exc, redis.ResponseError) and (
+        isinstance(exc, redis.exceptions.NoPermissionError) or any(m in str(exc) for m in PERMISSION_MARKERS))
+
+
+def key_rules(bench_id: str) -> list[tuple[str, str]]:
+    """(probe key, ACL key rule) for every key family bench-jobs uses. The first three are the rules
+    Frappe's `bench create-rq-users` grants; the last is bench-jobs' own prefix."""
+    return [(f"rq:job:{bench_id}-probe", "~rq:[^q]*"), ("rq:queues", "~rq:queues"),
+            (f"rq:queue:{bench_id}:probe", f"~rq:queue:{bench_id}:*"), (f"bj:{bench_id}:probe", f"~bj:{bench_id}:*")]
+
+
+def acl_user(bench: Bench) -> str:
+    return credentials(bench)[0] or "default"
+
+
+def permission_denied(exc: BaseException, bench: Bench) -> PermissionDenied:
+    """Which permission the ACL user lacks, and the exact rule that grants it (one line each).
+
+    Redis does not name the key it refused, so each key family bench-jobs uses is probed with EXISTS
+    (allowed by `+@all -@admin` wherever the key pattern is): the first refused one is the missing rule.
+    A refused command is named by Redis itself (`... to run the 'config|get' command`).
+    """
+    import re
+
+    user = acl_user(bench)
+    command = re.search(r"to run the '([^']+)' command", str(exc))
+    if command:
+        rule = f"+{command.group(1)}"
+        what = f"may not run {command.group(1).upper().replace('|', ' ')}"
+    else:
+        rule = _missing_key_rule(bench) or f"~bj:{bench.bench_id}:*"
+        what = f"may not use the keys {rule[1:]}"
+    return PermissionDenied(f"Redis user '{user}' {what} (permission denied by its ACL)",
+                            f"grant it: redis-cli ACL SETUSER {user} '{rule}' (and add {rule} to that user in the "
+                            "ACL file, e.g. config/redis_queue.acl, so it survives a restart)", rule=rule)
+
+
+def _missing_key_rule(bench: Bench) -> str | None:
+    try:
+        client = connect(bench, socket_timeout=CONNECT_TIMEOUT)
+        try:
+            for key, rule in key_rules(bench.bench_id):
+                try:
+                    client.exists(key)
+                except Exception as exc:  # the probe itself refused: this family is the missing one
+                    if is_permission_error(exc):
+                        return rule
+                    return None
+        finally:
+            client.close()
+    except Exception:  # the probe is a courtesy: never let it hide the original refusal
+        return None
+    return None
 
 
 @contextmanager
@@ -184,7 +246,7 @@ def redis_errors(bench: Bench):
     except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
         raise translate(exc, bench) from None
     except redis.ResponseError as exc:
-        if any(word in str(exc) for word in ("NOAUTH", "NOPERM", "WRONGPASS")):
+        if any(word in str(exc) for word in ("NOAUTH", "WRONGPASS")) or is_permission_error(exc):
             raise translate(exc, bench) from None
         raise
 

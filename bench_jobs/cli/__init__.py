@@ -108,6 +108,17 @@ class LazyGroup(click.Group):
             render.error(f"{exc.filename}: {exc.strerror or exc}",
                          "check that this user may write there (permissions, read-only file system, free space)")
             ctx.exit(1)
+        except Exception as exc:
+            # A Redis ACL refusal from any command: which permission is missing and the rule that grants it.
+            if type(exc).__module__.startswith("redis") and isinstance(ctx.obj, Context):
+                from bench_jobs.bench.connection import is_permission_error, permission_denied
+                from bench_jobs.cli import output as render
+
+                if is_permission_error(exc):
+                    denied = permission_denied(exc, ctx.obj.bench)
+                    render.error(denied.message, denied.hint)
+                    ctx.exit(denied.exit_code)
+            raise
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
