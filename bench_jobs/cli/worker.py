@@ -16,7 +16,13 @@ STRATEGIES = ("default", "round_robin", "random")
 @click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
               help="Queues to serve, in priority order (default: all queues of the bench).")
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
-@click.option("--no-fork", is_flag=True, help="Run jobs in the worker process (faster; recycle with --max-jobs).")
+@click.option("--no-fork", is_flag=True, help="Run jobs in the worker process (fastest; recycle with --max-jobs).")
+@click.option("--fork-per-job", is_flag=True,
+              help="Fork a fresh child for every job instead of reusing a pre-forked one (slower).")
+@click.option("--max-jobs-per-child", type=click.IntRange(1), default=1000, show_default=True,
+              help="Isolated mode: replace the job process after N jobs.")
+@click.option("--max-child-memory", type=click.IntRange(16), default=1024, show_default=True, metavar="MB",
+              help="Isolated mode: a job whose process grows past MB is killed and failed; the process is replaced.")
 @click.option("--num-workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Run N worker processes under a supervisor that restarts any that dies.")
 @click.option("--max-jobs", type=click.IntRange(1), help="Exit after N jobs (a supervisor starts a fresh one).")
@@ -24,8 +30,9 @@ STRATEGIES = ("default", "round_robin", "random")
               help="Queue order: priority as given, round_robin or random.")
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors (logs/worker.log gets everything).")
 @click.pass_obj
-def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, num_workers: int,
-           max_jobs: int | None, strategy: str, quiet: bool) -> None:
+def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, fork_per_job: bool,
+           max_jobs_per_child: int, max_child_memory: int, num_workers: int, max_jobs: int | None, strategy: str,
+           quiet: bool) -> None:
     """Run workers for some or all queues. Jobs of every site of the bench are served.
 
     SIGTERM or Ctrl-C: finish the current job and exit; a second one stops it now
@@ -37,28 +44,34 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
       bench-jobs worker --queue short,default
       bench-jobs worker --queue long --num-workers 4
       bench-jobs worker --no-fork --max-jobs 1000    # fast, recycled every 1000 jobs
+      bench-jobs worker --max-child-memory 512       # isolated: a job growing past 512 MB fails
       bench-jobs worker --burst                      # drain and exit (scripts, CI)
     """
     bench = ctx.bench
     queues = bench.parse_queues(queue_spec)
+    isolation = ["--fork-per-job"] * fork_per_job + ["--max-jobs-per-child", str(max_jobs_per_child),
+                                                     "--max-child-memory", str(max_child_memory)]
     if num_workers > 1:
-        code = _supervise(ctx, queues, num_workers, burst, no_fork, max_jobs, strategy, quiet)
+        code = _supervise(ctx, queues, num_workers, burst, no_fork, max_jobs, strategy, quiet, isolation)
         click.get_current_context().exit(code)
     from bench_jobs.worker.loop import Worker, WorkerOptions
 
     ctx.check_redis()
-    options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet)
+    options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet,
+                            pool=not fork_per_job, max_jobs_per_child=max_jobs_per_child,
+                            max_child_memory=max_child_memory * 2**20)
     Worker(bench, options).run()
 
 
 def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bool, max_jobs: int | None,
-               strategy: str, quiet: bool) -> int:
+               strategy: str, quiet: bool, isolation: list[str]) -> int:
     from bench_jobs.ops.processes import Manager
 
     argv = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path), "worker", "--queue", ",".join(queues),
             "--strategy", strategy]
     argv += ["--burst"] * burst + ["--no-fork"] * no_fork + ["--quiet"] * quiet
     argv += ["--max-jobs", str(max_jobs)] if max_jobs else []
+    argv += isolation
     ctx.check_redis()  # before starting N children
     manager = Manager(restart="on-failure" if burst else "always")
     for i in range(1, n + 1):

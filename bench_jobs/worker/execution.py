@@ -38,6 +38,9 @@ class Executor(Protocol):
     def interrupt(self) -> None:
         """Cold stop: cut the running job short now (called from the signal handler)."""
 
+    def close(self) -> None:
+        """The worker is exiting: end whatever process this executor keeps."""
+
 
 class InProcess:
     """--no-fork: the job runs in this process's main thread."""
@@ -89,6 +92,9 @@ class InProcess:
     def interrupt(self) -> None:
         if self.armed:
             raise WorkerStopped("worker stopped")
+
+    def close(self) -> None:
+        pass
 
 
 class Forking:
@@ -185,6 +191,9 @@ class Forking:
     def interrupt(self) -> None:
         if self.child:
             self._kill(WorkerStopped("worker stopped"))
+
+    def close(self) -> None:
+        pass
 
 
 def _read_available(fd: int) -> bytes:

@@ -29,6 +29,7 @@ from bench_jobs.jobs.keys import Keys
 from bench_jobs.logs import writer as worklog
 from bench_jobs.worker.execution import Executor, Forking, InProcess
 from bench_jobs.worker.heartbeat import Heartbeat
+from bench_jobs.worker.pool import DEFAULT_MAX_CHILD_MEMORY, DEFAULT_MAX_JOBS_PER_CHILD, Pool
 from bench_jobs.worker.recovery import Timings, report_swept, sweep_options
 from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, settle
 
@@ -52,6 +53,10 @@ class WorkerOptions:
     strategy: str = "default"
     quiet: bool = False
     name: str | None = None
+    # Isolated mode (fork=True): a reused pre-forked child (pool) or a fork per job.
+    pool: bool = True
+    max_jobs_per_child: int = DEFAULT_MAX_JOBS_PER_CHILD
+    max_child_memory: int = DEFAULT_MAX_CHILD_MEMORY
 
 
 class Worker:
@@ -65,7 +70,7 @@ class Worker:
         self.client = client or connect(bench)
         self.dispatch = Dispatcher(self.client, self.keys, self.name)
         self.log = log or worklog.for_bench(bench, self.name, quiet=options.quiet)
-        self.executor: Executor = Forking(bench) if options.fork else InProcess(bench)
+        self.executor: Executor = self._executor()
         timings = Timings.of(bench)
         self.alive_ttl, self.beat_every, self.sweep_every = timings.dead_after, timings.beat_every, timings.sweep_every
         self.timeouts = bench.queue_timeouts()
@@ -75,6 +80,13 @@ class Worker:
         self.rotation = 0
         self.done = 0
 
+    def _executor(self) -> Executor:
+        if not self.options.fork:
+            return InProcess(self.bench)
+        if self.options.pool:
+            return Pool(self.bench, self.options.max_jobs_per_child, self.options.max_child_memory)
+        return Forking(self.bench)
+
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -83,16 +95,19 @@ class Worker:
         if niceness:
             os.nice(niceness)
         register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
+        if isinstance(self.executor, Pool):
+            self.executor.prefork()  # before the heartbeat thread exists: the first child inherits no thread
         beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
                          current_job=lambda: self.executor.current, after_beat=self._after_beat,
                          queues=self.options.queues)
         beat.start()
-        mode = "fork" if self.options.fork else "no-fork"
+        mode = "no-fork" if not self.options.fork else "pool" if self.options.pool else "fork"
         self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")
         self._warn_foreign()
         try:
             self._loop()
         finally:
+            self.executor.close()
             beat.stop()
             unregister_worker(self.client, self.keys, self.name, self.options.queues)
             self.log.info("worker-stop", f"{self.done} job(s) run")

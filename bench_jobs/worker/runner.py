@@ -62,7 +62,8 @@ class JobLost(Interrupt):
 
 @dataclass
 class Outcome:
-    """What a run did. kind: finished, error, not-allowed, timeout, stopped, worker-stopped, died."""
+    """What a run did. kind: finished, error, not-allowed, timeout, stopped, worker-stopped, died,
+    memory (the job's process went over the memory limit of isolated mode)."""
 
     kind: str
     duration: float = 0.0
@@ -198,7 +199,8 @@ def settle(job: ClaimedJob, outcome: Outcome, policy: RetryPolicy, now: float,
 
 # -- side effects ----------------------------------------------------------------------------
 EVENTS = {"finished": "finished", "error": "failed", "not-allowed": "failed", "timeout": "timeout",
-          "stopped": "stopped", "worker-stopped": "stopped", "died": "died", "lost": "lost"}
+          "stopped": "stopped", "worker-stopped": "stopped", "died": "died", "lost": "lost",
+          "memory": "memory"}
 
 
 def conclude(bench: Bench, job: ClaimedJob, outcome: Outcome, ending: Ending, log: WorkLog) -> None:

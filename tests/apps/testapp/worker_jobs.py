@@ -85,3 +85,29 @@ def leave_background_process(seconds: float) -> int:
     proc = multiprocessing.get_context("fork").Process(target=time.sleep, args=(seconds,))
     proc.start()
     return proc.pid
+
+
+def pid_and_mark(path: str) -> int:
+    """Marks the file with the pid of the process running the job (the pool's reuse shows in it)."""
+    mark(path, str(os.getpid()))
+    return os.getpid()
+
+
+def segfault() -> None:
+    """Crashes the process running it (SIGSEGV), as a broken C extension would."""
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def hard_exit(code: int = 3) -> None:
+    os._exit(code)
+
+
+def grow(megabytes: int, hold: float = 5.0) -> int:
+    """Allocates and touches `megabytes` MiB, then holds it (a leak the memory limit must catch)."""
+    block = bytearray(megabytes * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(hold)
+    return len(block)
