@@ -186,3 +186,125 @@ def test_real_supervisord_runs_redis_and_a_worker_that_processes_a_job(bench, tm
         except subprocess.TimeoutExpired:
             os.killpg(supervisord.pid, signal.SIGKILL)
             supervisord.wait(10)
+
+
+def _frappe_supervisor_conf(bench, tmp: Path, redis_queue_port: int, redis_cache_port: int) -> str:
+    """config/supervisor.conf as Frappe's `bench setup supervisor` writes it (programs and groups),
+    with stand-ins for gunicorn, socketio and Frappe's workers, and real redis-servers."""
+    prefix = procfiles.unit_prefix(bench.bench)
+    config = bench.path / "config"
+    sleeper = '/bin/sh -c "exec sleep 100000"'
+    programs = {
+        f"{prefix}-frappe-web": f"{sleeper} gunicorn",
+        f"{prefix}-node-socketio": f"{sleeper} socketio",
+        f"{prefix}-frappe-schedule": f"{sleeper} schedule",
+        f"{prefix}-frappe-default-worker": f"{sleeper} worker",
+        f"{prefix}-redis-cache": f"{shutil.which('redis-server')} {config / 'redis_cache.conf'}",
+        f"{prefix}-redis-queue": f"{shutil.which('redis-server')} {config / 'redis_queue.conf'}",
+    }
+    (config / "redis_cache.conf").write_text(f"port {redis_cache_port}\nbind 127.0.0.1\nsave \"\"\n"
+                                             f"dir {tmp}\n")
+    lines = []
+    for name, command in programs.items():
+        lines += [f"[program:{name}]", f"command={command}", "autostart=true", "autorestart=true",
+                  f"directory={bench.path}", f"stdout_logfile={tmp / (name + '.log')}", "redirect_stderr=true",
+                  "stopasgroup=true", "killasgroup=true", ""]
+    lines += [f"[group:{prefix}-web]", f"programs={prefix}-frappe-web,{prefix}-node-socketio", "",
+              f"[group:{prefix}-workers]", f"programs={prefix}-frappe-schedule,{prefix}-frappe-default-worker", "",
+              f"[group:{prefix}-redis]", f"programs={prefix}-redis-cache,{prefix}-redis-queue", ""]
+    return "\n".join(lines)
+
+
+def _pids(conf: Path) -> dict[str, str]:
+    """program -> pid of every RUNNING program, from `supervisorctl status`."""
+    out = {}
+    for line in _ctl(conf, "status").splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[1] == "RUNNING":
+            out[parts[0].split(":")[-1]] = parts[3].rstrip(",")
+    return out
+
+
+@pytest.mark.slow
+def test_beside_a_frappe_supervisor_conf_nothing_of_it_is_touched(bench, tmp_path):
+    """A real supervisord runs Frappe's supervisor.conf; `setup supervisor` leaves it byte for byte,
+    writes its own beside it; `reread` + `update` start bench-jobs' workers while Frappe's web,
+    socketio and Redis programs keep running (same pids), and a job runs on Frappe's queue Redis."""
+    prefix = procfiles.unit_prefix(bench.bench)
+    config = bench.path / "config"
+    redis_port = free_port()
+    (config / "pids").mkdir(parents=True, exist_ok=True)
+    # Frappe's redis_queue.conf (no bench-jobs marker): bench-jobs must not run a second Redis on it.
+    (config / "redis_queue.conf").write_text(f"dbfilename redis_queue.rdb\ndir {config / 'pids'}\n"
+                                             f"pidfile {config / 'pids' / 'redis_queue.pid'}\nbind 127.0.0.1\n"
+                                             f"port {redis_port}\n")
+    bench.set_config(redis_queue=f"redis://127.0.0.1:{redis_port}")
+    frappe_conf = config / "supervisor.conf"
+    frappe_conf.write_text(_frappe_supervisor_conf(bench, tmp_path, redis_port, free_port()))
+    before = frappe_conf.read_bytes()
+    conf = _supervisord_conf(tmp_path, config / "supervisor*.conf", free_port())
+    supervisord = subprocess.Popen([str(VENV_BIN / "supervisord"), "-c", str(conf)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: len(_pids(conf)) == 6, 30, "Frappe's six programs to run")
+        frappe_pids = _pids(conf)
+
+        result = _setup(bench, "supervisor")
+        beside = config / "supervisor.bench-jobs.conf"
+        assert frappe_conf.read_bytes() == before
+        assert f"{frappe_conf} was not written by bench-jobs: left as it is" in result.output
+        assert f"sudo ln -sf {beside} /etc/supervisor/conf.d/{prefix}-bench-jobs.conf" in result.output
+        assert f"sudo supervisorctl stop {prefix}-frappe-schedule {prefix}-frappe-default-worker" in result.output
+        sections = configparser.ConfigParser(interpolation=None)
+        sections.read(beside)
+        assert not any("redis" in name for name in sections.sections())  # Frappe's file runs the queue Redis
+        assert all(f"{prefix}-bench-jobs" in name for name in sections.sections())
+        # Running it again changes nothing of theirs either.
+        _setup(bench, "supervisor")
+        assert frappe_conf.read_bytes() == before
+
+        assert "added process group" in _ctl(conf, "update")
+        worker = f"{prefix}-bench-jobs-workers:{prefix}-bench-jobs-worker-default-0"
+        _wait_for(lambda: "RUNNING" in _ctl(conf, "status", worker), 30, "bench-jobs' default worker to run")
+        still = _pids(conf)
+        for name, pid in frappe_pids.items():
+            assert still.get(name) == pid, f"{name} was restarted or stopped by the update"
+        out = tmp_path / "ran.txt"
+        enq = bench.run("--site", bench.site, "enqueue", "testapp.jobs.append_line",
+                        "--kwargs", f'{{"path": "{out}", "text": "beside frappe"}}')
+        assert enq.returncode == 0, enq.stderr
+        _wait_for(lambda: out.exists() and "beside frappe" in out.read_text(), 30, "the job to run")
+        # The switch: Frappe's workers stop, web / socketio / redis stay.
+        _ctl(conf, "stop", f"{prefix}-workers:")
+        after = _pids(conf)
+        for name in (f"{prefix}-frappe-web", f"{prefix}-node-socketio", f"{prefix}-redis-cache",
+                     f"{prefix}-redis-queue"):
+            assert after.get(name) == frappe_pids[name], name
+    finally:
+        os.killpg(supervisord.pid, signal.SIGTERM)
+        try:
+            supervisord.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(supervisord.pid, signal.SIGKILL)
+            supervisord.wait(10)
+
+
+def test_systemd_leaves_frappe_units_alone(bench):
+    directory = bench.path / "config" / "systemd"
+    directory.mkdir(parents=True)
+    prefix = procfiles.unit_prefix(bench.bench)
+    theirs = {f"{prefix}.target": "[Unit]\nDescription=frappe-bench\n",
+              f"{prefix}-workers.target": "[Unit]\nDescription=frappe workers\n",
+              f"{prefix}-frappe-web.service": "[Service]\nExecStart=/bin/true\n",
+              f"{prefix}-redis-queue.service": "[Service]\nExecStart=/usr/bin/redis-server\n"}
+    for name, text in theirs.items():
+        (directory / name).write_text(text)
+    result = _setup(bench, "systemd")
+    for name, text in theirs.items():
+        assert (directory / name).read_text() == text, name
+    assert f"{prefix}-bench-jobs.target" in result.output
+    assert (directory / f"{prefix}-bench-jobs-worker-default@.service").is_file()
+    assert not list(directory.glob(f"{prefix}-bench-jobs-redis*"))  # their unit runs the queue Redis
+    # --force is the operator's explicit choice to replace them.
+    _setup(bench, "systemd", "--force")
+    assert procfiles.MARKER in (directory / f"{prefix}.target").read_text()
