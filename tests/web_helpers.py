@@ -93,3 +93,50 @@ def api_key(bench, role: str = "admin", site: str | None = None) -> str:
     result = bench.run("--site", site or bench.site, "api-key", "create", "--role", role)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+class Browser:
+    """Cookies across requests (a logged-in dashboard user) over urllib; redirects not followed."""
+
+    def __init__(self, server: WebServer) -> None:
+        import http.cookiejar
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
+        self.server = server
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect())
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def request(self, method: str, path: str, data: dict | None = None, headers: dict | None = None,
+                json_body: Any = None) -> Answer:
+        body = None
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        elif data is not None:
+            body = urllib.parse.urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        req = urllib.request.Request(self.server.url + path, data=body, method=method, headers=headers)
+        try:
+            with self.opener.open(req, timeout=30) as response:
+                return Answer(response.status, response.read(), response.headers)
+        except urllib.error.HTTPError as exc:
+            return Answer(exc.code, exc.read(), exc.headers)
+
+    def get(self, path: str) -> Answer:
+        return self.request("GET", path)
+
+    def post(self, path: str, data: dict, **kwargs: Any) -> Answer:
+        return self.request("POST", path, data=data, **kwargs)
+
+    def login(self, token: str) -> Answer:
+        key, secret = token.split(":")
+        answer = self.post("/login", {"key": key, "secret": secret, "next": "/"})
+        assert answer.status == 303, answer.text
+        return answer

@@ -140,7 +140,21 @@ def scheduler_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
     yield family
 
 
-SOURCES = (queue_families, worker_families, duration_families, scheduler_families)
+def throughput_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
+    """Runs ended in the last hour per site, queue and outcome: the dashboard chart's figures."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from bench_jobs.ops.throughput import last_hour_totals
+
+    family = GaugeMetricFamily(f"{NAMESPACE}_jobs_ended_last_hour",
+                               "Job runs ended in the last 60 minutes (ok, failed, retried).",
+                               labels=["site", "queue", "outcome"])
+    for (site, queue, outcome), count in sorted(last_hour_totals(client, Keys(bench.bench_id)).items()):
+        family.add_metric([site, queue, outcome], count)
+    yield family
+
+
+SOURCES = (queue_families, worker_families, duration_families, scheduler_families, throughput_families)
 
 
 class BenchCollector:

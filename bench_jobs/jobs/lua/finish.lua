@@ -55,6 +55,17 @@ if f[1] == 'started' and f[2] == worker then
     redis.call('HINCRBY', h, base .. ARGV[14], 1)
     redis.call('HINCRBYFLOAT', h, base .. 'sum', duration)
     redis.call('HINCRBY', h, base .. 'count', 1)
+    -- [throughput] ended runs per minute and per hour for the dashboard chart and `metrics`
+    -- (ops/throughput.py, Keys.throughput); the TTLs bound them to 2 h of minutes, 2 days of hours.
+    local outcome = (status == 'finished' and 'ok') or ((status == 'failed' or status == 'stopped') and 'failed')
+                    or 'retried'
+    local minute = math.floor(now / 60)
+    local tk, tf = P .. ':tput:m:' .. minute, site .. '|' .. q .. '|' .. outcome
+    redis.call('HINCRBY', tk, tf, 1)
+    redis.call('EXPIRE', tk, 7200)
+    tk = P .. ':tput:h:' .. math.floor(minute / 60)
+    redis.call('HINCRBY', tk, tf, 1)
+    redis.call('EXPIRE', tk, 172800)
     if redis.call('EXISTS', wk) == 1 then
       local counter = status == 'finished' and 'successful_job_count' or 'failed_job_count'
       redis.call('HINCRBY', wk, counter, 1)
