@@ -194,7 +194,67 @@ def start(bench: Bench, timeout: float = START_TIMEOUT) -> StartResult:
         raise RedisServerError(f"{Path(binary).name} refused to start: {' '.join(detail)}",
                                f"see {files.logfile}; `bench-jobs setup redis` rewrites the config")
     pid = _wait_until_up(files, host, port, timeout)
+    record_ownership(bench, files, pid)
     return StartResult(pid, port, already_running=False, wrote_config=wrote, binary=binary)
+
+
+# -- ownership: `redis stop` stops only a server `redis start` started ------------------------------
+
+def ownership_file(files: RedisFiles) -> Path:
+    """Written by `redis start` beside the pid file: Frappe's redis_queue.conf uses the same pid file
+    path, so the pid file alone cannot say who started the server."""
+    return files.pidfile.with_name("redis_queue.bench-jobs.json")
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22): a recycled pid differs."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _run_id(bench: Bench) -> str | None:
+    """The server's run_id (new at every start), when our credentials may read INFO."""
+    from bench_jobs.bench.connection import connect
+
+    try:
+        client = connect(bench, socket_timeout=5.0)
+        try:
+            return str(client.info("server").get("run_id") or "") or None
+        finally:
+            client.close()
+    except Exception:  # best effort: pid + start time still identify the process
+        return None
+
+
+def record_ownership(bench: Bench, files: RedisFiles, pid: int) -> None:
+    import json
+
+    from bench_jobs.bench.config import write_atomic
+
+    record = {"pid": pid, "start_ticks": _start_ticks(pid), "run_id": _run_id(bench), "conf": str(files.conf),
+              "started_at": time.time()}
+    write_atomic(ownership_file(files), json.dumps(record) + "\n")
+
+
+def owned_by_us(bench: Bench, files: RedisFiles, pid: int) -> bool:
+    """True when `redis start` started the server that runs as `pid` (same pid, same process start
+    time, and the same run_id where both are known)."""
+    import json
+
+    try:
+        record = json.loads(ownership_file(files).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return False
+    if record.get("start_ticks") and record["start_ticks"] != _start_ticks(pid):
+        return False
+    if record.get("run_id"):
+        current = _run_id(bench)
+        return current is None or current == record["run_id"]
+    return True
 
 
 def _wait_until_up(files: RedisFiles, host: str, port: int, timeout: float) -> int:
@@ -230,10 +290,16 @@ def stop(bench: Bench, timeout: float = STOP_TIMEOUT) -> StopResult:
             raise RedisServerError(f"a Redis answers on port {port}, but it was not started by this bench "
                                    f"(no live pid in {files.pidfile})", "stop it the way it was started")
         return StopResult(None, was_running=False)
+    if not owned_by_us(bench, files, pid):
+        raise RedisServerError(f"the Redis running as pid {pid} ({files.pidfile}) was not started by "
+                               "`bench-jobs redis start`; left running",
+                               "stop it the way it was started (e.g. `sudo supervisorctl stop "
+                               "frappe-bench-redis:` or `bench start`'s terminal)")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_alive(pid) and probe(port, host) is None:
+            ownership_file(files).unlink(missing_ok=True)
             return StopResult(pid, was_running=True)
         time.sleep(POLL)
     raise RedisServerError(f"Redis (pid {pid}) is still running {timeout:.0f}s after SIGTERM; "
