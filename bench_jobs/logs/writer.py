@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,15 +28,23 @@ DEFAULT_MAX_BYTES = S.LOG_MAX_BYTES.default
 DEFAULT_BACKUP_COUNT = S.LOG_BACKUP_COUNT.default
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 REOPEN_CHECK_SECONDS = 1.0
+# A buffered WorkLog (a worker's) writes its INFO lines at most this late; warnings and errors at once.
+FLUSH_AFTER = 0.5
 # Set by a supervisor (`start`, `worker --num-workers`) that prefixes each child line with the time:
 # the child's echo then leaves its own timestamp out (the log files keep it).
 SUPERVISED_ENV = "BENCH_JOBS_SUPERVISED"
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text: a worker logs thousands a second
+
+
 def log_time(ts: float | None = None) -> str:
     """2026-11-30T04:40:01.123+00:00"""
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
-    return moment.isoformat(timespec="milliseconds")
+    ts = time.time() if ts is None else ts
+    whole = int(ts // 1)
+    if whole != _second[0]:
+        _second[0], _second[1] = whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{min(999, int((ts - whole) * 1000)):03d}+00:00"
 
 
 def format_text(entry: dict[str, Any], with_time: bool = True) -> str:
@@ -146,6 +155,33 @@ class WorkLog:
         self.echo = echo
         self.echo_level = LEVELS[echo_level]
         self.echo_time = echo_time
+        # Buffered: INFO lines of worker.log are gathered and written together (still whole lines in
+        # one write(), so processes never interleave), by the next event after FLUSH_AFTER, by any
+        # warning or error, by `flush()` (the worker calls it when idle and from its heartbeat
+        # thread, so a hung job's `started` line is on disk within a beat) and on close.
+        self.buffered = False
+        self._pending: list[bytes] = []
+        self._pending_since = 0.0
+        self._lock = threading.Lock()
+
+    def flush(self) -> None:
+        with self._lock:
+            data, self._pending = b"".join(self._pending), []
+        if data:
+            self.main.write(data)
+
+    def _write_main(self, line: str, urgent: bool) -> None:
+        if not self.buffered:
+            self.main.write((line + "\n").encode())
+            return
+        now = time.monotonic()
+        with self._lock:
+            if not self._pending:
+                self._pending_since = now
+            self._pending.append((line + "\n").encode())
+            due = urgent or now - self._pending_since >= FLUSH_AFTER or len(self._pending) >= 256
+        if due:
+            self.flush()
 
     def event(self, level: str, event: str, message: str = "", *, job_id: str | None = None,
               site: str | None = None, method: str | None = None, duration: float | None = None,
@@ -153,15 +189,16 @@ class WorkLog:
         entry: dict[str, Any] = {"time": log_time(), "level": level, "process": self.process, "job_id": job_id,
                                  "site": site, "method": method, "event": event, "duration": duration,
                                  "message": message}
+        urgent = LEVELS[level] >= LEVELS["WARNING"]
         if self.settings.fmt == "json":
             line = format_json(entry)
-            self.main.write((line + "\n").encode())
+            self._write_main(line, urgent)
             if traceback:
                 entry["traceback"] = traceback
                 line = format_json(entry)
         else:
             line = format_text(entry)
-            self.main.write((line + "\n").encode())
+            self._write_main(line, urgent)
             if traceback:
                 # Text form: the traceback follows its line, indented, in the same write().
                 line += "\n" + "".join(f"  {t}\n" for t in traceback.rstrip("\n").splitlines()).rstrip("\n")
@@ -181,6 +218,7 @@ class WorkLog:
         self.event("ERROR", event, message, **fields)
 
     def close(self) -> None:
+        self.flush()
         self.main.close()
         self.errors.close()
 

@@ -70,6 +70,7 @@ class Worker:
         self.client = client or connect(bench)
         self.dispatch = Dispatcher(self.client, self.keys, self.name)
         self.log = log or worklog.for_bench(bench, self.name, quiet=options.quiet)
+        self.log.buffered = True  # flushed when idle, from the heartbeat thread, by warnings, at exit
         self.executor: Executor = self._executor()
         timings = Timings.of(bench)
         self.alive_ttl, self.beat_every, self.sweep_every = timings.dead_after, timings.beat_every, timings.sweep_every
@@ -146,6 +147,7 @@ class Worker:
     def _after_beat(self, job_id: str | None, owned: bool) -> None:
         """From the heartbeat thread, so a long job delays neither: kill a job the sweep gave away
         (a second copy must not run on beside the new one), and run the recovery sweep."""
+        self.log.flush()
         if job_id and not owned and self.executor.stop_job(job_id, JobLost(LOST_MESSAGE)):
             self.log.warning("lost", "this worker lost its alive key; the job was re-queued meanwhile, so this "
                              "copy is killed", job_id=job_id)
@@ -201,6 +203,7 @@ class Worker:
         return claimed
 
     def _wait_for_work(self) -> None:
+        self.log.flush()
         wake = [self.keys.wake(q) for q in self.options.queues]
         self._redis_retry(lambda: self.client.blpop(wake, timeout=IDLE_WAIT))
 
