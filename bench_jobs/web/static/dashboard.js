@@ -41,7 +41,9 @@
     if (!svg || !chartData) { return; }
     var rows = chartData[span] || [];
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var width = 600, height = 160, left = 34, bottom = 18;
+    // Drawn in the box's own pixels, so text keeps its size on a phone and on a wide screen.
+    var width = Math.max(svg.clientWidth || 600, 200), height = svg.clientHeight || 180, left = 34, bottom = 18;
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     var max = 1;
     rows.forEach(function (r) { max = Math.max(max, r.ok + r.failed + r.retried); });
     var slot = (width - left) / Math.max(rows.length, 1);
@@ -72,7 +74,8 @@
     [0, rows.length - 1].forEach(function (i) {
       if (!rows[i]) { return; }
       var label = document.createElementNS(SVG, "text");
-      label.setAttribute("x", i ? width - 40 : left); label.setAttribute("y", height - 4);
+      label.setAttribute("x", i ? width - 2 : left); label.setAttribute("y", height - 4);
+      label.setAttribute("text-anchor", i ? "end" : "start");
       label.textContent = new Date(rows[i].t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
       svg.appendChild(label);
     });
@@ -85,6 +88,7 @@
     document.querySelectorAll(".tab").forEach(function (t) { t.setAttribute("aria-pressed", String(t === tab)); });
     drawChart();
   });
+  window.addEventListener("resize", drawChart);
 
   // -- live updates -----------------------------------------------------------------------------------
   function updateOverview(doc) {
