@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
-from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, Keys, job_key
+from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
 
 if TYPE_CHECKING:
     import redis
@@ -176,15 +176,15 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
     Two pipelined round trips when there are none, whatever the backlog: queue lengths and started
     registries, then our own queued counts for the queues whose length exceeds them. Only a queue
     that holds foreign jobs is read further (its first SCAN_CAP ids)."""
-    from rq.registry import StartedJobRegistry
-
     keys = Keys(bench.bench_id)
     places = [(queue, namespace) for queue in queues for namespace in namespaces(bench)]
     pipe = client.pipeline(transaction=False)
     pipe.smembers(keys.sites_seen())
     for queue, namespace in places:
         pipe.llen(f"{RQ_QUEUE_PREFIX}{namespace}:{queue}")
-        pipe.zrange(StartedJobRegistry(f"{namespace}:{queue}", connection=client).key, 0, SCAN_CAP - 1)
+        # RQ's StartedJobRegistry key (`rq:wip:{queue name}`), spelled out: importing rq for a key name
+        # cost show-pending-jobs ~50 ms of start-up on every call.
+        pipe.zrange(f"{RQ_WIP_PREFIX}{namespace}:{queue}", 0, SCAN_CAP - 1)
     replies = pipe.execute()
     sites = sorted(_text(s) for s in replies[0])
     lengths = [int(n) for n in replies[1::2]]

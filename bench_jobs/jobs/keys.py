@@ -22,6 +22,7 @@ RQ_WORKERS = "rq:workers"
 RQ_JOB_PREFIX = "rq:job:"
 RQ_QUEUE_PREFIX = "rq:queue:"
 RQ_WORKER_PREFIX = "rq:worker:"
+RQ_WIP_PREFIX = "rq:wip:"  # RQ's StartedJobRegistry of a queue
 
 # How long Redis keeps a job after it ends (Frappe's rq_results_ttl / rq_job_failure_ttl defaults),
 # and how many failed jobs a queue keeps (rq_failed_jobs_limit).
@@ -68,7 +69,7 @@ class Keys:
         return f"{self.prefix}:wake:{queue}"
 
     def rq_wip(self, queue: str) -> str:
-        return f"rq:wip:{self.rq_queue_name(queue)}"
+        return f"{RQ_WIP_PREFIX}{self.rq_queue_name(queue)}"
 
     def rq_failed(self, queue: str) -> str:
         return f"rq:failed:{self.rq_queue_name(queue)}"
