@@ -46,13 +46,30 @@ def test_supervisor_conf_stop_timeouts_exceed_job_timeouts(bench):
         assert section["stopsignal"] == "TERM"
         assert section["stopasgroup"] == section["killasgroup"] == "true"
         assert section["command"].startswith(f"nice -n 7 {VENV_BIN / 'bench-jobs'} worker --queue {queue}")
-        assert section["environment"] == f'BENCH_PATH="{bench.path}"'
-        assert section["stdout_logfile"].startswith(str(bench.path / "logs"))
+        # the install's interpreter first on PATH, and what makes the apps importable (testapp is
+        # on PYTHONPATH only): a process manager starts programs with neither
+        assert section["environment"].startswith(f'BENCH_PATH="{bench.path}",PATH="{VENV_BIN}:')
+        assert f"PYTHONPATH=\"{Path(__file__).parent / 'apps'}" in section["environment"]
+        # bench-jobs writes worker.log / worker.error.log itself: stdout would repeat them,
+        # stderr (a crash) gets a file of its own
+        assert section["stdout_logfile"] == "NONE"
+        assert section["stderr_logfile"] == str(bench.path / "logs" / "worker.stderr.log")
     assert parser[f"program:{prefix}-worker-reports"]["numprocs"] == "2"
     assert parser[f"program:{prefix}-worker-default"]["numprocs"] == "1"
     assert parser[f"program:{prefix}-schedule"]["command"].endswith("bench-jobs schedule")
     assert parser[f"program:{prefix}-web"]["command"].endswith("bench-jobs serve --processes 2")
     assert not any(name.endswith("redis-queue") for name in parser.sections())
+    assert parser[f"group:{prefix}-workers"]["priority"] == "10"
+
+
+def test_supervisor_starts_redis_first_and_stops_it_last(bench):
+    (bench.path / "config" / "redis_queue.conf").write_text("port 0\n")
+    _setup(bench, "supervisor")
+    parser = configparser.RawConfigParser()
+    parser.read(bench.path / "config" / "supervisor.conf")
+    prefix = procfiles.unit_prefix(bench.bench)
+    # supervisord starts groups by ascending priority and stops them (shutdown) descending
+    assert int(parser[f"group:{prefix}-redis"]["priority"]) < int(parser[f"group:{prefix}-workers"]["priority"])
 
 
 def test_setup_is_atomic_and_rewrites(bench):
@@ -87,6 +104,11 @@ def test_systemd_units(bench):
     reports = (directory / f"{prefix}-worker-reports@.service").read_text()
     assert "TimeoutStopSec=930" in reports and "KillSignal=SIGTERM" in reports and "Nice=7" in reports
     assert "User=nobody" in reports
+    # Redis starts first and stops last (it takes the workers down with it)
+    assert f"After=network-online.target {prefix}-redis-queue.service" in reports
+    assert f"Requires={prefix}-redis-queue.service" in reports
+    assert f"Environment=\"PATH={VENV_BIN}:" in reports and "StandardOutput=null" in reports
+    assert f"StandardError=append:{bench.path / 'logs' / 'worker.stderr.log'}" in reports
     wants = (directory / f"{prefix}-workers.target").read_text()
     assert f"{prefix}-worker-reports@2.service" in wants and f"{prefix}-worker-reports@3" not in wants
 

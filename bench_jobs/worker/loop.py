@@ -27,11 +27,12 @@ from bench_jobs.jobs.dispatch import (
 )
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.logs import writer as worklog
+from bench_jobs.worker import spool
 from bench_jobs.worker.execution import Executor, Forking, InProcess
 from bench_jobs.worker.heartbeat import Heartbeat
 from bench_jobs.worker.pool import DEFAULT_MAX_CHILD_MEMORY, DEFAULT_MAX_JOBS_PER_CHILD, Pool
 from bench_jobs.worker.recovery import Timings, report_swept, sweep_options
-from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, settle
+from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, error_line, settle
 
 if TYPE_CHECKING:
     import redis
@@ -77,6 +78,7 @@ class Worker:
         self.timeouts = bench.queue_timeouts()
         self.policies: dict[str, RetryPolicy] = {}
         self.stop_requested = self.cold = False
+        self.stop_since = 0.0  # time.monotonic() of the first stop request
         self.next_promote = self.next_sweep = 0.0
         self.rotation = 0
         self.done = 0
@@ -95,7 +97,13 @@ class Worker:
         niceness = S.NICENESS.read(self.bench)
         if niceness:
             os.nice(niceness)
-        register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
+        # Started beside (or before) Redis by a process manager: wait for it rather than exit.
+        if self._redis_retry(lambda: register_worker(self.client, self.keys, self.name, self.options.queues,
+                                                     self.alive_ttl) or True) is None:
+            self.log.info("worker-stop", "stopped before Redis could be reached")
+            self.log.close()
+            return 0
+        self._replay_spool()
         if isinstance(self.executor, Pool):
             self.executor.prefork()  # before the heartbeat thread exists: the first child inherits no thread
         beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
@@ -104,16 +112,38 @@ class Worker:
         beat.start()
         mode = "no-fork" if not self.options.fork else "pool" if self.options.pool else "fork"
         self.log.info("worker-start", f"queues={','.join(self.options.queues)} mode={mode} pid={os.getpid()}")
-        self._warn_foreign()
         try:
+            self._redis_retry(self._warn_foreign)
             self._loop()
         finally:
             self.executor.close()
             beat.stop()
-            unregister_worker(self.client, self.keys, self.name, self.options.queues)
+            self._unregister()
             self.log.info("worker-stop", f"{self.done} job(s) run")
             self.log.close()
         return 0
+
+    def _unregister(self) -> None:
+        import redis
+
+        try:
+            unregister_worker(self.client, self.keys, self.name, self.options.queues)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.log.warning("redis-down", f"could not unregister ({error_line(exc)}); the recovery sweep removes "
+                             "this worker's entry once Redis is back")
+
+    def _replay_spool(self) -> None:
+        """Record the endings that stopping workers of this bench left on disk (see worker/spool.py)."""
+        import redis
+
+        try:
+            for job_id, applied in spool.replay(self.bench, self.client, self.keys):
+                self.log.info("recorded" if applied else "lost",
+                              "ending left on disk by a worker stopped while Redis was away: "
+                              + ("recorded" if applied else "not recorded (the job was recovered meanwhile)"),
+                              job_id=job_id)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.log.warning("redis-down", f"endings left on disk not recorded yet: {error_line(exc)}")
 
     def _warn_foreign(self) -> None:
         """Say once which queues hold jobs bench-jobs did not write (Frappe's pickled RQ jobs): the
@@ -129,7 +159,7 @@ class Worker:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if not self.stop_requested:
-            self.stop_requested = True
+            self._request_stop()
             self.log.info("warm-stop", f"{signal.Signals(signum).name}: finishing the current job, then exiting")
         else:
             self.cold = True
@@ -142,7 +172,11 @@ class Worker:
             if not self.executor.stop_job(str(command.get("job_id"))):
                 self.log.warning("stop-ignored", "not running here (any more)", job_id=command.get("job_id"))
         elif command.get("cmd") == "shutdown":
-            self.stop_requested = True
+            self._request_stop()
+
+    def _request_stop(self) -> None:
+        self.stop_since = time.monotonic()
+        self.stop_requested = True
 
     def _after_beat(self, job_id: str | None, owned: bool) -> None:
         """From the heartbeat thread, so a long job delays neither: kill a job the sweep gave away
@@ -195,8 +229,17 @@ class Worker:
         return ending
 
     def _finish(self, job: ClaimedJob, ending: Ending, next_queues: list[str] | None = None) -> ClaimedJob | None:
-        # Retried through short Redis outages: losing a finished job's state would run it twice.
-        applied, claimed = self._redis_retry(lambda: self.dispatch.finish(job, ending, next_queues), essential=True)
+        # Retried through Redis outages: losing a finished job's state would run it twice. Only a
+        # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
+        try:
+            applied, claimed = self._redis_retry(lambda: self.dispatch.finish(job, ending, next_queues),
+                                                 essential=True)
+        except RedisGone as exc:
+            path = spool.save(self.bench, self.name, job.id, ending)
+            self.log.warning("spooled", f"stopping while Redis is unreachable ({exc}); the job's ending "
+                             f"({ending.status}) is kept in {path} and recorded by the next worker to start",
+                             job_id=job.id, site=job.site, method=job.method)
+            return None
         if not applied:
             self.log.warning("lost", "the recovery sweep took this job over meanwhile; this run's result is not "
                              "recorded", job_id=job.id, site=job.site, method=job.method)
@@ -241,18 +284,28 @@ class Worker:
     def _redis_retry(self, call: Any, essential: bool = False) -> Any:
         """Run a Redis call; while Redis is unreachable, log and retry (backing off to 5 s) instead of
         dying with a claimed job in hand. A stop request ends the wait (None) for calls that are not
-        essential; a cold stop even for finish (the sweep recovers that job once Redis is back)."""
+        essential; an essential one (finish) raises RedisGone once the worker has been stopping for
+        STOP_REDIS_WAIT seconds (at once on a cold stop), so a stop never waits on Redis for long."""
         import redis
 
-        delay = 0.2
+        delay, logged = 0.2, 0.0
         while True:
             try:
                 return call()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if self.cold or (self.stop_requested and not essential):
-                    if essential:
-                        raise
-                    return None
-                self.log.error("redis-down", f"Redis unreachable ({exc}); retrying in {delay:.1f}s")
+                if self.stop_requested:
+                    if not essential:
+                        return None
+                    left = spool.STOP_REDIS_WAIT - (time.monotonic() - self.stop_since)
+                    if self.cold or left <= 0:
+                        raise RedisGone(error_line(exc)) from None
+                    delay = min(delay, left)
+                if time.monotonic() - logged >= 30:  # once, then every 30 s: an outage is not a flood
+                    logged = time.monotonic()
+                    self.log.error("redis-down", f"Redis unreachable ({error_line(exc)}); retrying")
                 time.sleep(delay)
                 delay = min(5.0, delay * 2)
+
+
+class RedisGone(Exception):
+    """A stopping worker gave up waiting for Redis."""
