@@ -207,9 +207,9 @@ def test_wait(bench: BenchFixture) -> None:
 
 
 def test_purge_asks_on_a_terminal(bench: BenchFixture, loaded, monkeypatch) -> None:
-    from bench_jobs.cli import jobs as jobs_cli
+    from bench_jobs.cli import output as render
 
-    monkeypatch.setattr(jobs_cli, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(render, "stdin_is_terminal", lambda: True)
     client, keys = bench.client(), Keys(bench.bench.bench_id)
     before = snapshot(client, bench.bench.bench_id)
     result = bench.cli("jobs", "purge", "--queue", "long", input="n\n")

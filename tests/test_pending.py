@@ -33,7 +33,8 @@ def test_json_document_for_one_site(bench: BenchFixture) -> None:
     result = bench.cli("show-pending-jobs", "--limit", "3", "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"bench_id", "site", "queues", "foreign"}
+    assert set(doc) == {"bench_id", "site", "sites", "queues", "total", "foreign"}
+    assert doc["sites"] == ["site1.test"] and doc["total"] == 3
     assert doc["foreign"] == {"pending": 0, "note": None}
     assert doc["bench_id"] == bench.bench.bench_id and doc["site"] == "site1.test"
     queues = {q["queue"]: q for q in doc["queues"]}

@@ -80,7 +80,7 @@ def test_still_active_run_is_skipped_counted_and_logged_once(bench, tmp_path: Pa
     assert len(skipped) == 1 and "still queued or running" in skipped[0]["error"]
     lines = scheduler_log_lines(bench.bench, "site=site1.test method=testapp.sched_jobs.slow event=skipped")
     assert len(lines) == 1
-    rows = json.loads(bench.cli("scheduler", "list", "--format", "json").stdout)
+    rows = json.loads(bench.cli("scheduler", "list", "--format", "json").stdout)["events"]
     assert [r["last_status"] for r in rows if r["method"] == "testapp.sched_jobs.slow"] == ["queued"]
     table = bench.cli("--site", "site1.test", "scheduler", "list", site=None).stdout
     assert "queued, 3 skipped" in table  # 10:02, 10:03 and 10:04 were skipped: the 10:01 run never started
@@ -138,7 +138,7 @@ def test_status_shows_the_leader(bench) -> None:
     scheduler(bench, FakeClock(time.time())).step()
     doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
     assert doc["alive"] and doc["leader"]["pid"] > 0 and len(doc["schedulers"]) == 1
-    assert [s["site"] for s in doc["sites"]] == ["site1.test"]
+    assert [s["site"] for s in doc["states"]] == ["site1.test"] and doc["sites"] == ["site1.test"]
 
 
 def test_a_config_file_broken_mid_edit_is_logged_not_fatal(bench, tmp_path: Path, clock: FakeClock) -> None:

@@ -29,8 +29,10 @@ def test_list_for_several_apps_and_sites(bench, tmp_path: Path) -> None:
         clock.advance(max(sched.step(), 0.001))
     result = bench.cli("scheduler", "list", "--all-sites", "--format", "json", site=None)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert all(list(r) == JSON_FIELDS for r in rows)
+    doc = json.loads(result.stdout)
+    assert doc["site"] is None and doc["sites"] == ["kolkata.test", "site1.test", "site2.test"]
+    rows = doc["events"]
+    assert doc["total"] == len(rows) and all(list(r) == JSON_FIELDS for r in rows)
     assert {r["site"] for r in rows} == {"site1.test", "site2.test", "kolkata.test"}
     by = {(r["site"], r["event"], r["method"], r["cron"]): r for r in rows}
     noop = by[("site1.test", "cron", "testapp.jobs.noop", "*/5 * * * *")]
@@ -62,7 +64,7 @@ def test_controls_write_frappe_keys_and_keep_others(bench) -> None:
     assert bench.cli("scheduler", "disable").exit_code == 0
     assert read_json_file(path) == {"custom_key": "kept", "enable_scheduler": 0, "pause_scheduler": 0}
     doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
-    assert doc["sites"][0] | {} == {"site": "site1.test", "enabled": False, "paused": False, "maintenance": False,
+    assert doc["states"][0] | {} == {"site": "site1.test", "enabled": False, "paused": False, "maintenance": False,
                                     "active": False, "state": "disabled", "time_zone": "UTC"}
     assert doc["alive"] is False and doc["leader"] is None
     text = bench.cli("scheduler", "status").stdout
@@ -72,15 +74,16 @@ def test_controls_write_frappe_keys_and_keep_others(bench) -> None:
 def test_trigger_enqueues_once_and_runs_now(bench, tmp_path: Path) -> None:
     first = bench.cli("scheduler", "trigger", "daily", "--format", "json")
     assert first.exit_code == 0, first.output
-    assert [(r["method"], r["status"]) for r in json.loads(first.stdout)] == [("testapp.jobs.noop", "queued")]
-    again = json.loads(bench.cli("scheduler", "trigger", "testapp.jobs.noop", "--format", "json").stdout)
+    assert [(r["method"], r["status"]) for r in json.loads(first.stdout)["triggered"]] == [("testapp.jobs.noop",
+                                                                                             "queued")]
+    again = json.loads(bench.cli("scheduler", "trigger", "testapp.jobs.noop", "--format", "json").stdout)["triggered"]
     # the daily run is still queued, so it is skipped; the */5 cron event of the same method is queued
     assert sorted((r["event"], r["status"]) for r in again) == [("cron", "queued"), ("daily", "skipped")]
-    now = json.loads(bench.cli("scheduler", "trigger", "daily", "--now", "--format", "json").stdout)
+    now = json.loads(bench.cli("scheduler", "trigger", "daily", "--now", "--format", "json").stdout)["triggered"]
     assert now[0]["status"] == "finished"
     log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.jobs.noop", "--format", "json").stdout)
-    assert [r["kind"] for r in log] == ["trigger", "trigger", "trigger", "end"]
-    assert len(json.loads(bench.cli("scheduler", "log", "-n", "2", "--format", "json").stdout)) == 2
+    assert [r["kind"] for r in log["entries"]] == ["trigger", "trigger", "trigger", "end"]
+    assert len(json.loads(bench.cli("scheduler", "log", "-n", "2", "--format", "json").stdout)["entries"]) == 2
 
 
 def test_trigger_now_of_a_failing_method_exits_1_with_its_traceback(bench, tmp_path: Path) -> None:
@@ -92,8 +95,10 @@ def test_trigger_now_of_a_failing_method_exits_1_with_its_traceback(bench, tmp_p
     assert result.stderr.rstrip().endswith("Error: testapp.sched_jobs.boom failed: RuntimeError: scheduled boom")
     doc = bench.cli("scheduler", "trigger", "testapp.sched_jobs.boom", "--now", "--format", "json")
     assert doc.exit_code == 1
-    assert [(r["status"], r["error"]) for r in json.loads(doc.stdout)] == [("failed", "RuntimeError: scheduled boom")]
-    log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.sched_jobs.boom", "--format", "json").stdout)
+    assert [(r["status"], r["error"]) for r in json.loads(doc.stdout)["triggered"]] == [
+        ("failed", "RuntimeError: scheduled boom")]
+    log = json.loads(bench.cli("scheduler", "log", "--method", "testapp.sched_jobs.boom", "--format", "json").stdout)[
+        "entries"]
     assert [(e["kind"], e["status"]) for e in log] == [("end", "failed")] * 2
     assert "scheduled boom" in log[0]["traceback"]
 
@@ -116,7 +121,7 @@ def test_log_shows_times_in_the_sites_time_zone(bench) -> None:
     admin.create_site(bench.bench, "kolkata.test", "Asia/Kolkata")
     bench.bench.reload()
     assert bench.cli("scheduler", "trigger", "daily", site="kolkata.test").exit_code == 0
-    entry = json.loads(bench.cli("scheduler", "log", "--format", "json", site="kolkata.test").stdout)[-1]
+    entry = json.loads(bench.cli("scheduler", "log", "--format", "json", site="kolkata.test").stdout)["entries"][-1]
     local = datetime.fromtimestamp(float(entry["time"]), ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S")
     table = bench.cli("scheduler", "log", site="kolkata.test").stdout
     assert local in table and "each site's time zone" in table

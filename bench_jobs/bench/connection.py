@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench_jobs.bench import settings as S
-from bench_jobs.errors import ConfigError, PermissionDenied, RedisUnavailable
+from bench_jobs.errors import BenchJobsError, ConfigError, PermissionDenied, RedisUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -239,16 +239,25 @@ def _missing_key_rule(bench: Bench) -> str | None:
 @contextmanager
 def redis_errors(bench: Bench):
     """Inside this block any redis-py connection/auth error surfaces as RedisUnavailable."""
-    import redis
-
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
-        raise translate(exc, bench) from None
-    except redis.ResponseError as exc:
-        if any(word in str(exc) for word in ("NOAUTH", "WRONGPASS")) or is_permission_error(exc):
-            raise translate(exc, bench) from None
-        raise
+    except Exception as exc:
+        user_error = as_user_error(exc, bench)
+        if user_error is None:
+            raise
+        raise user_error from None
+
+
+def as_user_error(exc: BaseException, bench: Bench) -> BenchJobsError | None:
+    """A redis-py connection, timeout, authentication or ACL error as the error to show; else None."""
+    import redis
+
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.AuthenticationError):
+        return translate(exc, bench)
+    if isinstance(exc, redis.ResponseError) and (
+            any(word in str(exc) for word in ("NOAUTH", "WRONGPASS")) or is_permission_error(exc)):
+        return translate(exc, bench)
+    return None
 
 
 def check(client: redis.Redis, bench: Bench) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from bench_jobs.cli.context import Context
-from bench_jobs.errors import BenchJobsError
 from bench_jobs.ops import completion as complete
 
 # command name -> ("module:attribute", short help). Modules are imported only when their command
@@ -91,17 +90,16 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """The one place where errors become one or two lines on stderr and an exit status."""
         try:
             return super().invoke(ctx)
-        except BenchJobsError as exc:
-            from bench_jobs.cli import output as render
-
-            render.error(exc.message, exc.hint)
-            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
         except OSError as exc:  # a file the bench needs: read-only bench, permissions, disk full, ...
             if exc.filename is None:
+                self._fail(ctx, exc)
                 raise
             from bench_jobs.cli import output as render
 
@@ -109,16 +107,19 @@ class LazyGroup(click.Group):
                          "check that this user may write there (permissions, read-only file system, free space)")
             ctx.exit(1)
         except Exception as exc:
-            # A Redis ACL refusal from any command: which permission is missing and the rule that grants it.
-            if type(exc).__module__.startswith("redis") and isinstance(ctx.obj, Context):
-                from bench_jobs.bench.connection import is_permission_error, permission_denied
-                from bench_jobs.cli import output as render
-
-                if is_permission_error(exc):
-                    denied = permission_denied(exc, ctx.obj.bench)
-                    render.error(denied.message, denied.hint)
-                    ctx.exit(denied.exit_code)
+            self._fail(ctx, exc)
             raise
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: Exception) -> None:
+        """Exit with the error's message when it is one of ours (or a Redis error); else return."""
+        user_error = ctx.obj.user_error(exc) if isinstance(ctx.obj, Context) else None
+        if user_error is None:
+            return
+        from bench_jobs.cli import output as render
+
+        render.error(user_error.message, user_error.hint)
+        ctx.exit(user_error.exit_code)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
@@ -23,7 +24,7 @@ def api_key() -> None:
 @click.option("--role", type=click.Choice(["admin", "read"]), default="admin", show_default=True,
               help="admin: API calls and dashboard actions; read: the dashboard and lists, no changes.")
 @click.option("--label", default="", help="A note saying who or what uses the key.")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def create(ctx: Context, role: str, label: str, fmt: str) -> None:
     """Create a key; its secret is printed once and only its hash is kept.
@@ -46,7 +47,7 @@ def create(ctx: Context, role: str, label: str, fmt: str) -> None:
 
 
 @api_key.command("list")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def list_cmd(ctx: Context, fmt: str) -> None:
     """The site's keys: id, role, label, creation time (never the secret).
@@ -59,8 +60,9 @@ def list_cmd(ctx: Context, fmt: str) -> None:
 
     site = ctx.require_site()
     rows = list_keys(ctx.bench, site)
-    render.listing(fmt, {"site": site, "keys": rows}, rows, ["key", "role", "label", "created"],
-                   title=f"API keys of {site}", empty=f"{site} has no API keys.")
+    render.listing(fmt, render.envelope(ctx.bench.bench_id, "keys", rows, sites=[site]),
+                   lambda: render.table(rows, ["key", "role", "label", "created"], title=f"API keys of {site}",
+                                        empty=f"{site} has no API keys."))
 
 
 @api_key.command("revoke")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from bench_jobs.errors import SiteNotFound
+from bench_jobs.errors import BenchJobsError, SiteNotFound
 
 if TYPE_CHECKING:
     import redis
@@ -35,12 +35,26 @@ class Context:
             self.bench.require_site(site)
         return site
 
-    def require_site(self) -> str:
+    def require_site(self, all_sites_hint: bool = False) -> str:
         site = self.site
         if not site:
-            raise SiteNotFound("no site selected",
-                               "pass --site SITE (before the command), set BENCH_SITE, or run `bench-jobs use SITE`")
+            also = ", or --all-sites (after the command)" if all_sites_hint else ""
+            raise SiteNotFound("no site selected", "pass --site SITE (before the command), set BENCH_SITE, "
+                               f"or run `bench-jobs use SITE`{also}")
         return site
+
+    def sites(self, all_sites: bool, *, seen_in_redis: bool = False) -> list[str]:
+        """The one rule for which sites a command acts on (docs/cli.md, "Which sites"):
+        `--all-sites`: every site of the bench (with `seen_in_redis`, also sites that only have jobs
+        left in Redis); else the selected site (--site, $BENCH_SITE, sites/currentsite.txt); with
+        neither, an error that names both ways to choose. Never a silent "all" or "none"."""
+        if not all_sites:
+            return [self.require_site(all_sites_hint=True)]
+        if seen_in_redis:
+            from bench_jobs.jobs.queries import known_sites
+
+            return known_sites(self.redis, self.bench)
+        return self.bench.sites()
 
     @property
     def redis(self) -> redis.Redis:
@@ -57,6 +71,21 @@ class Context:
     def check_redis(self) -> None:
         """Open and ping Redis now, so a down server is one clean error before any work starts."""
         _ = self.redis
+
+    def user_error(self, exc: BaseException) -> BenchJobsError | None:
+        """`exc` as the one-line error the CLI prints, or None when it is not one of ours.
+
+        Redis errors raised anywhere under a command (redis-py's connection, timeout and ACL errors)
+        become RedisUnavailable with a fix here, once, instead of in each command."""
+        if isinstance(exc, BenchJobsError):
+            return exc
+        import sys
+
+        if "redis" not in sys.modules:  # redis-py never loaded: cannot be one of its errors
+            return None
+        from bench_jobs.bench.connection import as_user_error
+
+        return as_user_error(exc, self.bench)
 
     def close(self) -> None:
         if self._redis is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
@@ -11,7 +12,7 @@ MARKS = {"ok": ("OK", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "re
 
 
 @click.command("doctor")
-@render.format_option
+@options.format_option
 @click.option("--strict", is_flag=True, help="Count warnings as unhealthy too (exit 1).")
 @click.pass_obj
 def doctor(ctx: Context, fmt: str, strict: bool) -> None:
@@ -29,10 +30,9 @@ def doctor(ctx: Context, fmt: str, strict: bool) -> None:
     from bench_jobs.ops.doctor import diagnose
 
     report = diagnose(ctx.bench, strict=strict)
-    if fmt == "json":
-        render.emit_json(report.as_dict())
-    else:
-        _table(report)
+    doc = report.as_dict()
+    render.listing(fmt, render.envelope(ctx.bench.bench_id, "checks", doc["checks"], healthy=doc["healthy"]),
+                   lambda: _table(report))
     if not report.healthy:
         click.get_current_context().exit(1)
 

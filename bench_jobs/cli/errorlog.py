@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
-from bench_jobs.cli.jobs import confirm, redis_work
 
 
 def _keys(ctx: Context):
@@ -28,7 +30,7 @@ def error_log() -> None:
 
 @error_log.command("list")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N entries.")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
     """The newest entries of the site's Error Log.
@@ -40,23 +42,25 @@ def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
     from bench_jobs.logs.error_log import count_errors, list_errors
 
     site = ctx.require_site()
-    with redis_work(ctx) as client:
-        rows = list_errors(client, _keys(ctx), site, limit)
-        total = count_errors(client, _keys(ctx), site)
-    if fmt == "json":
-        render.emit_json({"site": site, "total": total, "errors": rows})
-        return
+    client = ctx.redis
+    rows = list_errors(client, _keys(ctx), site, limit)
+    total = count_errors(client, _keys(ctx), site)
+    doc = render.envelope(ctx.bench.bench_id, "errors", rows, sites=[site], total=total)
+    render.listing(fmt, doc, lambda: _table(site, rows, total))
+
+
+def _table(site: str, rows: list[dict[str, Any]], total: int) -> None:
     if not rows:
         render.info(f"The Error Log of {site} is empty.")
         return
     title = f"Error Log of {site}: newest {len(rows)} of {total}"
     render.print_table(render.build_table(rows, ["id", "time", "title", "method", ("job_id", "job")], title=title),
-                no_wrap=("id", "time", "job"))
+                       no_wrap=("id", "time", "job"))
 
 
 @error_log.command("show")
 @click.argument("entry_id", metavar="ID")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def show(ctx: Context, entry_id: str, fmt: str) -> None:
     """One entry with its full traceback.
@@ -68,8 +72,8 @@ def show(ctx: Context, entry_id: str, fmt: str) -> None:
     from bench_jobs.logs.error_log import get_error
 
     site = ctx.require_site()
-    with redis_work(ctx) as client:
-        entry = get_error(client, _keys(ctx), site, entry_id)
+    client = ctx.redis
+    entry = get_error(client, _keys(ctx), site, entry_id)
     if fmt == "json":
         render.emit_json(entry)
         return
@@ -96,7 +100,7 @@ def clear(ctx: Context, older_than: str | None, yes: bool) -> None:
     site = ctx.require_site()
     seconds = parse_duration(older_than) if older_than else None
     which = f"entries older than {older_than}" if older_than else "all entries"
-    with redis_work(ctx) as client:
-        confirm(f"Delete {which} of the Error Log of {site}?", yes)
-        removed = clear_errors(client, _keys(ctx), site, seconds)
+    client = ctx.redis
+    render.confirm(f"Delete {which} of the Error Log of {site}?", yes)
+    removed = clear_errors(client, _keys(ctx), site, seconds)
     render.info(f"Removed {removed} entr{'y' if removed == 1 else 'ies'} from the Error Log of {site}.")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
-from bench_jobs.cli.pending import resolve_sites, short
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import ALL_STATES
 from bench_jobs.ops import completion as complete
@@ -20,28 +18,6 @@ if TYPE_CHECKING:
     from bench_jobs.jobs.actions import Outcome
 
 PURGE_STATES = ("queued", "scheduled", "failed", "stopped", "finished", "canceled")
-
-
-@contextmanager
-def redis_work(ctx: Context) -> Iterator[Any]:
-    """The bench's Redis, with any connection error mid-command reported like a down server."""
-    from bench_jobs.bench.connection import redis_errors
-
-    with redis_errors(ctx.bench):
-        yield ctx.redis
-
-
-@contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A Rich progress bar on stderr, only on a terminal and only for work worth watching."""
-    if total < 1000 or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(console=render.console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def act_on_ids(client: Any, ctx: Context, job_ids: tuple[str, ...], allowed: tuple[str, ...], verb: str,
@@ -71,12 +47,11 @@ def jobs() -> None:
 @jobs.command("list", short_help="List jobs by status, queue and method.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(ALL_STATES),
               help="Only jobs in this state (repeat for several; default: all).")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
-              help="Only these queues.")
+@options.queues_option()
 @click.option("--method", metavar="GLOB", help="Only methods matching this glob, e.g. 'myapp.tasks.*'.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N jobs.")
-@click.option("--all-sites", is_flag=True, help="Jobs of every site.")
-@render.format_option
+@options.all_sites_option
+@options.format_option
 @click.pass_obj
 def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, method: str | None, limit: int,
              all_sites: bool, fmt: str) -> None:
@@ -90,14 +65,15 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     from bench_jobs.jobs.queries import list_jobs
 
     queues = ctx.bench.parse_queues(queue_spec)
-    with redis_work(ctx) as client:
-        sites = resolve_sites(ctx, all_sites)
-        rows = list_jobs(client, ctx.bench, sites, queues, list(statuses) or None, method, limit)
-        foreign = list_foreign(client, ctx.bench, queues, None if all_sites else sites[0], statuses, method, limit)
-    doc = {"bench_id": ctx.bench.bench_id, "site": None if all_sites else sites[0], "jobs": rows, "foreign": foreign}
-    if fmt == "json":
-        render.emit_json(doc)
-        return
+    client = ctx.redis
+    sites = ctx.sites(all_sites, seen_in_redis=True)
+    rows = list_jobs(client, ctx.bench, sites, queues, list(statuses) or None, method, limit)
+    foreign = list_foreign(client, ctx.bench, queues, None if all_sites else sites[0], statuses, method, limit)
+    doc = render.envelope(ctx.bench.bench_id, "jobs", rows, sites=sites, one_site=not all_sites, foreign=foreign)
+    render.listing(fmt, doc, lambda: _jobs_table(rows, foreign, all_sites))
+
+
+def _jobs_table(rows: list[dict[str, Any]], foreign: list[dict[str, Any]], all_sites: bool) -> None:
     if not rows and not foreign:
         render.info("No jobs match.")
         return
@@ -105,7 +81,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
         columns: list[str | tuple[str, str]] = ["id", "status", "queue", "method", "kwargs", "attempts", "error"]
         if all_sites:
             columns.insert(3, "site")
-        table_rows = [{**row, "kwargs": short(row["kwargs"], 30)} for row in rows]
+        table_rows = [{**row, "kwargs": render.short(row["kwargs"], 30)} for row in rows]
         render.print_table(render.build_table(table_rows, columns), no_wrap=("id", "status"))
     if foreign:
         title = "Not written by bench-jobs (Frappe/RQ jobs, left to Frappe's workers)"
@@ -129,7 +105,7 @@ def list_foreign(client: Any, bench: Any, queues: list[str], site: str | None, s
 
 @jobs.command("show", short_help="Everything about one job, with its traceback.")
 @click.argument("job_id", metavar="ID", shell_complete=complete.job_ids)
-@render.format_option
+@options.format_option
 @click.pass_obj
 def show(ctx: Context, job_id: str, fmt: str) -> None:
     """Everything about one job: state, times, attempts, error and traceback, result.
@@ -141,8 +117,8 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
     """
     from bench_jobs.jobs.queries import job_detail
 
-    with redis_work(ctx) as client:
-        detail = job_detail(client, ctx.bench, job_id)
+    client = ctx.redis
+    detail = job_detail(client, ctx.bench, job_id)
     if fmt == "json":
         render.emit_json(detail)
         return
@@ -175,14 +151,14 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
                              "e.g. `bench-jobs jobs retry ID` or `bench-jobs jobs retry --all-failed`")
     if queue_spec and not all_failed:
         raise BenchJobsError("--queue only goes with --all-failed", "drop --queue when retrying by id")
-    with redis_work(ctx) as client:
-        if all_failed:
-            queues, sites = ctx.bench.parse_queues(queue_spec), [ctx.require_site()]
-            total = manage.count_selection(client, manage.selection_keys(ctx.bench, "failed", queues, sites))
-            with progress_bar(total, "Retrying") as advance:
-                outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
-        else:
-            outcome = act_on_ids(client, ctx, job_ids, manage.RETRYABLE, "retried", manage.retry_jobs)
+    client = ctx.redis
+    if all_failed:
+        queues, sites = ctx.bench.parse_queues(queue_spec), [ctx.require_site()]
+        total = manage.count_selection(client, manage.selection_keys(ctx.bench, "failed", queues, sites))
+        with render.progress_bar(total, "Retrying") as advance:
+            outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
+    else:
+        outcome = act_on_ids(client, ctx, job_ids, manage.RETRYABLE, "retried", manage.retry_jobs)
     render.info(f"Re-queued {len(outcome.done)} job(s).")
 
 
@@ -198,8 +174,8 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """
     from bench_jobs.jobs import actions as manage
 
-    with redis_work(ctx) as client:
-        outcome = act_on_ids(client, ctx, job_ids, manage.CANCELABLE, "canceled", manage.cancel_jobs)
+    client = ctx.redis
+    outcome = act_on_ids(client, ctx, job_ids, manage.CANCELABLE, "canceled", manage.cancel_jobs)
     render.info(f"Canceled {len(outcome.done)} job(s).")
 
 
@@ -215,8 +191,8 @@ def stop(ctx: Context, job_id: str) -> None:
     """
     from bench_jobs.jobs import actions as manage
 
-    with redis_work(ctx) as client:
-        result = manage.stop_job(client, ctx.bench, job_id)
+    client = ctx.redis
+    result = manage.stop_job(client, ctx.bench, job_id)
     render.info(f"Asked worker {result['worker']} to stop job {job_id}.")
     if not result["worker_alive"]:
         render.warn(f"Worker {result['worker']} has no heartbeat: the recovery sweep will re-queue or fail "
@@ -236,18 +212,17 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
     from bench_jobs.jobs import actions as manage
 
     deletable = tuple(s for s in ALL_STATES if s != "started")
-    with redis_work(ctx) as client:
-        outcome = act_on_ids(client, ctx, job_ids, deletable, "deleted", manage.delete_jobs)
+    client = ctx.redis
+    outcome = act_on_ids(client, ctx, job_ids, deletable, "deleted", manage.delete_jobs)
     render.info(f"Deleted {len(outcome.done)} job(s).")
 
 
 @jobs.command("purge", short_help="Delete every job of a status, in bulk.")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
-              help="Only these queues (default: all).")
+@options.queues_option()
 @click.option("--status", type=click.Choice(PURGE_STATES), default="queued", show_default=True,
               help="Which jobs to delete.")
 @click.option("--method", metavar="GLOB", help="Only methods matching this glob.")
-@click.option("--all-sites", is_flag=True, help="Jobs of every site.")
+@options.all_sites_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @click.pass_obj
 def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None, all_sites: bool,
@@ -262,40 +237,24 @@ def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None,
     from bench_jobs.jobs import actions as manage
 
     queues = ctx.bench.parse_queues(queue_spec)
-    with redis_work(ctx) as client:
-        sites = resolve_sites(ctx, all_sites)
-        total = manage.count_selection(client, manage.selection_keys(ctx.bench, status, queues, sites))
-        if total == 0:
-            render.info(f"No {status} jobs to purge.")
-            return
-        what = f"{'up to ' if method or status == 'stopped' else ''}{total} {status} job(s)"
-        where = "every site" if all_sites else f"site {sites[0]}"
-        confirm(f"Delete {what} of {where} in {', '.join(queues)}{f' matching {method}' if method else ''}?", yes)
-        with progress_bar(total, "Purging") as advance:
-            outcome = manage.purge(client, ctx.bench, sites, queues, status, method, progress=advance)
+    client = ctx.redis
+    sites = ctx.sites(all_sites, seen_in_redis=True)
+    total = manage.count_selection(client, manage.selection_keys(ctx.bench, status, queues, sites))
+    if total == 0:
+        render.info(f"No {status} jobs to purge.")
+        return
+    what = f"{'up to ' if method or status == 'stopped' else ''}{total} {status} job(s)"
+    where = "every site" if all_sites else f"site {sites[0]}"
+    render.confirm(f"Delete {what} of {where} in {', '.join(queues)}{f' matching {method}' if method else ''}?", yes)
+    with render.progress_bar(total, "Purging") as advance:
+        outcome = manage.purge(client, ctx.bench, sites, queues, status, method, progress=advance)
     render.info(f"Purged {len(outcome.done)} job(s).")
 
 
-def stdin_is_terminal() -> bool:
-    return sys.stdin.isatty()
-
-
-def confirm(question: str, yes: bool) -> None:
-    """Ask on a terminal; without one, refuse unless --yes was given (scripts must say so)."""
-    if yes:
-        return
-    if not stdin_is_terminal():
-        raise BenchJobsError(f"{question.rstrip('?')}: refusing without confirmation (no terminal)",
-                             "pass --yes to confirm from a script")
-    if not click.confirm(question, default=False):
-        raise BenchJobsError("aborted, nothing deleted")
-
-
 @jobs.command("wait", short_help="Wait until nothing of the site is queued or running.")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
-              help="Only these queues (default: all).")
+@options.queues_option()
 @click.option("--timeout", type=click.FloatRange(0), default=None, help="Give up after S seconds (exit 1).")
-@click.option("--all-sites", is_flag=True, help="Wait for every site.")
+@options.all_sites_option
 @click.pass_obj
 def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites: bool) -> None:
     """Block until nothing of the site is queued or running (exit 0), or --timeout passes (exit 1).
@@ -309,9 +268,9 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
     from bench_jobs.jobs import actions as manage
 
     queues = ctx.bench.parse_queues(queue_spec)
-    with redis_work(ctx) as client:
-        sites = resolve_sites(ctx, all_sites)
-        idle, counts = manage.wait_idle(client, ctx.bench, sites, queues, timeout)
+    client = ctx.redis
+    sites = ctx.sites(all_sites, seen_in_redis=True)
+    idle, counts = manage.wait_idle(client, ctx.bench, sites, queues, timeout)
     if not idle:
         theirs = (f", and {counts['foreign']} job(s) not written by bench-jobs (Frappe's, left to `bench worker`)"
                   if counts.get("foreign") else "")
@@ -323,8 +282,7 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
 
 
 @click.command("purge-jobs")
-@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
-              help="Only these queues (default: all).")
+@options.queues_option()
 @click.option("--event", metavar="EVENT", help="Only jobs of this scheduler event, e.g. daily or hourly_long.")
 @click.pass_obj
 def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
@@ -347,10 +305,10 @@ def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
             raise BenchJobsError(f"unknown scheduler event '{event}'",
                                  f"use one of {', '.join(manage.known_events())}")
         methods = manage.event_methods(ctx.bench, event)
-    with redis_work(ctx) as client:
-        sites = [ctx.require_site()]
-        total = manage.count_selection(client, manage.selection_keys(ctx.bench, "queued", queues, sites))
-        with progress_bar(total, "Purging") as advance:
-            outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,
-                                   progress=advance)
+    client = ctx.redis
+    sites = [ctx.require_site()]
+    total = manage.count_selection(client, manage.selection_keys(ctx.bench, "queued", queues, sites))
+    with render.progress_bar(total, "Purging") as advance:
+        outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,
+                               progress=advance)
     render.info(f"Purged {len(outcome.done)} job(s).")

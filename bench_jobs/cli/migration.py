@@ -25,7 +25,6 @@ def ready_for_migration(ctx: Context, site_option: str | None) -> None:
       bench-jobs --site site1.local ready-for-migration && bench --site site1.local migrate
       bench-jobs ready-for-migration --site site1.local
     """
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.jobs.actions import busy_counts
     from bench_jobs.jobs.foreign import foreign_jobs
 
@@ -33,9 +32,8 @@ def ready_for_migration(ctx: Context, site_option: str | None) -> None:
         ctx.site_option = site_option
     site = ctx.require_site()
     queues = ctx.bench.queue_names()
-    with redis_errors(ctx.bench):
-        counts = busy_counts(ctx.redis, ctx.bench, [site], queues)
-        foreign = foreign_jobs(ctx.redis, ctx.bench, queues, limit=20, site=site) if counts["foreign"] else None
+    counts = busy_counts(ctx.redis, ctx.bench, [site], queues)
+    foreign = foreign_jobs(ctx.redis, ctx.bench, queues, limit=20, site=site) if counts["foreign"] else None
     if not (counts["queued"] or counts["started"] or counts["foreign"]):
         render.info(f"READY for migration: site {site} does not have any background jobs")
         return

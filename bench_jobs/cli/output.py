@@ -8,20 +8,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import click
 
-FORMATS = ("table", "json")
+from bench_jobs.errors import BenchJobsError
+
 PIPE_WIDTH = 200  # piped tables are not cut to 80 columns: scripts and grep want whole rows
-
-
-def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds `--format table|json` to a listing command (as `fmt`)."""
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                        help="table for people, json for scripts (one document on stdout).")(func)
 
 
 def _json_default(value: Any) -> Any:
@@ -108,7 +105,11 @@ def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
         out.width = max(out.width, PIPE_WIDTH)
     needed = Measurement.get(out, out.options.update_width(10_000), table).minimum
     out.width = max(out.width, needed)
-    out.print(table)
+    with out.capture() as captured:
+        out.print(table)
+    # Rich pads every cell to its column's width: the last column leaves blanks at the line end.
+    out.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+    out.file.flush()
 
 
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
@@ -120,13 +121,28 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str
     print_table(build_table(rows, columns, title))
 
 
-def listing(fmt: str, doc: Any, rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
-            title: str | None = None, empty: str | None = None) -> None:
-    """Render one listing: `doc` as JSON, or `rows` as a table."""
+def envelope(bench_id: str, name: str, items: Sequence[Any], *, sites: Sequence[str] | None = None,
+             one_site: bool = True, total: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The one JSON shape of every listing (docs/cli.md): `bench_id`; for site-scoped listings `site`
+    (the one site, null for several) and `sites` (every site covered); the items under their own
+    name (`jobs`, `workers`, `events`, ...); `total` (how many exist; more than the items when a
+    limit cut the list); then anything particular to the command."""
+    doc: dict[str, Any] = {"bench_id": bench_id}
+    if sites is not None:
+        doc["site"] = sites[0] if one_site and len(sites) == 1 else None
+        doc["sites"] = list(sites)
+    doc[name] = list(items)
+    doc["total"] = len(items) if total is None else total
+    doc.update(extra)
+    return doc
+
+
+def listing(fmt: str, doc: dict[str, Any], draw: Callable[[], None]) -> None:
+    """Render one listing: `doc` (an `envelope`) as JSON, or `draw()` the tables for people."""
     if fmt == "json":
         emit_json(doc)
     else:
-        table(rows, columns, title, empty)
+        draw()
 
 
 def info(message: str) -> None:
@@ -158,14 +174,45 @@ def age(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+def short(value: Any, width: int = 40) -> str:
+    """kwargs in one short cell; `jobs show ID` has them in full."""
+    text = json.dumps(value, default=str) if value not in (None, {}) else "-"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def epoch(stamp: str | None) -> float:
+    return datetime.fromisoformat(stamp).timestamp() if stamp else time.time()
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar on stderr, only on a terminal and only for work worth watching."""
+    if total < 1000 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless --yes was given (scripts must say so)."""
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise BenchJobsError(f"{question.rstrip('?')}: refusing without confirmation (no terminal)",
+                             "pass --yes to confirm from a script")
+    if not click.confirm(question, default=False):
+        raise BenchJobsError("aborted, nothing deleted")
+
+
 # -- live views ------------------------------------------------------------------------------------
-
-def watch_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds `--watch [SECONDS]` (2 s when given bare) to a listing command (as `watch`)."""
-    return click.option("--watch", "watch", type=click.FloatRange(min=0.1), is_flag=False, flag_value=2.0,
-                        default=None, metavar="[SECONDS]",
-                        help="Redraw in place every SECONDS (default 2) until Ctrl+C.")(func)
-
 
 class _TerminalBuffer:
     """A text buffer that says it is a terminal when stdout is one, so a frame drawn into it keeps
@@ -191,13 +238,18 @@ def capture(draw: Callable[[], None], tty: bool) -> str:
     """What `draw()` prints to stdout, as text with ANSI styles (commands print; watch() redraws)."""
     from contextlib import redirect_stdout
 
-    from bench_jobs.errors import BenchJobsError
-
     sink = _TerminalBuffer(tty)
     with redirect_stdout(sink):  # type: ignore[type-var]
         try:
             draw()
-        except BenchJobsError as exc:  # e.g. Redis restarting: show it in the frame and keep watching
+        except Exception as raised:  # e.g. Redis restarting: show it in the frame and keep watching
+            obj = click.get_current_context(silent=True)
+            exc = obj.obj.user_error(raised) if obj and hasattr(obj.obj, "user_error") else None
+            if exc is None:
+                if isinstance(raised, BenchJobsError):
+                    exc = raised
+                else:
+                    raise
             prefix = click.style("Error:", fg="red", bold=True) if color_enabled(sink) else "Error:"
             click.echo(f"{prefix} {exc.message}" + (f"\n  {exc.hint}" if exc.hint else ""))
     return sink.buffer.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
@@ -68,7 +69,7 @@ STATUS_FIELDS = ("state", "url", "pid", "version", "persistence", "managed", "co
 
 
 @redis_group.command("status")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def status(ctx: Context, fmt: str) -> None:
     """Show whether the bench's Redis runs (pid, version, AOF/RDB).

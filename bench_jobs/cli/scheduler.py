@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bench_jobs.bench import settings as S
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError
@@ -87,19 +88,9 @@ _control_command("resume", "Resume a paused scheduler for the site (pause_schedu
                  "\b\nExample:\n  bench-jobs --site site1.local scheduler resume")
 
 
-_all_sites = click.option("--all-sites", is_flag=True,
-                          help="Every site of the bench (the default when no site is selected).")
-
-
-def _sites(ctx: Context, all_sites: bool) -> list[str]:
-    if all_sites or ctx.site is None:
-        return ctx.bench.sites()
-    return [ctx.require_site()]
-
-
 @scheduler.command("status", short_help="Per site state and the scheduler processes.")
-@_all_sites
-@render.format_option
+@options.all_sites_option
+@options.format_option
 @click.pass_obj
 def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
     """Per site: enabled, paused, maintenance; and which scheduler processes are alive and which leads.
@@ -109,15 +100,17 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler status
       bench-jobs scheduler status --all-sites --format json
     """
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.scheduler.controls import status
 
-    with redis_errors(ctx.bench):
-        doc = status(ctx.bench, ctx.redis, _sites(ctx, all_sites))
-    if fmt == "json":
-        render.emit_json(doc)
-        return
-    render.table(doc["sites"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone")],
+    sites = ctx.sites(all_sites)
+    state = status(ctx.bench, ctx.redis, sites)
+    doc = render.envelope(ctx.bench.bench_id, "states", state["sites"], sites=sites, one_site=not all_sites,
+                          alive=state["alive"], leader=state["leader"], schedulers=state["schedulers"])
+    render.listing(fmt, doc, lambda: _status_tables(doc))
+
+
+def _status_tables(doc: dict[str, Any]) -> None:
+    render.table(doc["states"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone")],
                  title="Sites")
     render.info("")
     procs = [{**p, "role": "leader" if p["leader"] else "standby",
@@ -128,8 +121,8 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
 
 
 @scheduler.command("list", short_help="Each event: cron, queue, last and next run.")
-@_all_sites
-@render.format_option
+@options.all_sites_option
+@options.format_option
 @click.pass_obj
 def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
     """One row per (site, event, method): cron, queue, last run, its status
@@ -140,17 +133,19 @@ def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler list
       bench-jobs scheduler list --all-sites --format json
     """
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.bench.hooks import problems
     from bench_jobs.scheduler.controls import list_events
 
-    with redis_errors(ctx.bench):
-        rows = list_events(ctx.bench, ctx.redis, _sites(ctx, all_sites))
+    sites = ctx.sites(all_sites)
+    rows = list_events(ctx.bench, ctx.redis, sites)
     for app, problem in problems(ctx.bench):  # on stderr, so --format json stays one document
         render.warn(f"Warning: scheduler_events of {app}: {problem}")
-    if fmt == "json":
-        render.emit_json([{k: r[k] for k in JSON_FIELDS} for r in rows])
-        return
+    doc = render.envelope(ctx.bench.bench_id, "events", [{k: r[k] for k in JSON_FIELDS} for r in rows], sites=sites,
+                          one_site=not all_sites)
+    render.listing(fmt, doc, lambda: _events_table(rows))
+
+
+def _events_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         render.info("No app of this bench has scheduler_events.")
         return
@@ -172,8 +167,15 @@ def _table_row(row: dict[str, Any]) -> dict[str, Any]:
     status = row["last_status"]
     if row.get("skipped_since_last_run"):  # slots skipped because this run was still queued or running
         status = f"{status}, {row['skipped_since_last_run']} skipped"
-    return {**row, "last": status, "duration": _took(row["last_duration_seconds"]),
+    return {**row, "last": status, "duration": _took(row["last_duration_seconds"]), "cron": cron_text(row["cron"]),
             "last_run": _short_time(row["last_run"]), "next_run": _short_time(row["next_run"])}
+
+
+def cron_text(expr: str | None) -> str | None:
+    """A cron as people read it: the six-field seconds form of a short `all` interval as `every 10s`."""
+    from bench_jobs.scheduler.cron import describe
+
+    return describe(expr) if expr else expr
 
 
 def _short_time(iso: str | None) -> str | None:
@@ -185,7 +187,7 @@ def _short_time(iso: str | None) -> str | None:
 @click.argument("target", metavar="METHOD|EVENT", shell_complete=complete.events)
 @click.option("--now", "run_now", is_flag=True,
               help="Run it in this process now instead of enqueuing it (exit 1 if it raises).")
-@render.format_option
+@options.format_option
 @click.pass_obj
 def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     """Enqueue (or with --now run here) a scheduled event or method for the site.
@@ -199,23 +201,31 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
       bench-jobs --site site1.local scheduler trigger daily
       bench-jobs --site site1.local scheduler trigger my_app.tasks.cleanup --now
     """
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.scheduler.controls import trigger
 
     site = ctx.require_site()
-    with redis_errors(ctx.bench):
-        rows = trigger(ctx.bench, ctx.redis, site, target, now=run_now)
-    if fmt == "json":
-        render.emit_json(rows)
-    else:
-        columns = ["event", "method", "status"] + ([("took", "took"), "error"] if run_now else [("job_id", "job")])
-        _print([{**r, "took": _took(r.get("duration_seconds"))} for r in rows], columns, f"Triggered for {site}",
-               no_wrap=("method", "job"))
+    rows = [{**r, "reason": SKIPPED_BECAUSE.format(job=r["job_id"]) if r["status"] == "skipped" else None}
+            for r in trigger(ctx.bench, ctx.redis, site, target, now=run_now)]
+    render.listing(fmt, render.envelope(ctx.bench.bench_id, "triggered", rows, sites=[site]),
+                   lambda: _trigger_table(site, rows, run_now))
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:  # like `execute`: the traceback on stderr and a non-zero exit, so scripts notice
         if fmt != "json":
             render.warn(failed[0]["traceback"].rstrip())
         raise BenchJobsError(f"{failed[0]['method']} failed: {failed[0]['error']}")
+
+
+# Why `trigger` skips an event: its job id is fixed per (site, event), and that job is still active.
+SKIPPED_BECAUSE = "previous run still queued or running (job {job})"
+
+
+def _trigger_table(site: str, rows: list[dict[str, Any]], run_now: bool) -> None:
+    columns = ["event", "method", "status"] + ([("took", "took"), "error"] if run_now else [("job_id", "job")])
+    _print([{**r, "took": _took(r.get("duration_seconds"))} for r in rows], columns, f"Triggered for {site}",
+           no_wrap=("method", "job"))
+    for row in rows:
+        if row["reason"]:
+            render.info(f"Skipped {row['event']} {row['method']}: {row['reason']}")
 
 
 def _took(seconds: float | str | None) -> str | None:
@@ -225,8 +235,8 @@ def _took(seconds: float | str | None) -> str | None:
 @scheduler.command("log", short_help="The Scheduled Job Log: each run and its outcome.")
 @click.option("--method", "-m", metavar="M", help="Only runs of this method.")
 @click.option("-n", "limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many entries.")
-@_all_sites
-@render.format_option
+@options.all_sites_option
+@options.format_option
 @click.pass_obj
 def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: str) -> None:
     """The Scheduled Job Log: each run queued, ended (status, duration, error), or skipped.
@@ -236,17 +246,19 @@ def log_cmd(ctx: Context, method: str | None, limit: int, all_sites: bool, fmt: 
       bench-jobs --site site1.local scheduler log -n 50
       bench-jobs scheduler log --method my_app.tasks.cleanup --format json
     """
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.scheduler.controls import log_entries
 
-    with redis_errors(ctx.bench):
-        rows = log_entries(ctx.bench, ctx.redis, _sites(ctx, all_sites), limit, method)
+    sites = ctx.sites(all_sites)
+    rows = log_entries(ctx.bench, ctx.redis, sites, limit, method)
     zones = _site_zones(ctx, {str(r.get("site")) for r in rows})
     table_rows = [{**r, "when": _when(r.get("time"), zones.get(str(r.get("site")))), "took": _took(r.get("duration"))}
                   for r in rows]
-    if fmt == "json":
-        render.emit_json(rows)
-    elif not rows:
+    doc = render.envelope(ctx.bench.bench_id, "entries", rows, sites=sites, one_site=not all_sites)
+    render.listing(fmt, doc, lambda: _log_table(table_rows))
+
+
+def _log_table(table_rows: list[dict[str, Any]]) -> None:
+    if not table_rows:
         render.info("The Scheduled Job Log is empty.")
     else:
         _print(table_rows, [("when", "time"), "site", "kind", "event", "method", "status", "took", ("job_id", "job"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
@@ -14,8 +17,8 @@ NO_WRAP = ("name", "host", "pid", "state", "job", "ok", "failed", "busy", "heart
 
 
 @click.command("workers")
-@render.format_option
-@render.watch_option
+@options.format_option
+@options.watch_option
 @click.pass_obj
 def workers(ctx: Context, *, fmt: str, watch: float | None) -> None:
     """List this bench's workers: host, pid, queues, state, current job, ok/failed counts,
@@ -36,15 +39,14 @@ def workers(ctx: Context, *, fmt: str, watch: float | None) -> None:
 
 
 def show(ctx: Context, fmt: str) -> None:
-    from bench_jobs.bench.connection import redis_errors
     from bench_jobs.jobs.keys import Keys
     from bench_jobs.jobs.queries import worker_rows
 
-    with redis_errors(ctx.bench):
-        rows = worker_rows(ctx.redis, Keys(ctx.bench.bench_id))
-    if fmt == "json":
-        render.emit_json({"bench_id": ctx.bench.bench_id, "workers": rows})
-        return
+    rows = worker_rows(ctx.redis, Keys(ctx.bench.bench_id))
+    render.listing(fmt, render.envelope(ctx.bench.bench_id, "workers", rows), lambda: _table(rows))
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         render.info("No workers running. Start one with `bench-jobs worker`.")
         return

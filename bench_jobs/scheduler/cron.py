@@ -10,6 +10,7 @@ Expressions may have a sixth field for seconds (croniter's `* * * * * */5`); tes
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
@@ -49,6 +50,15 @@ def interval_cron(seconds: int) -> str:
         return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
     hours = min(minutes // 60, 24)
     return "0 0 * * *" if hours == 24 else "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+
+
+SECONDS_CRON = re.compile(r"^\* \* \* \* \* \*/(\d+)$")
+
+
+def describe(expr: str) -> str:
+    """The cron as `scheduler list` shows it: `interval_cron`'s six-field seconds form as `every 10s`."""
+    match = SECONDS_CRON.match(expr.strip())
+    return f"every {match.group(1)}s" if match else expr
 
 
 def event_cron(event: str, scheduler_interval: int | None = None) -> str:
