@@ -81,6 +81,26 @@ def _import_longest_module(path: str) -> tuple[Any, list[str]]:
                          "check the spelling; the app's package must be importable by the bench's Python")
 
 
+def check_arguments(func: Callable[..., Any], kwargs: dict[str, Any], path: str) -> None:
+    """Refuse keyword arguments `func` cannot take (unknown or missing ones) before the job is
+    enqueued, so the mistake is one line now instead of a TypeError in a worker later."""
+    import inspect
+
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # a builtin or C function without a signature: nothing to check
+        return
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        accepted = ", ".join(name for name, p in signature.parameters.items()
+                             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "none"
+        bare = signature.replace(parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+                                 return_annotation=signature.empty)  # names only: annotations may be strings
+        raise BenchJobsError(f"{path}{bare} does not take these arguments: {exc}",
+                             f"pass its arguments by name in --kwargs (it takes: {accepted})") from None
+
+
 def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[..., Any]:
     """The callable for `method` (a callable or dotted path) if it is allowed; else MethodNotAllowed/NotFound."""
     path = method_path(method)

@@ -44,6 +44,14 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
+def one_kwargs(given: tuple[str, ...]) -> str | None:
+    """--kwargs once at most: a second one would silently replace the first."""
+    if len(given) > 1:
+        raise click.UsageError(f"--kwargs given {len(given)} times; put all arguments in one JSON object, "
+                               """e.g. --kwargs '{"a": 1, "b": 2}'""")
+    return given[0] if given else None
+
+
 def parse_duration(text: str) -> int:
     """'30s', '10m', '2h', '1d' -> seconds."""
     match = DURATION_RE.match(text)
@@ -102,7 +110,8 @@ def job_traceback(exc: BaseException) -> str:
 
 @click.command("enqueue")
 @click.argument("method", shell_complete=complete.methods)
-@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
+@click.option("--kwargs", "kwargs_json", metavar="JSON", multiple=True,
+              help="Keyword arguments as one JSON object, checked against the method's signature.")
 @click.option("--queue", default="default", show_default=True, shell_complete=complete.queues,
               help="Queue to put the job on.")
 @click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS",
@@ -116,7 +125,7 @@ def job_traceback(exc: BaseException) -> str:
 @click.option("--in", "delay", metavar="DURATION", help="Run after a delay: 30s, 10m, 2h, 1d.")
 @click.option("--at", "at_time", metavar="TIME", help="Run at an ISO time (without offset: the site's time_zone).")
 @click.pass_obj
-def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, timeout: int | None,
+def enqueue_cmd(ctx: Context, method: str, kwargs_json: tuple[str, ...], queue: str, timeout: int | None,
                 job_id: str | None, deduplicate: bool, at_front: bool, retry: int, delay: str | None,
                 at_time: str | None) -> None:
     """Put a call of METHOD (app.module.function) on a queue and print the job id.
@@ -127,16 +136,18 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
       bench-jobs --site site1.local enqueue myapp.tasks.sync --job-id sync --deduplicate --queue long
       bench-jobs --site site1.local enqueue myapp.tasks.report --in 10m --retry 3
     """
+    from bench_jobs.bench.apps import check_arguments, resolve_method
     from bench_jobs.bench.context import using
     from bench_jobs.jobs.enqueue import prepare, send
 
     site = ctx.require_site()
-    kwargs = parse_kwargs(kwargs_json)
+    kwargs = parse_kwargs(one_kwargs(kwargs_json))
     zone = site_zone(ctx, site) if delay or at_time else None  # a bad time_zone fails before sending
     run_at = due_time(delay, at_time, zone)
     with using(ctx.bench, site):
         request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
                           at_front=at_front, retry=retry, site=site, run_at=run_at)
+        check_arguments(resolve_method(ctx.bench, request.method), kwargs, request.method)
         ctx.check_redis()
         result = send(request)
     render.info(result.id)
@@ -145,6 +156,8 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: str | None, queue: str, 
     elif run_at is not None and run_at > time.time():
         when = datetime.fromtimestamp(run_at, zone).astimezone(zone)
         render.warn(f"scheduled for {when.isoformat(timespec='seconds')}")
+    elif at_time:
+        render.warn(f"--at {at_time} is in the past: the job runs now")
 
 
 @click.command("execute")

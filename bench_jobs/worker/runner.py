@@ -215,10 +215,19 @@ EVENTS = {"finished": "finished", "error": "failed", "not-allowed": "failed", "t
           "memory": "memory"}
 
 
+def attempt_label(attempts: int, retry: int) -> str:
+    """`attempt 2/3`; never `attempt 3/2`: runs past the planned retry + 1 come from a recovery that
+    re-queued a run it could not count as done, or a scheduled retry queued at once by `jobs retry`."""
+    planned = retry + 1
+    if attempts <= planned:
+        return f"attempt {attempts}/{planned}"
+    return f"attempt {attempts} (retry={retry} planned {planned}; the extra runs were recovered or retried)"
+
+
 def conclude(bench: Bench, job: ClaimedJob, outcome: Outcome, ending: Ending, log: WorkLog) -> None:
     """Log the run, record a final failure in the site's Error Log, run the job's callback."""
     fields = {"job_id": job.id, "site": job.site, "method": job.method, "duration": outcome.duration}
-    attempt = f"attempt {job.attempts}/{job.retry + 1}"
+    attempt = attempt_label(job.attempts, job.retry)
     if outcome.kind == "lost":  # its state and callbacks belong to the run that took over
         log.warning("lost", f"{attempt}: {outcome.error}", **fields)
         return
