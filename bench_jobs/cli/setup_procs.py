@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from bench_jobs.cli import output as render
@@ -19,6 +21,16 @@ def _note_redis(ctx: Context, skip_redis: bool) -> None:
     if not skip_redis and not procfiles.redis_conf(ctx.bench).is_file():
         render.warn("No config/redis_queue.conf, so Redis is left out; run `bench-jobs setup redis` "
                     "first to include the bench's own Redis.")
+
+
+def _warn_unimportable(ctx: Context) -> None:
+    """The files carry this shell's PATH/PYTHONPATH; an app still not importable with them would
+    fail every job MethodNotFound under the process manager while the workers look healthy."""
+    missing = procfiles.unimportable_apps(ctx.bench)
+    if missing:
+        render.warn(f"App(s) {', '.join(missing)} in sites/apps.txt cannot be imported by {sys.executable} with "
+                    "the environment of these files: their jobs would fail MethodNotFound. Install them into this "
+                    "environment (pip install -e apps/APP) or export PYTHONPATH, then run this again.")
 
 
 @click.command("supervisor")
@@ -44,6 +56,7 @@ def setup_supervisor(ctx: Context, user: str | None, skip_redis: bool, force: bo
     """
     _note_redis(ctx, skip_redis)
     result = procfiles.write_supervisor(ctx.bench, user=user, skip_redis=skip_redis, force=force)
+    _warn_unimportable(ctx)
     path, prefix = result.path, procfiles.unit_prefix(ctx.bench)
     if result.kept is None:
         render.info(f"Wrote {path}")
@@ -87,6 +100,7 @@ def setup_systemd(ctx: Context, user: str | None, skip_redis: bool, force: bool)
     """
     _note_redis(ctx, skip_redis)
     result = procfiles.write_systemd(ctx.bench, user=user, skip_redis=skip_redis, force=force)
+    _warn_unimportable(ctx)
     for path in result.paths:
         render.info(f"Wrote {path}")
     if result.kept:

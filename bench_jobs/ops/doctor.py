@@ -226,6 +226,20 @@ def scheduler_checks(client: redis.Redis, bench: Bench) -> list[Check]:
     return checks
 
 
+def apps_check(bench: Bench) -> Check:
+    """Can the workers import the apps? Judged with the environment the generated process files give
+    them (nothing of this shell inherited), since that is how the workers start in production."""
+    from bench_jobs.ops.process_files import carried_environment, unimportable_apps
+
+    missing = unimportable_apps(bench, carried_environment(bench))
+    if not missing:
+        return Check("apps", OK, f"{len(bench.apps)} app(s) importable by the workers' interpreter")
+    return Check("apps", FAIL, f"{', '.join(missing)} cannot be imported by the workers' interpreter: "
+                 "their jobs fail MethodNotFound",
+                 "install them into the bench's environment (pip install -e apps/APP), or export PYTHONPATH "
+                 "and re-run `bench-jobs setup supervisor|systemd`")
+
+
 # -- all of it -------------------------------------------------------------------------------------
 
 def diagnose(bench: Bench, strict: bool = False) -> Report:
@@ -239,6 +253,7 @@ def diagnose(bench: Bench, strict: bool = False) -> Report:
     report.checks.append(redis_check(bench))
     if report.checks[0].status == FAIL:
         return report
+    report.checks.append(apps_check(bench))
     client = redis_for(bench)
     try:
         for part in (server_checks, queue_checks, scheduler_checks):

@@ -369,3 +369,50 @@ def write_systemd(bench: Bench, *, user: str | None = None, skip_redis: bool = F
             old.unlink()  # e.g. a custom queue removed from `workers`
     return SystemdResult([directory / name for name in units], kept=kept if not force else [],
                          target=f"{prefix}.target")
+
+
+# -- can the workers import the apps? ----------------------------------------------------------------
+
+def carried_environment(bench: Bench) -> dict[str, str]:
+    """The environment the bench's generated supervisor file gives its programs (the first program's
+    `environment=`), else what `setup` would write now."""
+    for name in ("supervisor.conf", "supervisor.bench-jobs.conf"):
+        path = bench.config_path / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if MARKER not in text:
+            continue
+        line = next((ln for ln in text.splitlines() if ln.startswith("environment=")), "")
+        pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line)
+        return {k: re.sub(r"\\(.)", r"\1", v).replace("%%", "%") for k, v in pairs}
+    return environment(bench)
+
+
+def unimportable_apps(bench: Bench, env: dict[str, str] | None = None) -> list[str]:
+    """Apps of apps.txt that this install's interpreter cannot find with `env` (a process manager's
+    environment: nothing inherited), i.e. whose jobs would fail MethodNotFound under it."""
+    import subprocess
+
+    apps = bench.apps
+    if not apps:
+        return []
+    env = dict(env if env is not None else environment(bench))
+    env.setdefault("PATH", os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    # Like the bench-jobs script a process manager starts: the working directory is not on sys.path.
+    probe = ("import importlib.util, sys\n"
+             "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
+             "for app in sys.argv[1:]:\n"
+             "    try:\n"
+             "        found = importlib.util.find_spec(app) is not None\n"
+             "    except (ImportError, ValueError):\n"
+             "        found = False\n"
+             "    if not found:\n"
+             "        print(app)\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", probe, *apps], env=env, cwd=str(bench.path),
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line for line in proc.stdout.split() if line in apps]
