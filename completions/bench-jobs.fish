@@ -1,13 +1,15 @@
 function _bench_jobs_completion;
-    set -l response (env _BENCH_JOBS_COMPLETE=fish_complete COMP_WORDS=(commandline -cp) COMP_CWORD=(commandline -t) bench-jobs);
+    set -l response (env _BENCH_JOBS_COMPLETE=fish_complete COMP_WORDS=(commandline -cp) \
+        COMP_CWORD=(commandline -t) bench-jobs);
 
     for completion in $response;
-        set -l metadata (string split "," $completion);
+        # type,value[TAB help]: only the first comma separates; values and help may hold commas.
+        set -l metadata (string split -m 1 "," -- $completion);
 
         if test $metadata[1] = "dir";
-            __fish_complete_directories $metadata[2];
+            __fish_complete_directories (string split -m 1 \t -- $metadata[2])[1];
         else if test $metadata[1] = "file";
-            __fish_complete_path $metadata[2];
+            __fish_complete_path (string split -m 1 \t -- $metadata[2])[1];
         else if test $metadata[1] = "plain";
             echo $metadata[2];
         end;

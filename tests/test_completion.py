@@ -99,17 +99,39 @@ _bench_jobs_completion
     assert proc.stdout.split() == ["site1.test", "site2.test"]
 
 
-@pytest.mark.skipif(not shutil.which("fish"), reason="fish is not installed (apt-get install fish)")
+def fish_complete(line: str) -> list[tuple[str, str]]:
+    """(value, description) pairs as fish offers them for `line`, from the generated fish script."""
+    program = f"source {COMPLETIONS / FILES['fish']}; complete -C '{line}'"
+    proc = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True,
+                          timeout=60, env=_env())
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return [(value, help) for value, _, help in (line.partition("\t") for line in proc.stdout.splitlines())]
+
+
+needs_fish = pytest.mark.skipif(not shutil.which("fish"), reason="fish is not installed (apt-get install fish)")
+
+
+@needs_fish
 def test_fish_completes_sites_and_commands(bench):
     def fish(line: str) -> list[str]:
-        program = f"source {COMPLETIONS / FILES['fish']}; complete -C '{line}'"
-        proc = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True,
-                              timeout=60, env=_env())
-        assert proc.returncode == 0, proc.stderr
-        return [line.split("\t")[0] for line in proc.stdout.splitlines()]
+        return [value for value, _ in fish_complete(line)]
 
     assert fish(f"bench-jobs --bench {bench.path} --site site1") == ["site1.test"]
     assert "completion" in fish(f"bench-jobs --bench {bench.path} compl")
+
+
+@needs_fish
+def test_fish_completes_comma_lists_and_whole_descriptions(bench):
+    """Click's own fish script split every line at each comma: `short,default` came back as `short`
+    and `List, show, retry, ...` as `List`."""
+    bench.set_config(workers={"reports": {"timeout": 900}})
+    base = f"bench-jobs --bench {bench.path}"
+    values = [value for value, _ in fish_complete(f"{base} worker --queue short,")]
+    assert values == ["short,default", "short,long", "short,reports"]
+    assert [v for v, _ in fish_complete(f"{base} show-pending-jobs --queue short,default,l")] == [
+        "short,default,long"]
+    helps = dict(fish_complete(f"{base} jo"))
+    assert helps["jobs"] == "List, show, retry, cancel, stop, delete or purge jobs."
 
 
 def test_bash_completes_queues_in_a_comma_list(bench):

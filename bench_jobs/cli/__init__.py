@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -145,6 +146,8 @@ def cli(ctx: click.Context, bench_path: str | None, site: str | None) -> None:
 
 
 def main() -> None:
+    if "_BENCH_JOBS_COMPLETE" in os.environ:  # a TAB press: fish gets the script that keeps commas
+        complete.use_fish_script()
     cli.main(prog_name="bench-jobs")
 
 

@@ -17,7 +17,9 @@ def script(shell: str) -> str:
     from click.shell_completion import get_completion_class
 
     from bench_jobs.cli import cli
+    from bench_jobs.ops.completion import use_fish_script
 
+    use_fish_script()
     cls = get_completion_class(shell)
     if cls is None:
         raise click.BadParameter(f"unsupported shell {shell!r}")

@@ -178,3 +178,39 @@ def _event_names(bench: Bench) -> dict[str, str]:
             names.setdefault(event.event, "event")
             names.setdefault(event.method, f"{event.event} on {event.queue}")
     return names
+
+
+# Click's fish script splits each `type,value<TAB>help` line at every comma: a comma list
+# (`--queue short,default`) lost all but its first item and a help text stopped at its first comma.
+# This one splits at the first comma only, so values and descriptions arrive whole.
+FISH_SOURCE = """\
+function %(complete_func)s;
+    set -l response (env %(complete_var)s=fish_complete COMP_WORDS=(commandline -cp) \\
+        COMP_CWORD=(commandline -t) %(prog_name)s);
+
+    for completion in $response;
+        # type,value[TAB help]: only the first comma separates; values and help may hold commas.
+        set -l metadata (string split -m 1 "," -- $completion);
+
+        if test $metadata[1] = "dir";
+            __fish_complete_directories (string split -m 1 \\t -- $metadata[2])[1];
+        else if test $metadata[1] = "file";
+            __fish_complete_path (string split -m 1 \\t -- $metadata[2])[1];
+        else if test $metadata[1] = "plain";
+            echo $metadata[2];
+        end;
+    end;
+end;
+
+complete --no-files --command %(prog_name)s --arguments "(%(complete_func)s)";
+"""
+
+
+def use_fish_script() -> None:
+    """Register the fish completion with the whole-value script (before Click completes or prints it)."""
+    from click.shell_completion import FishComplete, add_completion_class
+
+    class WholeValueFishComplete(FishComplete):
+        source_template = FISH_SOURCE
+
+    add_completion_class(WholeValueFishComplete, "fish")
