@@ -35,12 +35,12 @@ def test_default_site_from_common_config_wins_over_currentsite(bench: BenchFixtu
     (bench.bench.sites_path / "currentsite.txt").write_text("site1.test\n")
     bench.set_config(default_site="site2.test")
     doc = json.loads(bench.cli("scheduler", "status", "--format", "json", site=None).stdout)
-    assert [s["site"] for s in doc["sites"]] == ["site2.test"]
+    assert [s["site"] for s in doc["states"]] == ["site2.test"]
     assert bench.cli("use", "site1.test", site=None).exit_code == 0
     assert read_json_file(bench.bench.common_config_file)["default_site"] == "site1.test"
     assert (bench.bench.sites_path / "currentsite.txt").read_text().strip() == "site1.test"
     result = bench.run("scheduler", "status", "--format", "json")
-    assert [s["site"] for s in json.loads(result.stdout)["sites"]] == ["site1.test"]
+    assert [s["site"] for s in json.loads(result.stdout)["states"]] == ["site1.test"]
 
 
 def test_site_all_acts_on_every_site(bench: BenchFixture) -> None:
@@ -48,8 +48,8 @@ def test_site_all_acts_on_every_site(bench: BenchFixture) -> None:
     for site in ("site1.test", "site2.test"):
         assert read_json_file(bench.bench.site_config_file(site))["pause_scheduler"] == 1
     doc = json.loads(bench.run("--site", "all", "scheduler", "status", "--format", "json").stdout)
-    assert {(s["site"], s["state"]) for s in doc["sites"]} == {("site1.test", "paused"), ("site2.test", "paused")}
-    listed = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)
+    assert {(s["site"], s["state"]) for s in doc["states"]} == {("site1.test", "paused"), ("site2.test", "paused")}
+    listed = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)["events"]
     assert {r["site"] for r in listed} == {"site1.test", "site2.test"}
     pending = bench.run("--site", "all", "show-pending-jobs", "--format", "json")
     assert pending.returncode == 0, pending.stderr
@@ -65,6 +65,6 @@ def test_scheduler_interval_per_site(bench: BenchFixture, tmp_path: Path) -> Non
     app = make_app(tmp_path, bench.bench, {"all": ["testapp.jobs.noop"]})
     bench.set_config(scheduler_interval=120)
     bench.set_config("site1.test", scheduler_interval=60)
-    rows = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)
+    rows = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)["events"]
     crons = {r["site"]: r["cron"] for r in rows if r["event"] == "all"}
     assert crons == {"site1.test": "* * * * *", "site2.test": "*/2 * * * *"}, app

@@ -22,7 +22,7 @@ def site_database(mariadb, bench: BenchFixture, site: str, **settings) -> str:
 def status(bench: BenchFixture, site: str = "all") -> dict[str, dict]:
     result = bench.run("--site", site, "scheduler", "status", "--format", "json")
     assert result.returncode == 0, result.stderr
-    return {s["site"]: s for s in json.loads(result.stdout)["sites"]}
+    return {s["site"]: s for s in json.loads(result.stdout)["states"]}
 
 
 def test_enable_scheduler_and_time_zone_come_from_the_database(mariadb, bench: BenchFixture) -> None:
@@ -62,7 +62,7 @@ def test_wrong_password_is_a_fallback_not_a_traceback(mariadb, bench: BenchFixtu
     bench.set_config("site1.test", db_password="wrong")
     result = bench.run("--site", "site1.test", "scheduler", "status", "--format", "json")
     assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert "Access denied" in json.loads(result.stdout)["sites"][0]["settings_from"]
+    assert "Access denied" in json.loads(result.stdout)["states"][0]["settings_from"]
 
 
 def test_an_apps_events_run_only_on_sites_that_have_it_installed(mariadb, bench: BenchFixture,
@@ -73,7 +73,7 @@ def test_an_apps_events_run_only_on_sites_that_have_it_installed(mariadb, bench:
     (package / "hooks.py").write_text(f"scheduler_events = {{'cron': {{'* * * * * */1': ['{app}.tasks.tick']}}}}\n")
     method = f"{app}.tasks.tick"
     site_database(mariadb, bench, "site1.test", installed_apps=["frappe", "testapp"])  # not `app`
-    listed = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)
+    listed = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)["events"]
     assert {r["site"] for r in listed if r["method"] == method} == {"site2.test"}
     assert {r["site"] for r in listed if r["method"] == "testapp.jobs.noop"} == {"site1.test", "site2.test"}
     sites = status(bench)
