@@ -7,6 +7,7 @@ leave a half-moved job. `finish` can claim the next job in the same script: one 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -122,6 +123,16 @@ class Ending:
     run_at: float = 0.0
 
 
+def rq_value(ending: Ending) -> str:
+    """[rq-compat] The value of RQ's results-stream entry for this ending, base64 as RQ stores it: the
+    JSON result (read back with rq's JSONSerializer) or the zlib-compressed traceback (`exc_string`)."""
+    if ending.status == "finished" and ending.result not in ("", "null"):
+        return base64.b64encode(ending.result.encode()).decode()
+    if ending.status in ("failed", "stopped") and ending.exc_info:
+        return base64.b64encode(ending.exc_info).decode()
+    return ""
+
+
 @dataclass
 class SweepResult:
     swept: bool
@@ -158,7 +169,7 @@ class Dispatcher:
         now = time.time() if now is None else now
         args = [self.keys.bench_id, job.id, self.worker_name, ending.status, now, rq_time(now), ending.result,
                 ending.error, ending.exc_info, ending.duration, ending.ttl, ending.failed_limit, ending.run_at,
-                bucket(ending.duration), *(next_queues or [])]
+                bucket(ending.duration), rq_value(ending), *(next_queues or [])]
         reply = self._finish(args=args)
         claimed = ClaimedJob.from_reply(reply[1:]) if len(reply) > 1 else None
         return bool(int(reply[0])), claimed
@@ -243,7 +254,8 @@ def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[s
         for q in queues:
             pipe.srem(keys.rq_workers_of(q), worker_key(name))
         pipe.srem(keys.workers(), name)
-        pipe.delete(worker_key(name), keys.worker_alive(name), keys.worker_stop(name))
+        pipe.delete(worker_key(name), keys.worker_alive(name), keys.worker_stop(name),
+                    f"{worker_key(name)}:executions")  # [rq-compat] RQ's execution index of the worker
         pipe.execute()
 
 

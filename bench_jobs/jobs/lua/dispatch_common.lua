@@ -9,6 +9,37 @@ local function jkey(id) return 'rq:job:' .. id end
 local function idx(state, q, site) return P .. ':idx:' .. state .. ':' .. q .. ':' .. site end
 local function wkey(name) return 'rq:worker:' .. name end
 
+-- [rq-compat] RQ 3's own records, kept in step so `rq info`, rq-dashboard and rq's API see what
+-- bench-jobs does (issue 10): a busy worker's current execution, results streams, the finished and
+-- scheduled registries. Every write is inside the script that changes the job: no extra round trip.
+local function rq_execution(id, attempts) return id .. ':bj' .. attempts end
+local function rq_execution_start(worker, id, attempts, now, ttl)
+  local ek, xk = 'rq:execution:' .. rq_execution(id, attempts), wkey(worker) .. ':executions'
+  redis.call('HSET', ek, 'id', 'bj' .. attempts, 'job_id', id, 'created_at', now, 'last_heartbeat', now,
+             'worker_name', worker)
+  redis.call('EXPIRE', ek, ttl)
+  redis.call('SADD', xk, rq_execution(id, attempts))
+  redis.call('EXPIRE', xk, ttl)
+end
+local function rq_execution_end(worker, id, attempts)
+  redis.call('SREM', wkey(worker) .. ':executions', rq_execution(id, attempts))
+  redis.call('DEL', 'rq:execution:' .. rq_execution(id, attempts))
+end
+-- RQ's results stream (rq.results.Result): type 1 successful, 2 failed, 3 stopped; `value` is already
+-- base64 as RQ stores it (return_value: the JSON result; exc_string: zlib of the traceback).
+local function rq_result(id, kind, worker, now, ttl, field, value, execution)
+  local rk = 'rq:results:' .. id
+  if value ~= '' then
+    redis.call('XADD', rk, 'MAXLEN', '10', '*', 'type', kind, 'worker_name', worker, field, value,
+               'execution_id', execution, 'execution_ended_at', now)
+  else
+    redis.call('XADD', rk, 'MAXLEN', '10', '*', 'type', kind, 'worker_name', worker,
+               'execution_id', execution, 'execution_ended_at', now)
+  end
+  if ttl > 0 then redis.call('EXPIRE', rk, ttl) elseif ttl < 0 then redis.call('PERSIST', rk) end
+end
+local function rq_scheduled(q) return 'rq:scheduled:' .. B .. ':' .. q end
+
 -- A token on the queue's wake list wakes one idle worker; capped so nobody can fill Redis with them.
 local function wake(q)
   redis.call('LPUSH', P .. ':wake:' .. q, '1')
@@ -150,6 +181,7 @@ local function claim(worker, now, iso, queues)
         redis.call('ZADD', 'rq:wip:' .. B .. ':' .. q, now + (tonumber(f[5]) or 300) + 60, id)
         if redis.call('EXISTS', wkey(worker)) == 1 then
           redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', id)
+          rq_execution_start(worker, id, attempts, now, (tonumber(f[5]) or 300) + 60) -- [rq-compat]
         end
         return {id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
                 f[7] or '', f[8] or ''}

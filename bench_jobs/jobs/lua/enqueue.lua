@@ -60,6 +60,7 @@ if ARGV[7] ~= '' then
   local due = tonumber(ARGV[7])
   redis.call('ZADD', KEYS[8], due, job_id)
   redis.call('ZADD', KEYS[5], due, job_id)
+  redis.call('ZADD', 'rq:scheduled:' .. string.sub(queue_key, 10), due, job_id) -- [rq-compat] RQ's registry
   return {'enqueued', job_id, 0}
 end
 

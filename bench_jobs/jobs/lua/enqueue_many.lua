@@ -60,6 +60,7 @@ for i = 7 + ncommon, #ARGV, 6 do
       redis.call('HSET', job_key, unpack(fields))
       redis.call('ZADD', KEYS[7], run_at, job_id)
       redis.call('ZADD', KEYS[4], run_at, job_id)
+      redis.call('ZADD', 'rq:scheduled:' .. string.sub(queue_key, 10), run_at, job_id) -- [rq-compat]
     else
       fields[base + 7], fields[base + 8] = 'status', 'queued'
       redis.call('HSET', job_key, unpack(fields))

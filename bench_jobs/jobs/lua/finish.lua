@@ -1,6 +1,6 @@
 -- finish (and optionally claim the next job in the same round trip).
 -- ARGV = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
---        ttl, failed_limit, run_at, bucket, queue...
+--        ttl, failed_limit, run_at, bucket, rq_value (base64, RQ's results stream), queue...
 -- status: finished | failed | stopped | scheduled (retry later) | queued (retry now, at the front)
 --         | released (claimed but not run: back to the front, the attempt not counted).
 -- Applied only while the job is still started by this worker: if the recovery sweep took it
@@ -11,13 +11,23 @@ local now, iso = tonumber(ARGV[5]), ARGV[6]
 local duration, ttl, limit = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local jk = jkey(id)
 local wk = wkey(worker)
-local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method')
+local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method', 'bj_attempts')
 local applied = 0
 if f[1] == 'started' and f[2] == worker then
   applied = 1
   local q, site, method = f[3] or '', f[4] or '', f[5] or ''
   unstart(id, q, site)
   local counted = status ~= 'released'
+  -- [rq-compat] the run is over for RQ too: its execution ends; an end state gets RQ's result entry.
+  rq_execution_end(worker, id, f[6] or '1')
+  if status == 'finished' and ttl ~= 0 then
+    rq_result(id, '1', worker, now, ttl, 'return_value', ARGV[15], 'bj' .. (f[6] or '1'))
+    local rqf = 'rq:finished:' .. B .. ':' .. q
+    redis.call('ZADD', rqf, ttl > 0 and (now + ttl) or '+inf', id)
+    redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now)
+  elseif status == 'failed' or status == 'stopped' then
+    rq_result(id, status == 'failed' and '2' or '3', worker, now, ttl, 'exc_string', ARGV[15], 'bj' .. (f[6] or '1'))
+  end
   if status == 'finished' then
     redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARGV[7], 'bj_duration', ARGV[10])
     local fin = idx('finished', q, site)
@@ -40,6 +50,7 @@ if f[1] == 'started' and f[2] == worker then
     redis.call('PERSIST', jk)
     redis.call('ZADD', P .. ':scheduled', run_at, id)
     redis.call('ZADD', idx('scheduled', q, site), run_at, id)
+    redis.call('ZADD', rq_scheduled(q), run_at, id) -- [rq-compat]
   elseif status == 'queued' then
     redis.call('HSET', jk, 'bj_error', ARGV[8], 'ended_at', iso, 'bj_duration', ARGV[10])
     if ARGV[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARGV[9]) end
@@ -74,9 +85,9 @@ if f[1] == 'started' and f[2] == worker then
   end
 end
 local out = {applied}
-if #ARGV >= 15 then
+if #ARGV >= 16 then
   local queues = {}
-  for i = 15, #ARGV do queues[#queues + 1] = ARGV[i] end
+  for i = 16, #ARGV do queues[#queues + 1] = ARGV[i] end
   local job = claim(worker, now, iso, queues)
   if job then for _, v in ipairs(job) do out[#out + 1] = v end end
 elseif redis.call('EXISTS', wk) == 1 then

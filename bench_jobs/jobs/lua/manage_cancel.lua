@@ -24,6 +24,7 @@ for i = 6, #ARGV do
     redis.call('ZREM', prefix .. ':idx:queued:' .. queue .. ':' .. site, id)
     redis.call('ZREM', prefix .. ':idx:scheduled:' .. queue .. ':' .. site, id)
     redis.call('ZREM', prefix .. ':scheduled', id)
+    redis.call('ZREM', 'rq:scheduled:' .. origin, id) -- [rq-compat]
     local cidx = prefix .. ':idx:canceled:' .. queue .. ':' .. site
     redis.call('ZADD', cidx, now, id)
     redis.call('HSET', h, 'status', 'canceled', 'ended_at', now_rq)

@@ -24,6 +24,8 @@ for i = 3, #ARGV do
       redis.call('ZREM', prefix .. ':idx:' .. state .. ':' .. queue .. ':' .. site, id)
     end
     redis.call('ZREM', prefix .. ':scheduled', id)
+    redis.call('ZREM', 'rq:scheduled:' .. origin, id) -- [rq-compat]
+    redis.call('DEL', 'rq:results:' .. id)
     redis.call('ZREM', prefix .. ':started', id)
     redis.call('ZREM', 'rq:wip:' .. origin, id)
     redis.call('ZREM', 'rq:failed:' .. origin, id)

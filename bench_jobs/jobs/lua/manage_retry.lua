@@ -24,6 +24,7 @@ for i = 4, #ARGV do
     end
     redis.call('ZREM', 'rq:failed:' .. origin, id)
     redis.call('ZREM', prefix .. ':scheduled', id)
+    redis.call('ZREM', 'rq:scheduled:' .. origin, id) -- [rq-compat]
     -- A failed job carries failure_ttl; a queued one must not expire.
     redis.call('PERSIST', h)
     if status == 'scheduled' then

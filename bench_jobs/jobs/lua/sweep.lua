@@ -51,7 +51,7 @@ for _, name in ipairs(held and {} or redis.call('SMEMBERS', P .. ':workers')) do
     for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', 'rq:workers:' .. q, wkey(name)) end
     redis.call('SREM', 'rq:workers', wkey(name))
     redis.call('SREM', P .. ':workers', name)
-    redis.call('DEL', wkey(name), P .. ':control:' .. name)
+    redis.call('DEL', wkey(name), P .. ':control:' .. name, wkey(name) .. ':executions')
   end
 end
 local out = {1, requeued, failed, held and 1 or 0}
