@@ -1,4 +1,4 @@
-"""bench-jobs: background jobs for Python apps on Redis + RQ.
+"""bench-jobs: background jobs for Python apps on Redis (RQ-compatible storage, its own worker).
 
 The public API is re-exported here lazily, so `import bench_jobs` stays cheap for the CLI.
 """

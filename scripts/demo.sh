@@ -124,3 +124,4 @@ kill -TERM "$START_PID"
 wait "$START_PID" || true
 tail -n 12 logs/start.out
 step "Demo finished: the bench is in ./demo-bench (bench-jobs --bench demo-bench start runs it again)"
+echo "bench-jobs is in .venv/bin: run 'source .venv/bin/activate' (or 'pipx install .' / 'uv tool install .') to have it on PATH"

@@ -122,3 +122,18 @@ def assert_clean_error(result, *fragments: str, code: int = 1) -> None:
 
 def read_json_file(path: Path):
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One private mariadbd for the session (own data dir, socket and free port). Skipped only where
+    MariaDB is not installed and CI is not set: in CI (.ci/run installs it) these tests must run."""
+    from tests.mariadb_server import MariaDBProcess, binaries
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("mariadbd / mariadb-install-db not found, and CI is set: install mariadb-server")
+        pytest.skip("MariaDB is not installed here (apt-get install mariadb-server)")
+    server = MariaDBProcess(tmp_path_factory.mktemp("mariadb")).start()
+    yield server
+    server.stop()

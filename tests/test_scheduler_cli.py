@@ -65,7 +65,9 @@ def test_controls_write_frappe_keys_and_keep_others(bench) -> None:
     assert read_json_file(path) == {"custom_key": "kept", "enable_scheduler": 0, "pause_scheduler": 0}
     doc = json.loads(bench.cli("scheduler", "status", "--format", "json").stdout)
     assert doc["states"][0] | {} == {"site": "site1.test", "enabled": False, "paused": False, "maintenance": False,
-                                    "active": False, "state": "disabled", "time_zone": "UTC"}
+                                    "active": False, "state": "disabled", "time_zone": "UTC",
+                                    # no db_name: settings from site_config.json, every app of apps.txt
+                                    "settings_from": "site_config.json (no db_name)", "apps": None}
     assert doc["alive"] is False and doc["leader"] is None
     text = bench.cli("scheduler", "status").stdout
     assert "No scheduler is running" in text

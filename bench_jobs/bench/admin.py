@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from bench_jobs.bench.config import write_atomic, write_json
+from bench_jobs.bench.config import update_json, write_atomic, write_json
 from bench_jobs.bench.layout import SITE_NAME_RE, Bench, is_bench
 from bench_jobs.errors import BenchJobsError, ConfigError
 
@@ -76,4 +76,7 @@ def add_app(bench: Bench, app: str) -> bool:
 def use_site(bench: Bench, site: str) -> None:
     bench.require_site(site)
     bench.site_config(site)  # a site whose config is broken is reported now, not at the next job
+    # Frappe's `bench use` writes default_site, which wins over currentsite.txt: keep both saying the same
+    update_json(bench.common_config_file, {"default_site": site})
     write_atomic(bench.sites_path / "currentsite.txt", site + "\n")
+    bench.reload()

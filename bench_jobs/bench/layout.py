@@ -22,6 +22,9 @@ DEFAULT_QUEUES = {"short": 300, "default": 300, "long": 1500}
 SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
+ALL_SITES = "all"  # `--site all`, as in Frappe: every site of the bench
+
+
 def is_bench(path: Path) -> bool:
     return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
 
@@ -100,13 +103,12 @@ class Bench:
 
     @property
     def bench_id(self) -> str:
+        """`bench_id` from common_site_config.json, else derived from the bench's real path as Frappe
+        derives it (/home/frappe/frappe-bench -> home-frappe-frappe-bench), so both name the same keys."""
         configured = S.BENCH_ID.read(self)
         if configured:
             return str(configured)
-        import hashlib  # here: hashlib's OpenSSL load costs every CLI start ~5 ms
-
-        digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:10]
-        return f"bench-{digest}"
+        return os.path.realpath(self.path).strip("/").replace("/", "-")
 
     @property
     def redis_url(self) -> str:
@@ -131,14 +133,15 @@ class Bench:
                                "create it with `bench-jobs new-site NAME` or pick one of the sites listed")
 
     def default_site(self) -> str | None:
-        """$BENCH_SITE, else sites/currentsite.txt, else None."""
-        site = os.environ.get("BENCH_SITE")
+        """$BENCH_SITE (or Frappe's $FRAPPE_SITE), else `default_site` in common_site_config.json (what
+        Frappe's `bench use` writes), else sites/currentsite.txt, else None — Frappe's order."""
+        site = os.environ.get("BENCH_SITE") or os.environ.get("FRAPPE_SITE") or S.DEFAULT_SITE.read(self)
         if not site:
             try:
                 site = (self.sites_path / "currentsite.txt").read_text(encoding="utf-8").strip()
             except FileNotFoundError:
                 return None
-        return site or None
+        return str(site).strip() or None
 
     # -- queues --------------------------------------------------------------
     def queue_timeouts(self) -> dict[str, int]:

@@ -167,7 +167,8 @@ REDIS_QUEUE = _s("redis_queue", text, "redis://127.0.0.1:11000",
                  "the queue Redis (its port is the bench's own Redis port, `init --redis-port`)")
 BENCH_ID: Setting[str | None] = _s(
     "bench_id", text, None, "prefix of queue names and keys; default ACL user. Set it explicitly when several hosts "
-    "share a bench", shown="`bench-` + hash of the bench path")
+    "share a bench", shown="from the bench's real path, as Frappe: `/home/frappe/frappe-bench` → "
+    "`home-frappe-frappe-bench`")
 USE_RQ_AUTH = _s("use_rq_auth", flag, False, "connect with rq_username/rq_password (written by `setup redis`)")
 RQ_USERNAME: Setting[str | None] = _s("rq_username", text, None, "ACL user name; written by `setup redis`",
                                       shown="`bench_id`")
@@ -239,6 +240,18 @@ PAUSE_SCHEDULER = _s("pause_scheduler", flag, False, "`1`: no events (`scheduler
 MAINTENANCE_MODE = _s("maintenance_mode", flag, False, "`1`: no events", site=True)
 TIME_ZONE: Setting[str | None] = _s("time_zone", text, None, "cron evaluation; naive `enqueue --at` times",
                                     site=True, shown="UTC (for `--at`: the machine's)")
+
+DEFAULT_SITE: Setting[str | None] = _s("default_site", text, None,
+                                       "the site commands act on without `--site` (Frappe's `bench use` writes it)",
+                                       shown="`sites/currentsite.txt`")
+
+# -- the site's database (Frappe's keys; enable_scheduler, time_zone, installed apps are read from it) --------
+DB_NAME: Setting[str | None] = _s("db_name", text, None, "the site's MariaDB database", site=True)
+DB_USER: Setting[str | None] = _s("db_user", text, None, "its user", site=True, shown="`db_name`")
+DB_PASSWORD: Setting[str | None] = _s("db_password", text, None, "its password", site=True)
+DB_HOST = _s("db_host", text, "127.0.0.1", "its host", site=True)
+DB_PORT = _s("db_port", whole, 3306, "its port", site=True)
+DB_SOCKET: Setting[str | None] = _s("db_socket", text, None, "its unix socket (instead of host and port)", site=True)
 
 # -- web ----------------------------------------------------------------------------------------------
 WEB_HOST = _s("web_host", text, "127.0.0.1", "address `serve` listens on (not loopback: needs an API key)")

@@ -65,7 +65,7 @@ def add_app(ctx: Context, app: str) -> None:
 @click.argument("site", shell_complete=complete.sites)
 @click.pass_obj
 def use(ctx: Context, site: str) -> None:
-    """Make SITE the default site (writes sites/currentsite.txt).
+    """Make SITE the default site (default_site in common_site_config.json, as Frappe's `bench use`).
 
     \b
     Example:

@@ -28,14 +28,27 @@ class Context:
         return Bench.find(self.bench_option)
 
     @property
+    def all_sites(self) -> bool:
+        """`--site all`, as in Frappe: the command acts on every site of the bench."""
+        from bench_jobs.bench.layout import ALL_SITES
+
+        return self.site_option == ALL_SITES
+
+    @property
     def site(self) -> str | None:
-        """The selected site, checked to exist; None when none was chosen anywhere."""
+        """The selected site, checked to exist; None when none was chosen anywhere, or with `--site all`
+        (listings then cover every site)."""
+        if self.all_sites:
+            return None
         site = self.site_option or self.bench.default_site()
         if site:
             self.bench.require_site(site)
         return site
 
     def require_site(self, all_sites_hint: bool = False) -> str:
+        if self.all_sites:
+            raise BenchJobsError("this command acts on one site; `--site all` is not for it",
+                                 "pass --site SITE (before the command)")
         site = self.site
         if not site:
             also = ", or --all-sites (after the command)" if all_sites_hint else ""
@@ -45,16 +58,28 @@ class Context:
 
     def sites(self, all_sites: bool, *, seen_in_redis: bool = False) -> list[str]:
         """The one rule for which sites a command acts on (docs/cli.md, "Which sites"):
-        `--all-sites`: every site of the bench (with `seen_in_redis`, also sites that only have jobs
-        left in Redis); else the selected site (--site, $BENCH_SITE, sites/currentsite.txt); with
-        neither, an error that names both ways to choose. Never a silent "all" or "none"."""
-        if not all_sites:
+        `--all-sites` or `--site all` (Frappe's spelling): every site of the bench (with `seen_in_redis`,
+        also sites that only have jobs left in Redis); else the selected site (--site, $BENCH_SITE,
+        default_site, sites/currentsite.txt); with neither, an error that names both ways to choose.
+        Never a silent "all" or "none"."""
+        if not all_sites and not self.all_sites:
             return [self.require_site(all_sites_hint=True)]
         if seen_in_redis:
             from bench_jobs.jobs.queries import known_sites
 
             return known_sites(self.redis, self.bench)
         return self.bench.sites()
+
+    def require_sites(self) -> list[str]:
+        """The sites a per-site action (enable, trigger, execute, ...) applies to: every site with
+        `--site all`, else the selected one."""
+        if self.all_sites:
+            sites = self.bench.sites()
+            if not sites:
+                raise SiteNotFound("`--site all`: this bench has no site yet",
+                                   "create one with `bench-jobs new-site NAME`")
+            return sites
+        return [self.require_site()]
 
     @property
     def redis(self) -> redis.Redis:

@@ -153,7 +153,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
         raise BenchJobsError("--queue only goes with --all-failed", "drop --queue when retrying by id")
     client = ctx.redis
     if all_failed:
-        queues, sites = ctx.bench.parse_queues(queue_spec), [ctx.require_site()]
+        queues, sites = ctx.bench.parse_queues(queue_spec), ctx.require_sites()
         total = manage.count_selection(client, manage.selection_keys(ctx.bench, "failed", queues, sites))
         with render.progress_bar(total, "Retrying") as advance:
             outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
@@ -306,7 +306,7 @@ def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
                                  f"use one of {', '.join(manage.known_events())}")
         methods = manage.event_methods(ctx.bench, event)
     client = ctx.redis
-    sites = [ctx.require_site()]
+    sites = ctx.require_sites()
     total = manage.count_selection(client, manage.selection_keys(ctx.bench, "queued", queues, sites))
     with render.progress_bar(total, "Purging") as advance:
         outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,

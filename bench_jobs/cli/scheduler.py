@@ -70,9 +70,9 @@ def _control_command(action: str, doc: str) -> click.Command:
     def command(ctx: Context) -> None:
         from bench_jobs.scheduler.controls import control
 
-        site = ctx.require_site()
-        state = control(ctx.bench, site, action)
-        render.info(f"Scheduler for {site}: {state['state']}")
+        for site in ctx.require_sites():  # one site, or every site with `--site all`
+            state = control(ctx.bench, site, action)
+            render.info(f"Scheduler for {site}: {state['state']}")
 
     command.__doc__ = doc
     return scheduler.command(action)(command)
@@ -95,6 +95,11 @@ _control_command("resume", "Resume a paused scheduler for the site (pause_schedu
 def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
     """Per site: enabled, paused, maintenance; and which scheduler processes are alive and which leads.
 
+    enable_scheduler, time_zone and the site's installed apps are read from the
+    site's database (System Settings, as Frappe keeps them) when its db_name,
+    db_password, db_host and db_port reach one; else from site_config.json.
+    "settings from" says which.
+
     \b
     Examples:
       bench-jobs --site site1.local scheduler status
@@ -110,8 +115,8 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
 
 
 def _status_tables(doc: dict[str, Any]) -> None:
-    render.table(doc["states"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone")],
-                 title="Sites")
+    render.table(doc["states"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone"),
+                                 ("settings_from", "settings from")], title="Sites")
     render.info("")
     procs = [{**p, "role": "leader" if p["leader"] else "standby",
               "up": render.age(time.time() - float(p["started"] or time.time())),
@@ -203,10 +208,11 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     """
     from bench_jobs.scheduler.controls import trigger
 
-    site = ctx.require_site()
+    sites = ctx.require_sites()  # one site, or every site with `--site all`
+    site = ", ".join(sites)
     rows = [{**r, "reason": SKIPPED_BECAUSE.format(job=r["job_id"]) if r["status"] == "skipped" else None}
-            for r in trigger(ctx.bench, ctx.redis, site, target, now=run_now)]
-    render.listing(fmt, render.envelope(ctx.bench.bench_id, "triggered", rows, sites=[site]),
+            for one in sites for r in trigger(ctx.bench, ctx.redis, one, target, now=run_now)]
+    render.listing(fmt, render.envelope(ctx.bench.bench_id, "triggered", rows, sites=sites),
                    lambda: _trigger_table(site, rows, run_now))
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:  # like `execute`: the traceback on stderr and a non-zero exit, so scripts notice
@@ -220,7 +226,8 @@ SKIPPED_BECAUSE = "previous run still queued or running (job {job})"
 
 
 def _trigger_table(site: str, rows: list[dict[str, Any]], run_now: bool) -> None:
-    columns = ["event", "method", "status"] + ([("took", "took"), "error"] if run_now else [("job_id", "job")])
+    columns = [*(["site"] if ", " in site else []), "event", "method", "status",
+               *([("took", "took"), "error"] if run_now else [("job_id", "job")])]
     _print([{**r, "took": _took(r.get("duration_seconds"))} for r in rows], columns, f"Triggered for {site}",
            no_wrap=("method", "job"))
     for row in rows:

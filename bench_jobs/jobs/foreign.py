@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.bench import settings as S
 from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
 
 if TYPE_CHECKING:
@@ -47,12 +46,9 @@ class RefuseToUnpickle:
 
 
 def frappe_bench_id(bench: Bench) -> str:
-    """The id Frappe names this bench's queues with: `bench_id` from the config, else the bench's
-    real path with '/' as '-' (frappe.utils.get_bench_id)."""
-    configured = S.BENCH_ID.read(bench)
-    if configured:
-        return str(configured)
-    return str(bench.path.resolve()).strip("/").replace("/", "-")
+    """The id Frappe names this bench's queues with (frappe.utils.get_bench_id): bench-jobs derives its
+    own default the same way, so it is `bench.bench_id` (one home: Bench.bench_id)."""
+    return bench.bench_id
 
 
 def namespaces(bench: Bench) -> list[str]:

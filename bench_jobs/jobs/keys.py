@@ -14,7 +14,6 @@ Our own keys live under `bj:{bench_id}:`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from bench_jobs.bench import settings as S
 
@@ -75,9 +74,6 @@ class Keys:
     def rq_failed(self, queue: str) -> str:
         return f"rq:failed:{self.rq_queue_name(queue)}"
 
-    def rq_finished(self, queue: str) -> str:
-        return f"rq:finished:{self.rq_queue_name(queue)}"
-
     def rq_workers_of(self, queue: str) -> str:
         return f"rq:workers:{self.rq_queue_name(queue)}"
 
@@ -118,15 +114,6 @@ class Keys:
     def sweep_lock(self) -> str:
         return f"{self.prefix}:lock:sweep"
 
-    def contact(self) -> str:
-        """STRING with a TTL of half the dead-after time, refreshed by every heartbeat, registration and
-        sweep; found missing, nobody of the bench reached Redis for that long (lua/dispatch_common.lua)."""
-        return f"{self.prefix}:contact"
-
-    def outage(self) -> str:
-        """STRING set for one dead-after time when `contact` was found missing: no death verdicts meanwhile."""
-        return f"{self.prefix}:outage"
-
     # -- logs kept in Redis (capped streams) -------------------------------------
     def error_log(self, site: str) -> str:
         return f"{self.prefix}:errorlog:{site}"
@@ -162,20 +149,3 @@ class Keys:
     def durations(self) -> str:
         """HASH of job duration histogram buckets: '{queue}|{method}|{bucket}' -> count."""
         return f"{self.prefix}:metrics:durations"
-
-    # -- what the Lua scripts get (lua/keys.lua reads them in this order) ------
-    @cached_property
-    def script_keys(self) -> tuple[str, ...]:
-        """KEYS[1..10] of every script: the bench-wide keys."""
-        return (RQ_QUEUES, RQ_WORKERS, self.started(), self.scheduled(), self.workers(), self.sites_seen(),
-                self.durations(), self.sweep_lock(), self.contact(), self.outage())
-
-    @cached_property
-    def script_prefixes(self) -> tuple[str, ...]:
-        """ARGV[1..14] of every script: the prefix of each family of keys whose last part (a job id, a
-        queue, a site, a worker name) a script only learns while it runs. Each one is the key above
-        without its last part, so a script never spells a key name of its own."""
-        return (RQ_JOB_PREFIX, self.rq_queue_name(""), self.queue(""), self.rq_wip(""), self.rq_failed(""),
-                self.rq_finished(""), self.rq_workers_of("").removesuffix(self.rq_queue_name("")),
-                RQ_WORKER_PREFIX, self.index("", "", "").removesuffix("::"), self.wake(""), self.worker_alive(""),
-                self.worker_stop(""), self.throughput("m", ""), self.throughput("h", ""))

@@ -24,7 +24,7 @@ from bench_jobs.bench.config import update_json, write_atomic
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import ConfigError
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,255}$")
 SECRET_MODE = 0o600
 MEMORY_RE = re.compile(r"^[0-9]+([kmg]b?|b)?$", re.IGNORECASE)
 

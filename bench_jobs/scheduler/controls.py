@@ -15,7 +15,7 @@ from bench_jobs.jobs.keys import Keys
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import members
-from bench_jobs.scheduler.loop import scheduled_job_id, site_state
+from bench_jobs.scheduler.loop import scheduled_job_id, site_events, site_state
 
 if TYPE_CHECKING:
     import redis
@@ -37,7 +37,20 @@ def _iso(epoch: float | None, tz: Any) -> str | None:
 
 
 def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
-    """enable|disable|pause|resume one site: rewrite its site_config.json atomically, keep other keys."""
+    """enable|disable|pause|resume one site: rewrite its site_config.json atomically, keep other keys.
+
+    enable|disable of a site whose database is reachable write System Settings.enable_scheduler there,
+    as Frappe's `bench enable-scheduler` does (that is the value its scheduler reads), and clear a
+    disable_scheduler in site_config.json on enable."""
+    from bench_jobs.bench import site_db
+
+    bench.require_site(site)
+    if action in ("enable", "disable") and site_db.read(bench, site, fresh=True).source == site_db.DATABASE:
+        site_db.set_enable_scheduler(bench, site, action == "enable")
+        if action == "enable" and S.DISABLE_SCHEDULER.read(bench, site):
+            update_json(bench.site_config_file(site), {"disable_scheduler": 0})
+            bench.reload()
+        return status_of_site(bench, site)
     changes, drop = CONTROLS[action]
     changes = dict(changes)
     if action == "enable" and S.DISABLE_SCHEDULER.read(bench):
@@ -54,7 +67,9 @@ def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
 def status_of_site(bench: Bench, site: str) -> dict[str, Any]:
     state = site_state(bench, site)
     return {"site": site, "enabled": state.enabled, "paused": state.paused, "maintenance": state.maintenance,
-            "active": state.active, "state": state.reason, "time_zone": state.time_zone or "UTC"}
+            "active": state.active, "state": state.reason, "time_zone": state.time_zone or "UTC",
+            "settings_from": state.source,
+            "apps": list(state.apps) if state.apps is not None else None}
 
 
 def status(bench: Bench, client: redis.Redis, sites: list[str]) -> dict[str, Any]:
@@ -71,13 +86,12 @@ def list_events(bench: Bench, client: redis.Redis, sites: list[str], now: float 
     """One row per (site, event, method): cron, queue, last run and its outcome, next run, error."""
     now = time.time() if now is None else now
     keys = Keys(bench.bench_id)
-    events = hooks.load_events(bench)
     rows = []
     for site in sites:
         state = site_state(bench, site)
         tz = cron.zone(state.time_zone)
         records = schedlog.load_records(client, keys, site)
-        for event in events:
+        for event in site_events(bench, state):
             rows.append(_row(client, site, state.active, tz, event, records.get(event.key), now))
     return rows
 
@@ -111,9 +125,10 @@ def log_entries(bench: Bench, client: redis.Redis, sites: list[str], limit: int,
 
 
 # -- trigger ------------------------------------------------------------------------------------
-def matching(bench: Bench, target: str) -> list[ScheduledEvent]:
-    """The scheduled events TARGET names: an event (daily, cron, ...) or a method."""
-    events = [e for e in hooks.load_events(bench) if e.ok]
+def matching(bench: Bench, target: str, site: str | None = None) -> list[ScheduledEvent]:
+    """The scheduled events TARGET names: an event (daily, cron, ...) or a method (of the apps installed
+    on `site` when given)."""
+    events = [e for e in (site_events(bench, site_state(bench, site)) if site else hooks.load_events(bench)) if e.ok]
     chosen = [e for e in events if target in (e.event, e.method)]
     if not chosen:
         names = sorted({e.event for e in events} | {e.method for e in events})
@@ -129,7 +144,7 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
 
     keys = Keys(bench.bench_id)
     results = []
-    for event in matching(bench, target):
+    for event in matching(bench, target, site):
         if now:
             results.append(_run_now(bench, client, keys, site, event))
             continue
@@ -154,12 +169,12 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
 
 def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> dict[str, Any]:
     """Run the event's method here, as a worker would (allow-list, site context, after-commit unit)."""
-    from bench_jobs.jobs.enqueue import run_here
+    from bench_jobs.worker.runner import run_now
 
     started = time.time()
     status, error, trace = "finished", "", ""
     try:
-        run_here(bench, site, event.method, {})
+        run_now(bench, site, event.method, {})
     except Exception as exc:  # a failing job is reported and logged, not raised
         status, error, trace = "failed", f"{type(exc).__name__}: {exc}", _app_traceback(exc)
     duration = round(time.time() - started, 3)

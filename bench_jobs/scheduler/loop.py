@@ -60,6 +60,8 @@ class SiteState:
     paused: bool
     maintenance: bool
     time_zone: str | None
+    source: str = "site_config.json (no db_name)"  # where enable_scheduler, time_zone and the apps came from
+    apps: tuple[str, ...] | None = None  # apps installed on the site; None: all of apps.txt (no database)
 
     @property
     def active(self) -> bool:
@@ -72,11 +74,28 @@ class SiteState:
 
 
 def site_state(bench: Bench, site: str) -> SiteState:
-    """Frappe's keys: disable_scheduler or enable_scheduler=0 disable; pause_scheduler pauses."""
-    enable = S.ENABLE_SCHEDULER.read(bench, site)
-    enabled = not S.DISABLE_SCHEDULER.read(bench, site) and enable is not False
+    """Frappe's rules: disable_scheduler (config) disables; pause_scheduler and maintenance_mode (config)
+    stop it. enable_scheduler and time_zone are System Settings in the site's database when it can be
+    reached (unset enable_scheduler there means off, as Frappe reads it), else site_config.json's keys
+    (unset means on)."""
+    from bench_jobs.bench import site_db
+
+    settings = site_db.read(bench, site)
+    disabled = S.DISABLE_SCHEDULER.read(bench, site)
+    if settings.source == site_db.DATABASE:
+        enabled = not disabled and S.flag(settings.enable_scheduler or 0)
+        time_zone = settings.time_zone or S.TIME_ZONE.read(bench, site)
+    else:
+        enabled = not disabled and S.ENABLE_SCHEDULER.read(bench, site) is not False
+        time_zone = S.TIME_ZONE.read(bench, site)
     return SiteState(site, enabled, S.PAUSE_SCHEDULER.read(bench, site), S.MAINTENANCE_MODE.read(bench, site),
-                     S.TIME_ZONE.read(bench, site))
+                     time_zone, settings.described, settings.installed_apps)
+
+
+def site_events(bench: Bench, state: SiteState) -> list[ScheduledEvent]:
+    """The events that run on one site: its installed apps' (all of apps.txt without a database),
+    with its own scheduler_interval for `all`."""
+    return hooks.load_events(bench, state.site, None if state.apps is None else list(state.apps))
 
 
 def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
@@ -220,8 +239,7 @@ class Scheduler:
     def reload(self) -> None:
         """Re-read config and every app's hooks; rebuild the plans from the run records in Redis."""
         self.bench.reload()
-        events = hooks.load_events(self.bench)
-        self._report_bad(events)
+        self._report_bad(hooks.load_events(self.bench))
         self._report_unreadable()
         now = self.clock.time()
         plans: list[Plan] = []
@@ -235,7 +253,7 @@ class Scheduler:
                                   event="bad-time-zone", site=site)
                 continue
             records = schedlog.load_records(self.client, self.keys, site)
-            for event in events:
+            for event in site_events(self.bench, state):
                 if not event.ok:
                     continue
                 record = records.get(event.key) or schedlog.baseline(self.client, self.keys, site, event.key, now)
@@ -273,11 +291,12 @@ class Scheduler:
                                   f"{event.error}", event="bad-entry", method=event.method or None)
 
     def _report_site(self, state: SiteState) -> None:
-        tag = f"site:{state.site}:{state.reason}"
+        tag = f"site:{state.site}:{state.reason}:{state.source}"
         if tag not in self._reported:
             self._reported = {t for t in self._reported if not t.startswith(f"site:{state.site}:")}
             self._reported.add(tag)
-            self.log.info("site", f"scheduler {state.reason} for this site", site=state.site)
+            self.log.info("site", f"scheduler {state.reason} for this site (settings from {state.source})",
+                          site=state.site)
 
     # -- enqueuing ---------------------------------------------------------------------------------
     def fire(self, plan: Plan) -> None:

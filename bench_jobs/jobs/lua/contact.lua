@@ -1,4 +1,3 @@
--- include: dispatch_common
--- A bench process reached Redis (a worker registering): ARG = bench_id, dead_after_ms. See `contact`.
-contact(tonumber(ARG[2]))
+-- A bench process reached Redis (a worker registering): ARGV = bench_id, dead_after_ms. See `contact`.
+contact(tonumber(ARGV[2]))
 return 1
