@@ -281,6 +281,32 @@ def wait(ctx: Context, queue_spec: str | None, timeout: float | None, all_sites:
     render.info("Idle: nothing queued or running.")
 
 
+@jobs.command("repair", short_help="Drop index entries of jobs another tool removed.")
+@click.pass_obj
+def repair_cmd(ctx: Context) -> None:
+    """Check every per-site index of the bench against the job hashes and drop entries of jobs that
+    another tool (rq's Queue.empty() or Job.delete(), rq-dashboard) removed or changed, so counts
+    are right again. Workers and the scheduler do this by themselves within a sweep interval for
+    emptied queues and in rotation for the rest; this does all of it now.
+
+    \b
+    Example:
+      bench-jobs jobs repair
+    """
+    from bench_jobs.jobs import repair
+    from bench_jobs.jobs.keys import Keys
+
+    client = ctx.redis
+    keys = Keys(ctx.bench.bench_id)
+    seen = {s.decode() if isinstance(s, bytes) else s for s in client.smembers(keys.sites_seen())}
+    removed = repair.full(client, keys, ctx.bench.queue_names(), sorted(seen | set(ctx.bench.sites())))
+    if not sum(removed.values()):
+        render.info("Indexes match the jobs: nothing to repair.")
+        return
+    render.info("Dropped index entries of jobs removed or changed by another tool: "
+                + ", ".join(f"{n} {state}" for state, n in sorted(removed.items()) if n) + ".")
+
+
 @click.command("purge-jobs")
 @options.queues_option()
 @click.option("--event", metavar="EVENT", help="Only jobs of this scheduler event, e.g. daily or hourly_long.")

@@ -135,6 +135,13 @@ def queue_checks(client: redis.Redis, bench: Bench) -> list[Check]:
         checks.append(backlog_check(bench, queue, row["pending"], row["oldest_age_seconds"]))
         if row.get("foreign_pending"):
             checks.append(foreign_check(queue, row["foreign_pending"]))
+    from bench_jobs.jobs.repair import drifted
+
+    stale = drifted(client, Keys(bench.bench_id), bench.queue_names(), known_sites(client, bench))
+    if stale:
+        checks.append(Check("indexes", WARN, "counts include jobs another tool removed or changed ("
+                            + ", ".join(f"{state} on {queue}" for queue, state in stale) + ")",
+                            "workers repair this within a sweep interval; `bench-jobs jobs repair` does it now"))
     dead = [w["name"] for w in workers if w["state"] == "dead"]
     if dead:
         checks.append(Check("workers:dead", WARN, f"{len(dead)} worker(s) stopped heartbeating: {', '.join(dead[:3])}",

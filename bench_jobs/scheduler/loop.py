@@ -24,7 +24,7 @@ from bench_jobs.errors import BenchJobsError
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import Lease, Members
-from bench_jobs.worker.recovery import report_swept, sweep_options
+from bench_jobs.worker.recovery import after_sweep, sweep_options
 
 if TYPE_CHECKING:
     import redis
@@ -382,7 +382,7 @@ class Scheduler:
             self._dispatcher = Dispatcher(self.client, self.keys, "scheduler")
         self._dispatcher.promote(self.clock.time())
         swept = self._dispatcher.sweep(**sweep_options(self.bench), owner=self.lease.token, now=self.clock.time())
-        report_swept(self.client, self.bench, self.log, swept.job_ids)
+        after_sweep(self.client, self.bench, self.log, swept)
 
 
 def run_forever(bench: Bench, *, quiet: bool = False) -> None:

@@ -31,7 +31,7 @@ from bench_jobs.worker import spool
 from bench_jobs.worker.execution import Executor, Forking, InProcess
 from bench_jobs.worker.heartbeat import Heartbeat
 from bench_jobs.worker.pool import DEFAULT_MAX_CHILD_MEMORY, DEFAULT_MAX_JOBS_PER_CHILD, Pool
-from bench_jobs.worker.recovery import Timings, report_swept, sweep_options
+from bench_jobs.worker.recovery import Timings, after_sweep, sweep_options
 from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, error_line, settle
 
 if TYPE_CHECKING:
@@ -259,8 +259,7 @@ class Worker:
     def _sweep(self) -> None:
         """One sweep (a no-op when another process swept less than `sweep_every` ago). A Redis error
         goes to the heartbeat thread, which retries on its next beat."""
-        result = self.dispatch.sweep(**sweep_options(self.bench))
-        report_swept(self.client, self.bench, self.log, result.job_ids)
+        after_sweep(self.client, self.bench, self.log, self.dispatch.sweep(**sweep_options(self.bench)))
 
     # -- queue order -------------------------------------------------------------------------
     def _order(self) -> list[str]:

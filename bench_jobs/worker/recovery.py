@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import redis
 
     from bench_jobs.bench.layout import Bench
+    from bench_jobs.jobs.dispatch import SweepResult
     from bench_jobs.logs.writer import WorkLog
 
 
@@ -50,6 +51,20 @@ def sweep_options(bench: Bench) -> dict[str, Any]:
             "failure_ttl": policy.failure_ttl, "failed_limit": policy.failed_limit}
 
 FIELDS = ("status", "bj_site", "bj_method", "bj_error", "bj_queue")
+
+
+def after_sweep(client: redis.Redis, bench: Bench, log: WorkLog, result: SweepResult) -> None:
+    """Tell what the sweep recovered; when this process was the one that swept (once per interval,
+    bench-wide), also repair indexes another tool left stale (jobs/repair.py)."""
+    report_swept(client, bench, log, result.job_ids)
+    if not result.swept:
+        return
+    from bench_jobs.jobs import repair
+
+    removed = repair.quick(client, Keys(bench.bench_id), bench.queue_names())
+    if sum(removed.values()):
+        log.warning("repaired", "index entries of jobs changed by another tool dropped: "
+                    + ", ".join(f"{n} {state}" for state, n in sorted(removed.items()) if n))
 
 
 def report_swept(client: redis.Redis, bench: Bench, log: WorkLog, job_ids: list[str]) -> None:

@@ -1,0 +1,114 @@
+"""Self-healing indexes: the per-site index ZSETs (docs/storage.md) reconciled with the queues and
+job hashes, for ids another tool removed behind bench-jobs' back (rq's `Queue.empty()` and
+`Job.delete()`, rq-dashboard's "Empty queue" / "Delete").
+
+Two passes. A quick one after every recovery sweep (once per sweep interval, bench-wide): where a
+queue's indexes count more queued jobs than its list holds, or more failed/started ones than RQ's
+registries, those indexes are checked through at once; besides, a slice of `SLICE` ids of every
+other index is checked in rotation. A full one is `bench-jobs jobs repair`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
+
+if TYPE_CHECKING:
+    import redis
+
+SLICE = 1000  # ids of the rotating pass per sweep
+VISITS = 50   # indexes looked at per sweep (most are small or empty)
+CHUNK = 500   # ids per script call
+
+
+def _script(client: redis.Redis):
+    from bench_jobs.jobs.dispatch import _script_text
+
+    return client.register_script(_script_text("reconcile"))
+
+
+def _check(client: redis.Redis, keys: Keys, key: str, state: str, ids: list[str]) -> int:
+    removed = 0
+    script = _script(client)
+    for start in range(0, len(ids), CHUNK):
+        removed += int(script(args=[keys.bench_id, key, state, *ids[start:start + CHUNK]]))
+    return removed
+
+
+def _ids(values: list) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def check_index(client: redis.Redis, keys: Keys, key: str, state: str) -> int:
+    """Every id of one index, checked in chunks (ZSCAN: never one huge reply)."""
+    removed, cursor = 0, 0
+    while True:
+        cursor, pairs = client.zscan(key, cursor, count=CHUNK)
+        removed += _check(client, keys, key, state, _ids([member for member, _ in pairs]))
+        if not cursor:
+            return removed
+
+
+def drifted(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> list[tuple[str, str]]:
+    """(queue, state) whose indexes count more jobs than the queue list / RQ registry holds: each
+    of our writes changes both at once, so only an outside change makes the indexes larger."""
+    checks = [(q, QUEUED, keys.queue(q), "llen") for q in queues] + \
+             [(q, FAILED, keys.rq_failed(q), "zcard") for q in queues] + \
+             [(q, STARTED, keys.rq_wip(q), "zcard") for q in queues]
+    with client.pipeline(transaction=False) as pipe:
+        for queue, state, truth, how in checks:
+            getattr(pipe, how)(truth)
+            for site in sites:
+                pipe.zcard(keys.index(state, queue, site))
+        replies = pipe.execute()
+    out, i = [], 0
+    for queue, state, _, _ in checks:
+        truth, indexed = replies[i], sum(replies[i + 1:i + 1 + len(sites)])
+        i += 1 + len(sites)
+        if indexed > truth:
+            out.append((queue, state))
+    return out
+
+
+def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] | None = None) -> Counter[str]:
+    """The pass after a sweep: drifted indexes in full, and the next slice of the others."""
+    sites = sites if sites is not None else sorted(_ids(list(client.smembers(keys.sites_seen()))))
+    removed: Counter[str] = Counter()
+    if not sites or not queues:
+        return removed
+    for queue, state in drifted(client, keys, queues, sites):
+        for site in sites:
+            removed[state] += check_index(client, keys, keys.index(state, queue, site), state)
+    # Rotation: about SLICE ids (and at most VISITS indexes) a sweep, from where the last one stopped.
+    every = [(keys.index(state, q, s), state) for state in INDEXED_STATES for q in queues for s in sites]
+    cursors = f"{keys.prefix}:repair:cursor"
+    position = int(client.hget(cursors, "index") or 0) % len(every)
+    budget, saved = SLICE, {}
+    for _ in range(min(VISITS, len(every))):
+        key, state = every[position]
+        cursor, pairs = client.zscan(key, int(client.hget(cursors, key) or 0), count=budget)
+        removed[state] += _check(client, keys, key, state, _ids([member for member, _ in pairs]))
+        saved[key] = cursor
+        budget -= max(1, len(pairs))
+        if cursor:  # this index is not through yet: the next sweep goes on from here
+            break
+        position = (position + 1) % len(every)
+        if budget <= 0:
+            break
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hset(cursors, mapping={"index": position, **saved})
+        pipe.expire(cursors, 86400)
+        pipe.execute()
+    return removed
+
+
+def full(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> Counter[str]:
+    """Every index of these queues and sites checked through (`bench-jobs jobs repair`)."""
+    removed: Counter[str] = Counter()
+    for state in INDEXED_STATES:
+        for queue in queues:
+            for site in sites:
+                removed[state] += check_index(client, keys, keys.index(state, queue, site), state)
+    return removed

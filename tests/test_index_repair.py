@@ -1,0 +1,91 @@
+"""Self-healing indexes: ids removed by another tool (rq's own API: Queue.empty(), Job.delete())
+disappear from every count — at the next recovery sweep, or at once with `jobs repair`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from rq import Queue
+from rq.job import Job
+
+from bench_jobs.jobs.dispatch import Dispatcher
+from bench_jobs.jobs.keys import Keys
+from bench_jobs.logs.writer import for_bench
+from bench_jobs.worker.recovery import after_sweep
+from tests.worker_helpers import add_job, put_job, wait_for
+
+
+def _counts(bench, queue: str = "default") -> tuple[int, int]:
+    doc = json.loads(bench.cli("show-pending-jobs", "--format", "json").stdout)
+    row = next(q for q in doc["queues"] if q["queue"] == queue)
+    return row["pending"], row["failed"]
+
+
+def _sweep(bench) -> None:
+    client, keys = bench.client(), Keys(bench.bench.bench_id)
+    log = for_bench(bench.bench, "test", quiet=True)
+    try:
+        after_sweep(client, bench.bench, log, Dispatcher(client, keys, "t").sweep(force=True))
+    finally:
+        log.close()
+
+
+def test_rq_queue_empty_is_repaired_by_the_sweep(bench) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    for _ in range(3):
+        add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    add_job(client, bid, "site2.test", "testapp.jobs.noop")
+    assert _counts(bench)[0] == 3
+    Queue(Keys(bid).rq_queue_name("default"), connection=client).empty()  # rq-dashboard's "Empty queue"
+    doc = json.loads(bench.cli("doctor", "--format", "json", site=None).stdout)
+    hint = next(c for c in doc["checks"] if c["name"] == "indexes")
+    assert "jobs repair" in hint["fix"] and "queued on default" in hint["detail"], hint
+    _sweep(bench)
+    assert _counts(bench) == (0, 0)
+    wait = bench.cli("jobs", "wait", "--timeout", "5")
+    assert wait.exit_code == 0, wait.output + wait.stderr
+    assert "repaired" in (bench.path / "logs" / "worker.log").read_text()
+
+
+def test_rq_job_delete_of_a_queued_and_a_failed_job(bench) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    queued = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    failing = put_job(client, bid, "site1.test", "os.system", {"command": "true"}, queue="short")
+    proc = bench.run("worker", "--burst", "--queue", "short")
+    assert proc.returncode == 0, proc.stderr
+    assert _counts(bench, "short")[1] == 1
+    for job_id in (queued, failing):
+        Job.fetch(job_id, connection=client).delete()
+    _sweep(bench)
+    assert _counts(bench) == (1, 0) and _counts(bench, "short") == (0, 0)
+    assert client.zcard(keys.index("failed", "short", "site1.test")) == 0
+
+
+def test_jobs_repair_checks_every_index(bench) -> None:
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    ids = [add_job(client, bid, "site1.test", "testapp.jobs.noop", queue="long") for _ in range(2)]
+    client.delete(f"rq:job:{ids[0]}")  # a hash gone without a trace in the queue counts
+    result = bench.cli("jobs", "repair")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "1 queued" in result.stdout
+    assert client.zcard(keys.index("queued", "long", "site1.test")) == 1
+    assert "nothing to repair" in bench.cli("jobs", "repair").stdout
+
+
+def test_a_running_worker_repairs_within_a_sweep_interval(bench, tmp_path) -> None:
+    """End to end: a worker of another queue is running; rq empties `default` behind its back."""
+    client, bid = bench.client(), bench.bench.bench_id
+    bench.set_config(worker_dead_after=2)
+    for _ in range(2):
+        add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    worker = bench.popen("worker", "--queue", "long", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        Queue(Keys(bid).rq_queue_name("default"), connection=client).empty()
+        wait_for(lambda: _counts(bench) == (0, 0), timeout=30, what="the pending count to drop to 0")
+    finally:
+        worker.terminate()
+        worker.wait(20)
