@@ -63,7 +63,7 @@ def test_start_runs_the_bench_and_stops_it_on_sigterm(bench, tmp_path) -> None:
 
 def _log(bench) -> list[dict]:
     result = bench.run("--site", "site1.test", "scheduler", "log", "--format", "json")
-    return json.loads(result.stdout) if result.returncode == 0 else []
+    return json.loads(result.stdout)["entries"] if result.returncode == 0 else []
 
 
 def test_start_with_redis_down_is_a_clean_error(bench) -> None:

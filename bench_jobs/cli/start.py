@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import click
 
@@ -11,29 +10,14 @@ from bench_jobs.bench import settings as S
 from bench_jobs.cli.context import Context
 
 
-@dataclass(frozen=True)
-class Child:
-    name: str
-    argv: list[str]
+def children(ctx: Context, *, workers: bool, scheduler: bool, web: bool = False) -> list[tuple[str, list[str]]]:
+    """(name, argv) of each child: the bench's process plan, every instance numbered."""
+    from bench_jobs.ops.processes import process_plan
 
-
-def children(ctx: Context, *, workers: bool, scheduler: bool, web: bool = False) -> list[Child]:
-    """Workers per queue as configured (`background_workers`, custom `workers`), one scheduler and
-    the embedded web server (on web_host, 127.0.0.1 by default)."""
-    bench = ctx.bench
-    base = [sys.executable, "-m", "bench_jobs", "--bench", str(bench.path)]
-    out: list[Child] = []
-    if workers:
-        for queue in bench.queue_names():
-            count = max(1, bench.workers_for(queue))
-            for i in range(1, count + 1):
-                name = f"worker.{queue}" + (f".{i}" if count > 1 else "")
-                out.append(Child(name, [*base, "worker", "--queue", queue]))
-    if scheduler:
-        out.append(Child("scheduler", [*base, "schedule"]))
-    if web:
-        out.append(Child("web", [*base, "serve"]))
-    return out
+    base = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path)]
+    return [(name, [*base, *process.args])
+            for process in process_plan(ctx.bench, workers=workers, scheduler=scheduler, web=web)
+            for name in process.instances()]
 
 
 def managed_redis(ctx: Context) -> bool:
@@ -76,8 +60,8 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool, no
 
     started_redis = False
     manager = Manager(restart="always")
-    for child in children(ctx, workers=not no_workers, scheduler=not no_scheduler, web=not no_web):
-        manager.add(child.name, child.argv)
+    for name, argv in children(ctx, workers=not no_workers, scheduler=not no_scheduler, web=not no_web):
+        manager.add(name, argv)
     if not no_redis and managed_redis(ctx):
         result = redis_server.start(ctx.bench)
         started_redis = not result.already_running

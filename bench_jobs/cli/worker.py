@@ -65,15 +65,15 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
 
 def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bool, max_jobs: int | None,
                strategy: str, quiet: bool, isolation: list[str]) -> int:
-    from bench_jobs.ops.processes import Manager
+    from bench_jobs.ops.processes import Manager, process_plan
 
-    argv = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path), "worker", "--queue", ",".join(queues),
-            "--strategy", strategy]
-    argv += ["--burst"] * burst + ["--no-fork"] * no_fork + ["--quiet"] * quiet
-    argv += ["--max-jobs", str(max_jobs)] if max_jobs else []
-    argv += isolation
+    options = ["--strategy", strategy, *["--burst"] * burst, *["--no-fork"] * no_fork, *["--quiet"] * quiet,
+               *(["--max-jobs", str(max_jobs)] if max_jobs else []), *isolation]
+    [group] = process_plan(ctx.bench, scheduler=False, web=False, worker_queues=queues, worker_count=n,
+                           worker_args=tuple(options))
+    base = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path)]
     ctx.check_redis()  # before starting N children
     manager = Manager(restart="on-failure" if burst else "always")
-    for i in range(1, n + 1):
-        manager.add(f"worker.{i}", argv)
+    for name in group.instances():
+        manager.add(name, [*base, *group.args])
     return manager.run()

@@ -30,6 +30,7 @@ from pathlib import Path
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import write_atomic
 from bench_jobs.bench.layout import Bench
+from bench_jobs.ops.processes import process_plan
 
 # Seconds a stopping worker gets on top of its queue's job timeout: time to finish the job's
 # bookkeeping and exit before the supervisor sends SIGKILL.
@@ -140,20 +141,22 @@ def plan(bench: Bench, *, skip_redis: bool = False, prefix: str | None = None) -
             name=f"{prefix}-redis-queue", kind="redis", priority=1, log="redis_queue",
             command=tuple(server_argv(bench, daemonize=False)),
             description=f"bench-jobs queue Redis of {bench.path}", stop_wait=REDIS_STOP_WAIT))
-    for queue, timeout in bench.queue_timeouts().items():
-        programs.append(Program(
-            name=f"{prefix}-worker-{queue}", kind="worker", priority=4, log="worker", nice=nice,
-            command=(*bench_cmd, "worker", "--queue", queue), numprocs=max(1, bench.workers_for(queue)),
-            description=f"bench-jobs worker for queue {queue} of {bench.path}", stop_wait=timeout + STOP_MARGIN))
-    programs.append(Program(
-        name=f"{prefix}-schedule", kind="scheduler", priority=3, log="scheduler", nice=nice,
-        command=(*bench_cmd, "schedule"), description=f"bench-jobs scheduler of {bench.path}"))
-    # The dashboard and HTTP API under gunicorn (web/server.py).
-    web_processes = S.WEB_PROCESSES.read(bench)
-    programs.append(Program(
-        name=f"{prefix}-web", kind="web", priority=5, log="web",
-        command=(*bench_cmd, "serve", "--processes", str(web_processes)),
-        description=f"bench-jobs web server of {bench.path}"))
+    # The dashboard and HTTP API under gunicorn (web/server.py), unlike `start`'s embedded server.
+    web_args = ("--processes", str(S.WEB_PROCESSES.read(bench)))
+    for process in process_plan(bench, web_args=web_args):
+        command = (*bench_cmd, *process.args)
+        if process.kind == "worker":
+            queue = process.label.removeprefix("worker.")
+            programs.append(Program(
+                name=f"{prefix}-worker-{queue}", kind="worker", priority=4, log="worker", nice=nice, command=command,
+                numprocs=process.count, description=f"bench-jobs worker for queue {queue} of {bench.path}",
+                stop_wait=(process.timeout or 0) + STOP_MARGIN))
+        elif process.kind == "scheduler":
+            programs.append(Program(name=f"{prefix}-schedule", kind="scheduler", priority=3, log="scheduler",
+                                    nice=nice, command=command, description=f"bench-jobs scheduler of {bench.path}"))
+        else:
+            programs.append(Program(name=f"{prefix}-web", kind="web", priority=5, log="web", command=command,
+                                    description=f"bench-jobs web server of {bench.path}"))
     return programs
 
 

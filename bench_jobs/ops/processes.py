@@ -7,6 +7,9 @@ is left gets SIGKILL on its whole group. Exit status: 130 after SIGINT, 143 afte
 the first non-zero child status (0 when all ended cleanly).
 
 The clock, the process factory and the printer are injectable, so tests drive it without sleeping.
+
+`process_plan` is the one list of what a bench runs (workers per queue, the scheduler, the web
+server): `start`, `worker --num-workers` and `setup supervisor|systemd` all build from it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,49 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from bench_jobs.logs.writer import SUPERVISED_ENV
+
+if TYPE_CHECKING:
+    from bench_jobs.bench.layout import Bench
+
+@dataclass(frozen=True)
+class Process:
+    """One kind of bench-jobs process and how many of it run."""
+
+    kind: str                # "worker" | "scheduler" | "web"
+    label: str               # "worker.default", "scheduler", "web": the name instances are numbered from
+    args: tuple[str, ...]    # bench-jobs arguments, e.g. ("worker", "--queue", "default")
+    count: int = 1
+    timeout: int | None = None  # a worker's longest job timeout (its queues'): how long a warm stop may take
+
+    def instances(self) -> list[str]:
+        """`worker.default`, or `worker.reports.1`, `worker.reports.2`, ... when several run."""
+        return [self.label] if self.count == 1 else [f"{self.label}.{i}" for i in range(1, self.count + 1)]
+
+
+def process_plan(bench: Bench, *, workers: bool = True, scheduler: bool = True, web: bool = True,
+                 worker_queues: list[str] | None = None, worker_count: int | None = None,
+                 worker_args: tuple[str, ...] = (), web_args: tuple[str, ...] = ()) -> list[Process]:
+    """What the bench runs: by default a worker group per queue (`background_workers`, or the queue's
+    own under `workers`), the scheduler and the web server. `worker_queues` runs one group serving
+    those queues in that order instead (`worker --queue a,b --num-workers N`)."""
+    timeouts = bench.queue_timeouts()
+    plan: list[Process] = []
+    if workers and worker_queues is None:
+        plan += [Process("worker", f"worker.{queue}", ("worker", "--queue", queue, *worker_args),
+                         worker_count or max(1, bench.workers_for(queue)), timeout)
+                 for queue, timeout in timeouts.items()]
+    elif workers and worker_queues:
+        plan.append(Process("worker", "worker", ("worker", "--queue", ",".join(worker_queues), *worker_args),
+                            worker_count or 1, max(timeouts[q] for q in worker_queues)))
+    if scheduler:
+        plan.append(Process("scheduler", "scheduler", ("schedule",)))
+    if web:
+        plan.append(Process("web", "web", ("serve", *web_args)))
+    return plan
+
 
 COLOURS = ("36", "33", "32", "35", "34", "31")  # cyan, yellow, green, magenta, blue, red
 
