@@ -27,7 +27,7 @@ def act_on_ids(client: Any, ctx: Context, job_ids: tuple[str, ...], allowed: tup
     from bench_jobs.jobs import actions as manage
 
     ids = list(dict.fromkeys(job_ids))
-    manage.precheck(client, ctx.bench, ids, allowed, verb)
+    manage.precheck(client, ctx.bench, ids, allowed, verb, site=ctx.site)
     outcome = action(client, ctx.bench, ids)
     manage.check_outcome(outcome, verb, allowed)
     return outcome
@@ -192,7 +192,7 @@ def stop(ctx: Context, job_id: str) -> None:
     from bench_jobs.jobs import actions as manage
 
     client = ctx.redis
-    result = manage.stop_job(client, ctx.bench, job_id)
+    result = manage.stop_job(client, ctx.bench, job_id, site=ctx.site)
     render.info(f"Asked worker {result['worker']} to stop job {job_id}.")
     if not result["worker_alive"]:
         render.warn(f"Worker {result['worker']} has no heartbeat: the recovery sweep will re-queue or fail "

@@ -116,22 +116,33 @@ def foreign_message(job_id: str, verb: str) -> str:
     return f"job '{job_id}' was not written by bench-jobs (a Frappe/RQ job): it is never {verb} by bench-jobs"
 
 
-def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[str, ...], verb: str) -> None:
-    """Refuse the whole command before changing anything when one id is unknown or in the wrong state.
+def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[str, ...], verb: str,
+             site: str | None = None) -> None:
+    """Refuse the whole command before changing anything when one id is unknown, of another site
+    than `site` (when one is selected), or in the wrong state.
 
-    The scripts check again atomically; this read only makes a typo cost nothing.
+    The scripts check the state again atomically; this read only makes a typo cost nothing (a job's
+    site never changes, so checking it here is enough).
     """
-    fields = fetch_fields(client, ids, ("status", "origin", "bj_method"))
+    fields = fetch_fields(client, ids, ("status", "origin", "bj_method", "bj_site"))
     outcome = Outcome()
     for job_id in ids:
         status, origin = _text(fields[job_id]["status"]), _text(fields[job_id]["origin"]) or ""
         if status and fields[job_id]["bj_method"] is None:
             raise BenchJobsError(foreign_message(job_id, verb), FOREIGN_HINT)
+        check_site(job_id, _text(fields[job_id]["bj_site"]) if status else None, site)
         if not status or not origin.startswith(f"{bench.bench_id}:"):
             outcome.missing.append(job_id)
         elif status not in allowed:
             outcome.wrong_status[job_id] = status
     check_outcome(outcome, verb, allowed)
+
+
+def check_site(job_id: str, job_site: str | None, site: str | None) -> None:
+    """`--site X` commands act on X's jobs only: another site's id is refused, not acted on."""
+    if site and job_site is not None and job_site != site:
+        raise BenchJobsError(f"job '{job_id}' belongs to site {job_site}, not {site}",
+                             f"run it with --site {job_site}, or see this site's jobs with `bench-jobs jobs list`")
 
 
 def check_outcome(outcome: Outcome, verb: str, allowed: tuple[str, ...]) -> None:
@@ -145,13 +156,14 @@ def check_outcome(outcome: Outcome, verb: str, allowed: tuple[str, ...]) -> None
                              "list jobs and their status with `bench-jobs jobs list`")
 
 
-def stop_job(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
+def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = None) -> dict[str, Any]:
     """Ask the job's worker to stop it: push a command on the worker's control list.
 
     The worker (bench_jobs.worker.loop) kills the job's work-horse, marks the job `stopped` (kept in the
     failed index) and logs event=stopped. A dead worker's job is handled by the recovery sweep.
     """
     data = load_job(client, bench, job_id)
+    check_site(job_id, _text(data.get("bj_site")) or "", site)
     status = _text(data.get("status"))
     if status != STARTED:
         raise BenchJobsError(f"job '{job_id}' is {status}; only started (running) jobs can be stopped",
