@@ -166,8 +166,9 @@ def _s(name: str, parse: Callable[[Any], T], default: T, doc: str, *, site: bool
 REDIS_QUEUE = _s("redis_queue", text, "redis://127.0.0.1:11000",
                  "the queue Redis (its port is the bench's own Redis port, `init --redis-port`)")
 BENCH_ID: Setting[str | None] = _s(
-    "bench_id", text, None, "prefix of queue names and keys; default ACL user. Set it explicitly when several hosts "
-    "share a bench", shown="from the bench's real path, as Frappe: `/home/frappe/frappe-bench` → "
+    "bench_id", text, None, "prefix of queue names and keys (`rq:queue:{bench_id}:*`, `bj:{bench_id}:*`: the ACL "
+    "rules to grant); default ACL user. Set it explicitly when several hosts share a bench",
+    shown="from the bench's real path, as Frappe: `/home/frappe/frappe-bench` → "
     "`home-frappe-frappe-bench`")
 USE_RQ_AUTH = _s("use_rq_auth", flag, False, "connect with rq_username/rq_password (written by `setup redis`)")
 RQ_USERNAME: Setting[str | None] = _s("rq_username", text, None, "ACL user name; written by `setup redis`",
