@@ -101,6 +101,30 @@ def check_arguments(func: Callable[..., Any], kwargs: dict[str, Any], path: str)
                              f"pass its arguments by name in --kwargs (it takes: {accepted})") from None
 
 
+def name_arguments(func: Callable[..., Any], args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any],
+                   path: str) -> dict[str, Any]:
+    """`args` given by name (`execute --args`): jobs carry keyword arguments only, so positional ones are
+    matched to the function's parameters here; a clear error when they do not fit."""
+    import inspect
+
+    if not args:
+        return dict(kwargs)
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        raise BenchJobsError(f"{path} has no signature to match --args to", "pass its arguments by name in --kwargs") \
+            from None
+    named = [p for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD]
+    if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) for p in parameters[:len(args)]) or len(args) > len(named):
+        raise BenchJobsError(f"{path} takes at most {len(named)} argument(s) by position, given {len(args)}",
+                             "pass its arguments by name in --kwargs")
+    given = dict(zip((p.name for p in named), args, strict=False))
+    twice = sorted(set(given) & set(kwargs))
+    if twice:
+        raise BenchJobsError(f"{path}: {', '.join(twice)} given in --args and in --kwargs", "give each argument once")
+    return {**given, **kwargs}
+
+
 def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[..., Any]:
     """The callable for `method` (a callable or dotted path) if it is allowed; else MethodNotAllowed/NotFound."""
     path = method_path(method)

@@ -6,6 +6,7 @@ failures become `RedisUnavailable` with a hint instead of a redis-py traceback.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,8 +23,26 @@ CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 30.0
 
 
+# `worker -u/-p` (Frappe's --rq-username/--rq-password): credentials for this process and the ones it
+# starts, passed down in the environment so a password never shows in a process list.
+USERNAME_ENV, PASSWORD_ENV = "BENCH_JOBS_RQ_USERNAME", "BENCH_JOBS_RQ_PASSWORD"
+
+
+def override_credentials(username: str | None, password: str | None) -> None:
+    """Connect as `username`/`password` from now on, whatever use_rq_auth says (as Frappe's worker -u/-p)."""
+    if username:
+        os.environ[USERNAME_ENV] = username
+    if password is not None:
+        os.environ[PASSWORD_ENV] = password
+
+
 def credentials(bench: Bench) -> tuple[str | None, str | None]:
-    """(username, password) for the queue Redis: the ACL user when use_rq_auth is on."""
+    """(username, password) for the queue Redis: given with `worker -u/-p`, else the ACL user when
+    use_rq_auth is on."""
+    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
+    if user or password:
+        return user or S.RQ_USERNAME.read(bench) or bench.bench_id, \
+            password if password is not None else S.RQ_PASSWORD.read(bench)
     if not S.USE_RQ_AUTH.read(bench):
         return None, None
     return S.RQ_USERNAME.read(bench) or bench.bench_id, S.RQ_PASSWORD.read(bench)

@@ -160,33 +160,67 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: tuple[str, ...], queue: 
         render.warn(f"--at {at_time} is in the past: the job runs now")
 
 
+def python_value(text: str, option: str) -> Any:
+    """--args / --kwargs of `execute` as Frappe's `bench execute` takes them: JSON or a Python literal
+    (read with ast.literal_eval: values only, no code runs)."""
+    import ast
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if option == "--args":  # Frappe: a bare word is one string argument
+            return [text]
+        raise BenchJobsError(f"{option} is not valid JSON (nor a Python literal): {text!r}",
+                             "e.g. --kwargs '{\"days\": 7}' or --kwargs \"{'days': 7}\"") from None
+
+
 @click.command("execute")
 @click.argument("method", shell_complete=complete.methods)
-@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments as a JSON object.")
+@click.option("--args", "args_text", metavar="LIST", help="Positional arguments: a list, e.g. '[7, \"open\"]'.")
+@click.option("--kwargs", "kwargs_json", metavar="DICT",
+              help="Keyword arguments: a JSON object or Python dict, e.g. '{\"days\": 7}'.")
 @click.pass_obj
-def execute_cmd(ctx: Context, method: str, kwargs_json: str | None) -> None:
+def execute_cmd(ctx: Context, method: str, args_text: str | None, kwargs_json: str | None) -> None:
     """Run METHOD (app.module.function) now, in this process, and print its result as JSON.
 
-    The method runs for the selected site, as a worker would run it. If it raises,
-    its traceback goes to stderr and the exit status is 1.
+    The method runs for the selected site (every site with `--site all`), as a
+    worker would run it. --args and --kwargs are read as Frappe's `bench execute`
+    reads them (JSON or a Python literal; a bare word is one string), but never
+    evaluated as code. If it raises, its traceback goes to stderr and the exit
+    status is 1.
 
     \b
-    Example:
+    Examples:
       bench-jobs --site site1.local execute myapp.tasks.count_open_orders --kwargs '{"days": 7}'
+      bench-jobs --site site1.local execute myapp.tasks.count_open_orders --args '[7]'
+      bench-jobs --site all execute myapp.tasks.rebuild_cache
     """
 
+    from bench_jobs.bench.apps import name_arguments, resolve_method
     from bench_jobs.bench.context import using
     from bench_jobs.jobs.enqueue import prepare, run_now
 
-    site = ctx.require_site()
-    kwargs = parse_kwargs(kwargs_json)
-    with using(ctx.bench, site):
-        request = prepare(method, kwargs, site=site)
-        try:
-            result = run_now(request)
-        except BenchJobsError:
-            raise
-        except Exception as exc:  # the method's own failure: show where, then one clean error line
-            render.warn(job_traceback(exc))
-            raise BenchJobsError(f"{request.method} raised {type(exc).__name__}: {exc}") from None
-    render.emit_json(result)
+    sites = ctx.require_sites()
+    args: Any = python_value(args_text, "--args") if args_text else []
+    if not isinstance(args, list | tuple):
+        args = [args]
+    kwargs = python_value(kwargs_json, "--kwargs") if kwargs_json else {}
+    if not isinstance(kwargs, dict):
+        raise BenchJobsError(f"--kwargs must be an object (a dict), not {json_type(kwargs)}",
+                             """wrap the arguments by name, e.g. --kwargs '{"a": 1}'""")
+    for site in sites:
+        with using(ctx.bench, site):
+            named = name_arguments(resolve_method(ctx.bench, method), args, kwargs, method)
+            request = prepare(method, named, site=site)
+            try:
+                result = run_now(request)
+            except BenchJobsError:
+                raise
+            except Exception as exc:  # the method's own failure: show where, then one clean error line
+                render.warn(job_traceback(exc))
+                raise BenchJobsError(f"{request.method} raised {type(exc).__name__}: {exc}") from None
+        render.emit_json(result)

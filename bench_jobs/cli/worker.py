@@ -29,10 +29,13 @@ STRATEGIES = ("default", "round_robin", "random")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
               help="Queue order: priority as given, round_robin or random.")
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors (logs/worker.log gets everything).")
+@click.option("-u", "--rq-username", metavar="USER", help="Redis ACL user (Frappe's option; default: rq_username).")
+@click.option("-p", "--rq-password", metavar="PASSWORD", envvar="BENCH_JOBS_RQ_PASSWORD",
+              help="Redis ACL password (default: rq_password; or $BENCH_JOBS_RQ_PASSWORD, kept out of `ps`).")
 @click.pass_obj
 def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, fork_per_job: bool,
            max_jobs_per_child: int, max_child_memory: int, num_workers: int, max_jobs: int | None, strategy: str,
-           quiet: bool) -> None:
+           quiet: bool, rq_username: str | None = None, rq_password: str | None = None) -> None:
     """Run workers for some or all queues. Jobs of every site of the bench are served.
 
     SIGTERM or Ctrl-C: finish the current job and exit; a second one stops it now
@@ -46,7 +49,13 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
       bench-jobs worker --no-fork --max-jobs 1000    # fast, recycled every 1000 jobs
       bench-jobs worker --max-child-memory 512       # isolated: a job growing past 512 MB fails
       bench-jobs worker --burst                      # drain and exit (scripts, CI)
+      bench-jobs worker -u bench-user -p "$PASS"     # as a given Redis ACL user (Frappe's -u/-p)
     """
+    if rq_username or rq_password:
+        from bench_jobs.bench.connection import override_credentials
+
+        # For this process and the workers it starts (through the environment, never their argv).
+        override_credentials(rq_username, rq_password)
     bench = ctx.bench
     queues = bench.parse_queues(queue_spec)
     isolation = ["--fork-per-job"] * fork_per_job + ["--max-jobs-per-child", str(max_jobs_per_child),
@@ -77,3 +86,26 @@ def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bo
     for name in group.instances():
         manager.add(name, [*base, *group.args])
     return manager.run()
+
+
+@click.command("worker-pool")
+@click.option("--queue", "queue_spec", metavar="Q[,Q]", shell_complete=complete.queues,
+              help="Queues to consume from, comma-separated (default: all queues).")
+@click.option("--num-workers", type=click.IntRange(1, 256), default=2, show_default=True,
+              help="Number of workers to spawn in the pool.")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors.")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.pass_context
+def worker_pool(click_ctx: click.Context, queue_spec: str | None, num_workers: int, quiet: bool,
+                burst: bool) -> None:
+    """Run a pool of workers (Frappe's `bench worker-pool`): `worker --num-workers N`.
+
+    Each worker is its own process, restarted if it dies; SIGTERM or Ctrl-C
+    stops them all after their current job.
+
+    \b
+    Examples:
+      bench-jobs worker-pool --num-workers 4
+      bench-jobs worker-pool --queue short,default --num-workers 2 --burst
+    """
+    click_ctx.invoke(worker, queue_spec=queue_spec, num_workers=num_workers, quiet=quiet, burst=burst)
