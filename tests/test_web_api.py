@@ -129,6 +129,11 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(bench, web):
     listed = bench.run("--site", "site1.test", "api-key", "list", "--format", "json")
     assert key in listed.stdout and secret not in listed.stdout and '"read"' in listed.stdout
     assert web.request("GET", "/api/resource/RQ Job", token=token).status == 200
+    # A read key looks; it does not call methods (they may change things).
+    answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D"}, token=token)
+    assert (answer.status, answer.json["exc_type"]) == (403, "PermissionError") and _queued(bench) == 0
+    assert web.request("GET", "/api/method/testapp.web_jobs.ping", token=token).json == {"message": "pong"}
+    assert web.request("GET", "/", token=token).status == 200  # the dashboard reads with the header too
     assert bench.run("--site", "site1.test", "api-key", "revoke", key).returncode == 0
     assert web.request("GET", "/api/resource/RQ Job", token=token).status == 401
     assert_clean_error(bench.cli("api-key", "revoke", key), "no API key")
@@ -161,6 +166,8 @@ def test_resource_lists_filter_page_and_stay_in_the_site(bench, web):
     assert rows(filters='[["job_name", "like", "%noop"]]', fields='["name", "queue"]') == [
         {"name": rows(filters='{"queue": "long"}')[0]["name"], "queue": "long"}]
     assert rows(filters='{"status": "failed"}') == []
+    assert [r["name"] for r in rows(filters='[["job_name", "like", "testapp.jobs.a%"]]', limit_start=2,
+                                    limit_page_length=3)] == ids[2:5]
     doc = web.request("GET", f"/api/resource/RQ Job/{ids[0]}", token=token).json["data"]
     assert doc["kwargs"] == {"a": 0, "b": 1} and doc["status"] == "queued"
     assert web.request("GET", f"/api/resource/RQ Job/{other}", token=token).status == 404

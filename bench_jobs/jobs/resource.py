@@ -184,8 +184,10 @@ def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statu
             pipe.zcard(keys.index(state, queue, site))
     counts = pipe.execute()
     rows: list[dict[str, Any]] = []
-    exact = not method and all(by_index[s] == {s} for s in states)
     for n, state in enumerate(states):
+        # Exact: every job of this index is wanted, so positions are plain offsets (no reading to filter).
+        held = {state} | {s for s, home in INDEX_OF.items() if home == state}
+        exact = not method and held <= by_index[state]
         total = sum(counts[n * len(queues):(n + 1) * len(queues)])
         if exact and start >= total:
             start -= total  # the whole state lies before the page: skip it by its count alone
@@ -207,7 +209,8 @@ def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: 
     rows: list[dict[str, Any]] = []
     position, scanned = (start, 0) if exact else (0, 0)
     skip = 0 if exact else start
-    batch = want if exact else SCAN_BATCH
+    # Filtering reads from a small first batch up (most pages fill from it), growing to SCAN_BATCH.
+    batch = want if exact else min(SCAN_BATCH, max(2 * (want + skip), 50))
     while len(rows) < want and scanned < METHOD_SCAN_CAP and batch > 0:
         ids = _window(client, index_keys, position, batch, newest)
         if not ids:
@@ -230,6 +233,8 @@ def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: 
         position += batch
         if len(ids) < batch:
             break
+        if not exact:
+            batch = min(batch * 4, SCAN_BATCH)
     return rows, (0 if exact else skip)
 
 

@@ -63,7 +63,9 @@ class Caller:
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
-    return Response(json.dumps(doc, default=str), status=status, mimetype="application/json")
+    # UTF-8 as is (JSON's own encoding): a method answering "任务已加入队列" reads as such in curl.
+    return Response(json.dumps(doc, default=str, ensure_ascii=False).encode(), status=status,
+                    mimetype="application/json")
 
 
 class App:

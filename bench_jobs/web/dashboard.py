@@ -88,6 +88,14 @@ def render(app: App, request: Request, viewer: Viewer, template: str, status: in
 
 
 def viewer_of(app: App, request: Request) -> Viewer:
+    """The session's principal; or, for scripts and monitors, a key in the Authorization header
+    (such a viewer reads but cannot act: actions need the session's CSRF token)."""
+    token = auth.parse_token(request.headers.get("Authorization"))
+    if token is not None:
+        found = next((p for site in app.bench.sites() if (p := auth.verify(app.bench, site, *token))), None)
+        if found is None:
+            raise LoginRequired()
+        return Viewer(found, None, None)
     cookie = request.cookies.get("bj_session")
     principal = auth.read_session(app.bench, cookie)
     if principal is None:

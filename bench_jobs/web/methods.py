@@ -66,8 +66,12 @@ def call(bench: Bench, site: str, path: str, http_method: str, args: dict[str, A
     if http_method not in allowed:
         raise HttpError(403, "PermissionError", f"Not permitted: {path} accepts {', '.join(allowed)}, "
                                                 f"not {http_method}.")
-    if principal is None and not getattr(func, "allow_guest", False):
-        raise HttpError(401, "AuthenticationError", "Not logged in: send 'Authorization: token KEY:SECRET'.")
+    if not getattr(func, "allow_guest", False):
+        if principal is None:
+            raise HttpError(401, "AuthenticationError", "Not logged in: send 'Authorization: token KEY:SECRET'.")
+        if not principal.is_admin:
+            raise HttpError(403, "PermissionError", "a read-only key may list and look, not call methods; "
+                                                    "use a key made with `api-key create --role admin`")
     kwargs = {k: v for k, v in args.items() if k not in NOT_ARGUMENTS}
     try:
         inspect.signature(func).bind(**kwargs)
