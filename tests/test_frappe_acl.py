@@ -67,3 +67,12 @@ def test_a_refused_command_is_named_with_its_rule(frappe_bench):
     denied = permission_denied(caught.value, frappe_bench.bench)
     assert denied.message == f"Redis user '{BENCH_ID}' may not run CONFIG GET (permission denied by its ACL)"
     assert denied.rule == "+config|get"
+
+
+@pytest.mark.slow
+def test_start_refuses_once_before_any_child_starts(frappe_bench):
+    """`start` and `worker --num-workers N` check the rule first: one line, no children failing in a loop."""
+    for args in (("start", "--no-web"), ("worker", "--num-workers", "2")):
+        result = frappe_bench.run("--site", frappe_bench.site, *args, timeout=60)
+        assert_clean_error(result, f"Redis user '{BENCH_ID}' may not use the keys bj:{BENCH_ID}:*", code=1)
+        assert "exited with code" not in result.stdout + result.stderr

@@ -237,6 +237,19 @@ def permission_denied(exc: BaseException, bench: Bench) -> PermissionDenied:
                             "ACL file, e.g. config/redis_queue.acl, so it survives a restart)", rule=rule)
 
 
+def check_access(client: redis.Redis, bench: Bench) -> None:
+    """Before long-running processes start (worker, start): every key family bench-jobs uses is
+    reachable by the ACL user, else PermissionDenied with the rule, once, instead of N children each
+    failing (one pipelined round trip)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key, _rule in key_rules(bench.bench_id):
+            pipe.exists(key)
+        replies = pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception) and is_permission_error(reply):
+            raise permission_denied(reply, bench)
+
+
 def _missing_key_rule(bench: Bench) -> str | None:
     try:
         client = connect(bench, socket_timeout=CONNECT_TIMEOUT)

@@ -69,6 +69,9 @@ def start(ctx: Context, no_redis: bool, no_scheduler: bool, no_workers: bool, no
                              f"log in {ctx.bench.logs_path / 'redis_queue.log'}")
     try:
         ctx.check_redis()  # a down or unreachable Redis is one clean error before any child starts
+        from bench_jobs.bench.connection import check_access
+
+        check_access(ctx.redis, ctx.bench)  # so is an ACL user without bench-jobs' keys
         code = manager.run()
     finally:
         if started_redis:

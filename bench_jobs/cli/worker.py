@@ -82,6 +82,9 @@ def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bo
                            worker_args=tuple(options))
     base = [sys.executable, "-m", "bench_jobs", "--bench", str(ctx.bench.path)]
     ctx.check_redis()  # before starting N children
+    from bench_jobs.bench.connection import check_access
+
+    check_access(ctx.redis, ctx.bench)
     manager = Manager(restart="on-failure" if burst else "always")
     for name in group.instances():
         manager.add(name, [*base, *group.args])
