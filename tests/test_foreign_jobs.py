@@ -157,3 +157,32 @@ def test_job_commands_refuse_foreign_jobs(bench, args, tmp_path):
     assert snapshot(client, [job_id]) == before
     assert queue_ids(client, bench_id) == [job_id]
     assert not marker.exists()
+
+
+def test_claim_reaches_past_many_foreign_jobs_and_drops_stale_ids(bench):
+    """Ours behind 250 Frappe jobs (several scan pages) and behind ids whose hash is gone: claimed;
+    the Frappe jobs keep their order, the dead ids are dropped."""
+    from bench_jobs.jobs.dispatch import Dispatcher
+
+    client, bench_id = bench.client(), bench.bench.bench_id
+    theirs = [frappe_enqueue(client, bench_id, bench.site, "app.x") for _ in range(150)]
+    client.rpush(f"rq:queue:{bench_id}:default", "gone-1", "gone-2")
+    theirs += [frappe_enqueue(client, bench_id, bench.site, "app.y") for _ in range(100)]
+    mine = add_job(client, bench_id, bench.site, "testapp.jobs.noop")
+    claimed = Dispatcher(client, Keys(bench_id), "w1").claim(["default"])
+    assert claimed is not None and claimed.id == mine
+    assert queue_ids(client, bench_id) == theirs
+
+
+def test_running_frappe_jobs_count_from_rqs_started_registry(bench):
+    """RQ >= 2 files a running job as `{job_id}:{execution_id}`; Frappe's ids hold '::' themselves."""
+    client, bench_id = bench.client(), bench.bench.bench_id
+    job_id = frappe_enqueue(client, bench_id, bench.site, "erpnext.stock.reorder", frappe_id=True)
+    client.lrem(f"rq:queue:{bench_id}:default", 0, job_id)
+    client.hset(f"rq:job:{job_id}", "status", "started")
+    client.zadd(f"rq:wip:{bench_id}:default", {f"{job_id}:0f1e2d3c": 9e9})
+    report = foreign_jobs(client, bench.bench, ["default"])
+    assert (report.by_queue()["default"].started, report.by_queue()["default"].queued) == (1, 0)
+    assert report.by_queue()["default"].jobs[0].id == job_id
+    waited = bench.cli("ready-for-migration")
+    assert waited.exit_code == 1 and "erpnext.stock.reorder" in waited.stdout
