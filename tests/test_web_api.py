@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -145,6 +146,15 @@ def test_listening_beyond_loopback_needs_a_key(bench):
     assert "no API key is configured" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 
+def test_a_port_in_use_or_a_bad_host_is_one_clean_line(bench, web):
+    api_key(bench)  # so a host beyond loopback is allowed at all
+    for args, fragment in ((["--port", str(web.port)], f"cannot listen on 127.0.0.1:{web.port}"),
+                           (["--host", "no-such-host.invalid", "--port", "0"], "cannot listen on no-such-host")):
+        result = bench.run("--site", "site1.test", "serve", *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
 def test_resource_lists_filter_page_and_stay_in_the_site(bench, web):
     client, bid = bench.client(), bench.bench.bench_id
     ids = [add_job(client, bid, "site1.test", "testapp.jobs.add", {"a": i, "b": 1}) for i in range(7)]
@@ -199,3 +209,15 @@ def test_get_all_in_python(bench):
     assert bench_jobs.get_all("RQ Job", filters={"status": "queued"}, fields=["name", "status"]) == [
         {"name": first, "status": "queued"}]
     assert bench_jobs.get_all("RQ Job", filters={"status": ["in", ["failed"]]}) == []
+
+
+def test_api_key_commands_without_a_site_or_with_an_unknown_one_are_clean_errors(bench):
+    assert_clean_error(bench.cli("api-key", "create", site=None), "no site selected")
+    assert_clean_error(bench.cli("api-key", "list", site="nosuch.test"), "nosuch.test")
+    listed = bench.cli("api-key", "list")
+    assert listed.exit_code == 0 and "has no API keys" in listed.stdout
+    created = bench.cli("api-key", "create", "--role", "read", "--label", "grafana", "--format", "json")
+    doc = json.loads(created.stdout)
+    assert doc["role"] == "read" and ":" not in doc["key"] and len(doc["secret"]) >= 24
+    table = bench.cli("api-key", "list").stdout
+    assert doc["key"] in table and "grafana" in table and doc["secret"] not in table

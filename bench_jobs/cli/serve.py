@@ -33,6 +33,7 @@ def serve(ctx: Context, host: str | None, port: int | None, processes: int, acce
     site = ctx.site
     host, port = server.settings(bench, host, port)
     server.check_bind(bench, host)
+    server.check_port(host, port)
     how = f"gunicorn, {processes} processes" if processes else "one process"
     render.info(f"Serving {bench.path} on http://{host}:{port}/ ({how})")
     if processes:

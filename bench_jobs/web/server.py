@@ -35,6 +35,26 @@ def check_bind(bench: Bench, host: str) -> None:
                              "create one with `bench-jobs --site SITE api-key create`, or listen on 127.0.0.1")
 
 
+def check_port(host: str, port: int) -> None:
+    """Bind once before starting, so a port in use or an unknown host is one line, not a traceback
+    (Werkzeug raises an OSError; gunicorn retries for five seconds and then exits)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise BenchJobsError(f"cannot listen on {host}: {exc.strerror or exc}",
+                             "pass --host with an address of this machine, e.g. 127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise BenchJobsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                 "another program uses that port: pass --port N or set web_port") from None
+
+
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
