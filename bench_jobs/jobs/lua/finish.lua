@@ -21,7 +21,9 @@ if f[1] == 'started' and f[2] == worker then
   -- [rq-compat] the run is over for RQ too: its execution ends; an end state gets RQ's result entry.
   rq_execution_end(worker, id, f[6] or '1')
   if status == 'finished' and ttl ~= 0 then
-    rq_result(id, '1', worker, now, ttl, 'return_value', ARGV[15], 'bj' .. (f[6] or '1'))
+    -- (a job that returned None gets no entry: RQ reads it as no return value either way, and the
+    -- stream would cost a key per finished job for result_ttl)
+    if ARGV[15] ~= '' then rq_result(id, '1', worker, now, ttl, 'return_value', ARGV[15], 'bj' .. (f[6] or '1')) end
     local rqf = 'rq:finished:' .. B .. ':' .. q
     redis.call('ZADD', rqf, ttl > 0 and (now + ttl) or '+inf', id)
     redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now)
