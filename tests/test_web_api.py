@@ -221,3 +221,32 @@ def test_api_key_commands_without_a_site_or_with_an_unknown_one_are_clean_errors
     assert doc["role"] == "read" and ":" not in doc["key"] and len(doc["secret"]) >= 24
     table = bench.cli("api-key", "list").stdout
     assert doc["key"] in table and "grafana" in table and doc["secret"] not in table
+
+
+def test_the_production_server_runs_two_gunicorn_processes(bench, tmp_path, workers):
+    import subprocess
+
+    server = WebServer(bench, tmp_path, "--processes", "2")
+    try:
+        def children() -> list[str]:
+            found = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True)
+            return found.stdout.split()
+
+        wait_for(lambda: len(children()) == 2, what="two gunicorn workers")  # the second may still boot
+        token = api_key(bench)
+        for n in range(6):  # spread over both processes; each checks the key and enqueues
+            answer = server.request("POST", f"/api/method/{SEED}", json_body={"doc_name": f"D{n}"}, token=token)
+            assert answer.status == 200 and answer.headers["Server"].startswith("gunicorn"), answer.text
+        assert _queued(bench) == 6
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0  # SIGTERM: a graceful stop
+
+
+def test_start_runs_the_web_server_beside_workers_and_scheduler(bench):
+    from bench_jobs.cli.context import Context
+    from bench_jobs.cli.start import children
+
+    names = dict(children(Context(str(bench.path)), workers=True, scheduler=True, web=True))
+    assert names["web"][-1] == "serve" and "scheduler" in names and "worker.default" in names
+    assert "web" not in dict(children(Context(str(bench.path)), workers=True, scheduler=True))
