@@ -7,18 +7,12 @@ set up thousands of jobs in any state quickly.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-import zlib
-from datetime import UTC, datetime
 from typing import Any
 
 from bench_jobs.jobs.keys import RQ_QUEUES, Keys, job_key
-
-
-def rq_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from bench_jobs.jobs.model import Job, rq_time
 
 
 def put_jobs(client, bench_id: str, count: int = 1, *, site: str = "site1.test", queue: str = "default",
@@ -46,24 +40,15 @@ def put_jobs(client, bench_id: str, count: int = 1, *, site: str = "site1.test",
 def _put_one(pipe, keys: Keys, job_id: str, at: float, *, site: str, queue: str, method: str, kwargs: dict,
              status: str, timeout: int, error: str | None, traceback: str | None, worker: str | None,
              extra: dict[str, Any]) -> None:
-    kwargs_json = json.dumps(kwargs)
-    fields: dict[str, Any] = {
-        "data": zlib.compress(json.dumps([method, None, [], kwargs]).encode()),
-        "created_at": rq_time(at), "enqueued_at": rq_time(at), "origin": keys.rq_queue_name(queue),
-        "description": f"{method}(**{kwargs_json})", "timeout": timeout, "status": status,
-        "result_ttl": 600, "failure_ttl": 604800, "retries_left": 0,
-        "bj_site": site, "bj_method": method, "bj_queue": queue, "bj_kwargs": kwargs_json,
-        "bj_enqueued": repr(at), "bj_attempts": 0 if status in ("queued", "scheduled") else 1, "bj_retry": 0,
-        **extra,
-    }
+    job = Job(job_id, status=status, queue=queue, origin=keys.rq_queue_name(queue), site=site, method=method,
+              kwargs=kwargs, timeout=timeout, created_at=rq_time(at), enqueued_at=rq_time(at), enqueued=at,
+              result_ttl=600, failure_ttl=604800, retries_left=0,
+              attempts=0 if status in ("queued", "scheduled") else 1, retry=0, error=error, traceback=traceback)
     if status in ("started", "failed", "finished", "stopped"):
-        fields.update(started_at=rq_time(at + 1), worker_name=worker or "w1")
+        job.started_at, job.worker_name = rq_time(at + 1), worker or "w1"
     if status in ("failed", "finished", "stopped", "canceled"):
-        fields["ended_at"] = rq_time(at + 2)
-    if error:
-        fields["bj_error"] = error
-    if traceback:
-        fields["exc_info"] = zlib.compress(traceback.encode())
+        job.ended_at = rq_time(at + 2)
+    fields = {**job.to_hash(), **extra}
     pipe.hset(job_key(job_id), mapping=fields)
     pipe.sadd(keys.sites_seen(), site)
     if status == "queued":

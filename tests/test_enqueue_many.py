@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench_jobs.jobs import store as jobstore
+from bench_jobs.jobs import model
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
 from tests.enqueue_helpers import job_hash, job_ids
@@ -94,7 +94,7 @@ def test_scripts_reload_after_script_flush(setup) -> None:
 
 
 def test_rq_time_format() -> None:
-    assert jobstore.rq_time(0) == "1970-01-01T00:00:00.000000Z"
+    assert model.rq_time(0) == "1970-01-01T00:00:00.000000Z"
 
 
 def test_public_enqueue_many(bench) -> None:

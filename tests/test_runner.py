@@ -1,4 +1,4 @@
-"""The runner: backoff (pure), settle (pure), run_now, and retries / callbacks / unit of work in a worker."""
+"""The runner: backoff (pure), settle (pure), run_here, and retries / callbacks / unit of work in a worker."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from bench_jobs.errors import MethodNotAllowed
-from bench_jobs.jobs.dispatch import ClaimedJob
+from bench_jobs.jobs.enqueue import run_here
 from bench_jobs.jobs.keys import Keys
-from bench_jobs.worker.runner import Outcome, RetryPolicy, retry_delay, run_now, settle
+from bench_jobs.jobs.model import Job
+from bench_jobs.worker.runner import Outcome, RetryPolicy, retry_delay, settle
 from tests.worker_helpers import WorkerProcs, add_job, wait_for, wait_status
 
 
-def claimed(attempts: int = 1, retry: int = 0) -> ClaimedJob:
-    return ClaimedJob("j1", "default", "site1.test", "testapp.jobs.noop", {}, 300, attempts, retry)
+def claimed(attempts: int = 1, retry: int = 0) -> Job:
+    return Job("j1", status="started", queue="default", site="site1.test", method="testapp.jobs.noop", kwargs={},
+               timeout=300, attempts=attempts, retry=retry)
 
 
 # -- pure functions ---------------------------------------------------------------------------
@@ -48,15 +50,15 @@ def test_settle_never_retries_a_refused_method_or_a_stop() -> None:
     assert settle(claimed(1, 0), Outcome("finished", result="1"), RetryPolicy(results_ttl=5), 0).ttl == 5
 
 
-def test_run_now_uses_the_allow_list_and_the_site(bench) -> None:
+def test_run_here_uses_the_allow_list_and_the_site(bench) -> None:
     bench.set_config("site2.test", marker="two")
-    assert run_now(bench.bench, "site2.test", "testapp.worker_jobs.site_info", {})["marker"] == "two"
+    assert run_here(bench.bench, "site2.test", "testapp.worker_jobs.site_info", {})["marker"] == "two"
     with pytest.raises(MethodNotAllowed):
-        run_now(bench.bench, "site1.test", "os.getcwd", {})
+        run_here(bench.bench, "site1.test", "os.getcwd", {})
     with pytest.raises(MethodNotAllowed):
-        run_now(bench.bench, "site1.test", "testapp.worker_jobs.os.getcwd", {})
+        run_here(bench.bench, "site1.test", "testapp.worker_jobs.os.getcwd", {})
     with pytest.raises(ValueError, match="nope"):
-        run_now(bench.bench, "site1.test", "testapp.jobs.fail", {"message": "nope"})
+        run_here(bench.bench, "site1.test", "testapp.jobs.fail", {"message": "nope"})
 
 
 # -- in a worker ------------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-import zlib
 from typing import Any
 
 from bench_jobs.jobs.keys import Keys, job_key
-from bench_jobs.jobs.store import rq_time
+from bench_jobs.jobs.model import Job, rq_time, text
 from tests.waiting import wait_for
 
 
@@ -20,19 +18,11 @@ def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
     (so tests can also write what enqueue would refuse, e.g. a job naming os.system)."""
     keys = Keys(bench_id)
     job_id = job_id or uuid.uuid4().hex
-    kwargs = kwargs or {}
     now = time.time()
-    fields: dict[str, Any] = {
-        "data": zlib.compress(json.dumps([method, None, [], kwargs]).encode()),
-        "created_at": rq_time(now), "enqueued_at": rq_time(now), "origin": keys.rq_queue_name(queue),
-        "description": method, "timeout": timeout or 300, "status": "queued",
-        "bj_site": site, "bj_method": method, "bj_queue": queue, "bj_kwargs": json.dumps(kwargs),
-        "bj_enqueued": now, "bj_attempts": 0, "bj_retry": retry,
-    }
-    if on_success:
-        fields["bj_on_success"] = on_success
-    if on_failure:
-        fields["bj_on_failure"] = on_failure
+    fields = Job(job_id, status="queued", queue=queue, origin=keys.rq_queue_name(queue), site=site, method=method,
+                 kwargs=kwargs or {}, timeout=timeout or 300, description=method, created_at=rq_time(now),
+                 enqueued_at=rq_time(now), enqueued=now, retry=retry, on_success=on_success,
+                 on_failure=on_failure).to_hash()
     with client.pipeline(transaction=True) as pipe:
         pipe.hset(job_key(job_id), mapping=fields)
         pipe.rpush(keys.queue(queue), job_id)
@@ -56,7 +46,8 @@ def add_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
 
 
 def job(client, job_id: str) -> dict[str, str]:
-    return {k.decode(): v.decode(errors="replace") for k, v in client.hgetall(job_key(job_id)).items()}
+    """The raw hash as text: these tests check fields by their stored names."""
+    return {text(k) or "": text(v) or "" for k, v in client.hgetall(job_key(job_id)).items()}
 
 
 def wait_status(client, job_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, str]:

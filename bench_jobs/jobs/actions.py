@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, JobNotFound
+from bench_jobs.jobs import scripts
 from bench_jobs.jobs.foreign import foreign_jobs
 from bench_jobs.jobs.keys import (
     CANCELED,
@@ -27,8 +28,8 @@ from bench_jobs.jobs.keys import (
     STOPPED,
     Keys,
 )
-from bench_jobs.jobs.queries import INDEX_OF, _text, fetch_fields, load_job
-from bench_jobs.jobs.store import rq_time, run_script
+from bench_jobs.jobs.model import Job, rq_time, text
+from bench_jobs.jobs.queries import INDEX_OF, load_job
 
 if TYPE_CHECKING:
     import redis
@@ -60,16 +61,14 @@ class Outcome:
                 "wrong_status": self.wrong_status}
 
 
-def _run(client: redis.Redis, name: str, args: list[Any]) -> list[str]:
-    """Run a manage script (loaded once per Redis; again after a restart or flush)."""
-    return [_text(code) or "" for code in run_script(client, name, [], args)]
-
-
-def _apply(client: redis.Redis, name: str, head: list[Any], ids: list[str], outcome: Outcome,
+def _apply(client: redis.Redis, bench: Bench, name: str, head: list[Any], ids: list[str], outcome: Outcome,
            progress: Progress | None = None) -> Outcome:
+    """Run manage script `name` on `ids` in batches; its arguments are the bench id, `head`, then the ids."""
+    keys = Keys(bench.bench_id)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        for job_id, code in zip(chunk, _run(client, name, [*head, *chunk]), strict=True):
+        codes = scripts.run(client, keys, name, [], [bench.bench_id, *head, *chunk])
+        for job_id, code in zip(chunk, (text(c) or "" for c in codes), strict=True):
             _record(outcome, job_id, code)
         if progress:
             progress(len(chunk))
@@ -93,20 +92,19 @@ def _now() -> tuple[float, str]:
 # -- by id ------------------------------------------------------------------------------------------
 def retry_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None) -> Outcome:
     now, stamp = _now()
-    return _apply(client, "manage_retry", [bench.bench_id, repr(now), stamp], ids, Outcome(), progress)
+    return _apply(client, bench, "manage_retry", [repr(now), stamp], ids, Outcome(), progress)
 
 
 def cancel_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
                 lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
     now, stamp = _now()
     ttl = S.FAILURE_TTL.read(bench)  # ids of any site: the bench-wide value (a site value applies in workers)
-    return _apply(client, "manage_cancel", [bench.bench_id, repr(now), stamp, ttl, lrem_max], ids, Outcome(),
-                  progress)
+    return _apply(client, bench, "manage_cancel", [repr(now), stamp, ttl, lrem_max], ids, Outcome(), progress)
 
 
 def delete_jobs(client: redis.Redis, bench: Bench, ids: list[str], progress: Progress | None = None,
                 lrem_max: int = LREM_MAX_BY_ID) -> Outcome:
-    return _apply(client, "manage_delete", [bench.bench_id, lrem_max], ids, Outcome(), progress)
+    return _apply(client, bench, "manage_delete", [lrem_max], ids, Outcome(), progress)
 
 
 FOREIGN_HINT = "manage Frappe's jobs with Frappe (`bench` commands, the RQ Job list); nothing was changed"
@@ -124,17 +122,17 @@ def precheck(client: redis.Redis, bench: Bench, ids: list[str], allowed: tuple[s
     The scripts check the state again atomically; this read only makes a typo cost nothing (a job's
     site never changes, so checking it here is enough).
     """
-    fields = fetch_fields(client, ids, ("status", "origin", "bj_method", "bj_site"))
+    jobs = Job.fetch_many(client, ids, (*Job.OWNER, "site"))
     outcome = Outcome()
     for job_id in ids:
-        status, origin = _text(fields[job_id]["status"]), _text(fields[job_id]["origin"]) or ""
-        if status and fields[job_id]["bj_method"] is None:
+        job = jobs[job_id]
+        if job.foreign:
             raise BenchJobsError(foreign_message(job_id, verb), FOREIGN_HINT)
-        check_site(job_id, _text(fields[job_id]["bj_site"]) if status else None, site)
-        if not status or not origin.startswith(f"{bench.bench_id}:"):
+        check_site(job_id, job.site if job.status else None, site)
+        if not job.belongs_to(bench.bench_id):
             outcome.missing.append(job_id)
-        elif status not in allowed:
-            outcome.wrong_status[job_id] = status
+        elif job.status not in allowed:
+            outcome.wrong_status[job_id] = job.status or ""
     check_outcome(outcome, verb, allowed)
 
 
@@ -162,13 +160,13 @@ def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = 
     The worker (bench_jobs.worker.loop) kills the job's work-horse, marks the job `stopped` (kept in the
     failed index) and logs event=stopped. A dead worker's job is handled by the recovery sweep.
     """
-    data = load_job(client, bench, job_id)
-    check_site(job_id, _text(data.get("bj_site")) or "", site)
-    status = _text(data.get("status"))
+    job = load_job(client, bench, job_id)
+    check_site(job_id, job.site or "", site)
+    status = job.status
     if status != STARTED:
         raise BenchJobsError(f"job '{job_id}' is {status}; only started (running) jobs can be stopped",
                              "cancel a queued job with `bench-jobs jobs cancel ID`")
-    worker = _text(data.get("worker_name"))
+    worker = job.worker_name
     if not worker:
         raise JobNotFound(f"job '{job_id}' is started but names no worker", "check `bench-jobs workers`")
     keys = Keys(bench.bench_id)
@@ -192,23 +190,23 @@ def _select(client: redis.Redis, index_keys: list[str], method: str | None, stat
     for key in index_keys:
         offset = 0
         while True:
-            ids = [_text(i) or "" for i in client.zrange(key, offset, offset + BATCH - 1)]
+            ids = [text(i) or "" for i in client.zrange(key, offset, offset + BATCH - 1)]
             if not ids:
                 break
             chosen = ids
             if method or status:
-                fields = fetch_fields(client, ids, ("bj_method", "status"))
-                chosen = [i for i in ids if _matches(fields[i], method, status)]
+                jobs = Job.fetch_many(client, ids, ("method", "status"))
+                chosen = [i for i in ids if _matches(jobs[i], method, status)]
             offset += len(ids) - len(chosen)
             if chosen:
                 offset += handled(chosen)
                 yield chosen
 
 
-def _matches(data: dict[str, Any], method: str | None, status: str | None) -> bool:
-    if method and not fnmatch.fnmatchcase(_text(data.get("bj_method")) or "", method):
+def _matches(job: Job, method: str | None, status: str | None) -> bool:
+    if method and not fnmatch.fnmatchcase(job.method or "", method):
         return False
-    return not status or _text(data.get("status")) == status
+    return not status or job.status == status
 
 
 def count_selection(client: redis.Redis, index_keys: list[str]) -> int:
@@ -233,7 +231,7 @@ def retry_all_failed(client: redis.Redis, bench: Bench, sites: list[str], queues
 
     def act(ids: list[str]) -> int:
         before = len(outcome.done)
-        _apply(client, "manage_retry", [bench.bench_id, repr(now), stamp], ids, outcome, progress)
+        _apply(client, bench, "manage_retry", [repr(now), stamp], ids, outcome, progress)
         return len(ids) - (len(outcome.done) - before)
 
     for _ in _select(client, index_keys, None, None, act):
@@ -259,7 +257,7 @@ def purge(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]
         # Ids the event filter leaves out, or the script refuses, stay in the index: report them as kept.
         target = _by_event(client, ids, methods or set(), event) if methods is not None or event else ids
         before = len(outcome.done)
-        _apply(client, "manage_delete", [bench.bench_id, LREM_MAX_BULK], target, outcome, progress)
+        _apply(client, bench, "manage_delete", [LREM_MAX_BULK], target, outcome, progress)
         return len(ids) - (len(outcome.done) - before)
 
     for _ in _select(client, index_keys, method, exact_status, act):
@@ -268,9 +266,8 @@ def purge(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]
 
 
 def _by_event(client: redis.Redis, ids: list[str], methods: set[str], event: str | None) -> list[str]:
-    fields = fetch_fields(client, ids, ("bj_method", "bj_event"))
-    return [i for i in ids if (_text(fields[i]["bj_method"]) in methods)
-            or (event and _text(fields[i]["bj_event"]) == event)]
+    jobs = Job.fetch_many(client, ids, ("method", "event"))
+    return [i for i in ids if jobs[i].method in methods or (event and jobs[i].event == event)]
 
 
 def event_methods(bench: Bench, event: str) -> set[str]:

@@ -160,12 +160,21 @@ def send(request: JobRequest) -> EnqueueResult:
     return result
 
 
-def run_now(request: JobRequest) -> Any:
-    """Run the job in this process with its site in context (enqueue(now=True), `execute`), inside
-    the runner's unit of work: what the method enqueues after commit is sent only if it returns."""
-    from bench_jobs.worker.runner import run_now as runner_run_now
+def run_here(bench: Bench, site: str | None, method: str, kwargs: dict[str, Any]) -> Any:
+    """Run a method in this process (enqueue(now=True), `execute`, `scheduler trigger --now`, a worker's
+    callbacks): the same allow-list, site context and unit of work as a worker gives a job, so what the
+    method enqueues after commit is sent only if it returns. Its exceptions propagate to the caller.
 
-    return runner_run_now(request.bench, request.site, request.method, request.kwargs)
+    It lives here, not in the worker, because the enqueue API needs it and jobs never import worker."""
+    with context.using(bench, site):
+        func = resolve_method(bench, method)
+        with unit_of_work():
+            return func(**kwargs)
+
+
+def run_now(request: JobRequest) -> Any:
+    """`run_here` for a prepared job."""
+    return run_here(request.bench, request.site, request.method, request.kwargs)
 
 
 # -- unit of work ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
+from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis
@@ -108,9 +109,6 @@ class ForeignReport:
         return {"pending": self.pending, "queues": [q.as_dict() for q in self.queues]}
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
 
 def _stamp(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
@@ -136,7 +134,7 @@ def describe_job(client: redis.Redis, job_id: str, raw: dict[bytes, bytes], queu
     # Frappe names job ids `{site}::{uuid}` and passes site and method as keyword arguments.
     site = job_id.split("::", 1)[0] if "::" in job_id else _field(description, "site")
     method = _field(description, "method") or (description.split("(", 1)[0] or None)
-    return ForeignJob(id=job_id, queue=queue, rq_queue=rq_queue, status=_text(getattr(status, "value", status)),
+    return ForeignJob(id=job_id, queue=queue, rq_queue=rq_queue, status=text(getattr(status, "value", status)) or "",
                       site=site, method=method, description=description or None, enqueued_at=_stamp(enqueued),
                       started_at=_stamp(started))
 
@@ -182,9 +180,9 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
         # cost show-pending-jobs ~50 ms of start-up on every call.
         pipe.zrange(f"{RQ_WIP_PREFIX}{namespace}:{queue}", 0, SCAN_CAP - 1)
     replies = pipe.execute()
-    sites = sorted(_text(s) for s in replies[0])
+    sites = sorted((text(s) or "") for s in replies[0])
     lengths = [int(n) for n in replies[1::2]]
-    started_entries = [[_text(e) for e in reply] for reply in replies[2::2]]
+    started_entries = [[(text(e) or "") for e in reply] for reply in replies[2::2]]
 
     pipe = client.pipeline(transaction=False)
     for (queue, namespace), length in zip(places, lengths, strict=True):
@@ -204,7 +202,7 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
     for (queue, namespace), length, ours, started in zip(places, lengths, ours_queued, started_ids, strict=True):
         rq_queue, here = f"{namespace}:{queue}", found[queue]
         if length > ours:
-            ids = [_text(i) for i in client.lrange(f"{RQ_QUEUE_PREFIX}{rq_queue}", 0, SCAN_CAP - 1)]
+            ids = [(text(i) or "") for i in client.lrange(f"{RQ_QUEUE_PREFIX}{rq_queue}", 0, SCAN_CAP - 1)]
             kinds = _classify(client, ids)
             jobs = [j for j in _describe(client, [i for i in ids if kinds[i] == "foreign"], queue, rq_queue)
                     if site is None or j.site == site]

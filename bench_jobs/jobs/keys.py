@@ -14,6 +14,7 @@ Our own keys live under `bj:{bench_id}:`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from bench_jobs.bench import settings as S
 
@@ -46,6 +47,21 @@ def worker_key(name: str) -> str:
     return f"{RQ_WORKER_PREFIX}{name}"
 
 
+def worker_executions_key(name: str) -> str:
+    """SET of RQ 3 execution ids a worker is running (its key is the worker's key plus this suffix)."""
+    return f"{worker_key(name)}:executions"
+
+
+def rq_results_key(job_id: str) -> str:
+    """STREAM of RQ 3 results of a job (rq.results.Result)."""
+    return f"rq:results:{job_id}"
+
+
+def rq_execution_key(execution_id: str) -> str:
+    """HASH of one RQ 3 execution (`{job_id}:bj{attempt}`)."""
+    return f"rq:execution:{execution_id}"
+
+
 @dataclass(frozen=True)
 class Keys:
     """Key names for one bench."""
@@ -73,6 +89,12 @@ class Keys:
 
     def rq_failed(self, queue: str) -> str:
         return f"rq:failed:{self.rq_queue_name(queue)}"
+
+    def rq_finished(self, queue: str) -> str:
+        return f"rq:finished:{self.rq_queue_name(queue)}"
+
+    def rq_scheduled(self, queue: str) -> str:
+        return f"rq:scheduled:{self.rq_queue_name(queue)}"
 
     def rq_workers_of(self, queue: str) -> str:
         return f"rq:workers:{self.rq_queue_name(queue)}"
@@ -114,6 +136,15 @@ class Keys:
     def sweep_lock(self) -> str:
         return f"{self.prefix}:lock:sweep"
 
+    def contact(self) -> str:
+        """STRING with a TTL of half the dead-after time, refreshed by every heartbeat, registration and
+        sweep; found missing, nobody of the bench reached Redis for that long (lua/dispatch_common.lua)."""
+        return f"{self.prefix}:contact"
+
+    def outage(self) -> str:
+        """STRING set for one dead-after time when `contact` was found missing: no death verdicts meanwhile."""
+        return f"{self.prefix}:outage"
+
     # -- logs kept in Redis (capped streams) -------------------------------------
     def error_log(self, site: str) -> str:
         return f"{self.prefix}:errorlog:{site}"
@@ -149,3 +180,21 @@ class Keys:
     def durations(self) -> str:
         """HASH of job duration histogram buckets: '{queue}|{method}|{bucket}' -> count."""
         return f"{self.prefix}:metrics:durations"
+
+    # -- what the Lua scripts get (lua/keys.lua reads them in this order) ------
+    @cached_property
+    def script_keys(self) -> tuple[str, ...]:
+        """KEYS[1..10] of every script: the bench-wide keys."""
+        return (RQ_QUEUES, RQ_WORKERS, self.started(), self.scheduled(), self.workers(), self.sites_seen(),
+                self.durations(), self.sweep_lock(), self.contact(), self.outage())
+
+    @cached_property
+    def script_prefixes(self) -> tuple[str, ...]:
+        """ARGV[1..18] of every script: the prefix of each family of keys whose last part (a job id, a
+        queue, a site, a worker name) a script only learns while it runs. Each one is the key above
+        without its last part, so a script never spells a key name of its own."""
+        return (RQ_JOB_PREFIX, self.rq_queue_name(""), self.queue(""), self.rq_wip(""), self.rq_failed(""),
+                self.rq_finished(""), self.rq_workers_of("").removesuffix(self.rq_queue_name("")),
+                RQ_WORKER_PREFIX, self.index("", "", "").removesuffix("::"), self.wake(""), self.worker_alive(""),
+                self.worker_stop(""), self.throughput("m", ""), self.throughput("h", ""), self.rq_scheduled(""),
+                rq_results_key(""), rq_execution_key(""), worker_executions_key("").removeprefix(RQ_WORKER_PREFIX))

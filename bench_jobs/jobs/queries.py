@@ -7,11 +7,8 @@ O(queues x sites + limit) and does not grow with the backlog; no listing ever sc
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import json
 import time
-import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +24,8 @@ from bench_jobs.jobs.keys import (
     STARTED,
     STOPPED,
     Keys,
-    job_key,
 )
-from bench_jobs.jobs.store import parse_rq_time
+from bench_jobs.jobs.model import Job, text
 
 if TYPE_CHECKING:
     import redis
@@ -42,17 +38,9 @@ LIST_STATES = (STARTED, QUEUED, SCHEDULED, FAILED, CANCELED, FINISHED)
 NEWEST_FIRST = {FAILED, FINISHED, CANCELED}
 # `stopped` jobs are kept in the failed index (a stop is a failure by the operator's hand).
 INDEX_OF = {STOPPED: FAILED}
-PAGE_FIELDS = ("bj_method", "bj_site", "bj_kwargs", "bj_enqueued", "timeout", "status", "bj_queue",
-               "started_at", "ended_at", "bj_attempts", "bj_error")
 # `--method GLOB` must look at methods, so it reads pages until it has `limit` matches or this many jobs.
 METHOD_SCAN_CAP = 20_000
 SCAN_BATCH = 1000
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -61,40 +49,17 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
-def stamp(value: Any) -> str | None:
+def stamp(value: str | None) -> str | None:
     """RQ's `2026-11-30T04:40:01.123456Z` as ISO 8601 like every other time we print (+00:00, ms)."""
-    text = _text(value)
-    if not text:
+    if not value:
         return None
-    moment = parse_rq_time(text)
-    return moment.isoformat(timespec="milliseconds") if moment else text
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(_text(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
-
-
-def _json(value: Any) -> Any:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    moment = Job.moment(value)
+    return moment.isoformat(timespec="milliseconds") if moment else value
 
 
 def known_sites(client: redis.Redis, bench: Bench) -> list[str]:
     """Sites on disk plus sites that ever enqueued (a removed site's jobs still count)."""
-    seen = {_text(s) for s in client.smembers(Keys(bench.bench_id).sites_seen())}
+    seen = {text(s) for s in client.smembers(Keys(bench.bench_id).sites_seen())}
     return sorted({*bench.sites(), *(s for s in seen if s)})
 
 
@@ -128,7 +93,7 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
         for _site in sites:
             for state in counts:
                 counts[state] += int(next(replies))
-            page.extend((score, _text(job_id)) for job_id, score in next(replies))
+            page.extend((score, text(job_id) or "") for job_id, score in next(replies))
         page.sort()
         oldest = page[0][0] if page else None
         summaries.append({
@@ -137,9 +102,9 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
             "oldest_age_seconds": round(max(now - oldest, 0.0), 3) if oldest is not None else None,
             "_ids": [job_id for _, job_id in page[:limit]],
         })
-    hashes = fetch_fields(client, [i for s in summaries for i in s["_ids"]], PAGE_FIELDS)
+    jobs = Job.fetch_many(client, [i for s in summaries for i in s["_ids"]], Job.PAGE)
     for summary in summaries:
-        summary["jobs"] = [pending_row(job_id, hashes[job_id]) for job_id in summary.pop("_ids")]
+        summary["jobs"] = [pending_row(jobs[job_id]) for job_id in summary.pop("_ids")]
     site = None if all_sites or len(sites) != 1 else sites[0]
     foreign = foreign_jobs(client, bench, queues, limit, site=site)
     for summary in summaries:
@@ -150,25 +115,9 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
             "foreign": {"pending": foreign.pending, "note": pending_line(foreign)}}
 
 
-def fetch_fields(client: redis.Redis, ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """HMGET `fields` of each job in one pipelined round trip."""
-    if not ids:
-        return {}
-    pipe = client.pipeline(transaction=False)
-    for job_id in ids:
-        pipe.hmget(job_key(job_id), fields)
-    return {job_id: dict(zip(fields, values, strict=True)) for job_id, values in zip(ids, pipe.execute(), strict=True)}
-
-
-def pending_row(job_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": job_id,
-        "method": _text(data.get("bj_method")),
-        "site": _text(data.get("bj_site")),
-        "kwargs": _json(data.get("bj_kwargs")) or {},
-        "enqueued_at": iso(_float(data.get("bj_enqueued"))),
-        "timeout": _int(data.get("timeout")),
-    }
+def pending_row(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "method": job.method, "site": job.site, "kwargs": job.kwargs,
+            "enqueued_at": iso(job.enqueued), "timeout": job.timeout}
 
 
 # -- workers ---------------------------------------------------------------------------------------
@@ -180,7 +129,7 @@ def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> li
     now = time.time() if now is None else now
     rows = list_workers(client, keys)
     for row in rows:
-        born = parse_rq_time(_text(row.get("birth")))
+        born = Job.moment(row.get("birth"))
         lived = now - born.timestamp() if born is not None else 0.0
         row["utilisation"] = round(min(row["total_working_time"] / lived, 1.0), 3) if lived >= 1 else None
     return rows
@@ -215,11 +164,11 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
         ids = _merged_page(client, index_keys, start, batch, newest_first=index_state in NEWEST_FIRST)
         if not ids:
             break
-        hashes = fetch_fields(client, ids, PAGE_FIELDS)
+        jobs = Job.fetch_many(client, ids, Job.PAGE)
         for job_id in ids:
-            if all(value is None for value in hashes[job_id].values()):
+            if not jobs[job_id].exists:
                 continue  # the hash expired (result/failure TTL); its id leaves the index when a later job ends
-            row = list_row(job_id, hashes[job_id], index_state)
+            row = list_row(jobs[job_id], index_state)
             if method and not fnmatch.fnmatchcase(row["method"] or "", method):
                 continue
             if status != index_state and row["status"] != status:
@@ -244,77 +193,41 @@ def _merged_page(client: redis.Redis, index_keys: list[str], start: int, count: 
             pipe.zrevrange(key, 0, start + count - 1, withscores=True)
         else:
             pipe.zrange(key, 0, start + count - 1, withscores=True)
-    merged = [(score, _text(job_id)) for reply in pipe.execute() for job_id, score in reply]
+    merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
     merged.sort(reverse=newest_first)
     return [job_id for _, job_id in merged[start:start + count]]
 
 
-def list_row(job_id: str, data: dict[str, Any], index_state: str) -> dict[str, Any]:
-    return {
-        "id": job_id,
-        "status": _text(data.get("status")) or index_state,
-        "queue": _text(data.get("bj_queue")),
-        "site": _text(data.get("bj_site")),
-        "method": _text(data.get("bj_method")),
-        "kwargs": _json(data.get("bj_kwargs")) or {},
-        "enqueued_at": iso(_float(data.get("bj_enqueued"))),
-        "started_at": stamp(data.get("started_at")),
-        "ended_at": stamp(data.get("ended_at")),
-        "attempts": _int(data.get("bj_attempts")) or 0,
-        "error": _text(data.get("bj_error")),
-    }
+def list_row(job: Job, index_state: str) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status or index_state, "queue": job.queue, "site": job.site,
+            "method": job.method, "kwargs": job.kwargs, "enqueued_at": iso(job.enqueued),
+            "started_at": stamp(job.started_at), "ended_at": stamp(job.ended_at), "attempts": job.attempts,
+            "error": job.error}
 
 
 # -- jobs show -------------------------------------------------------------------------------------
-def load_job(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
-    """The job's hash as text, or JobNotFound (also for a job of another bench sharing this Redis)."""
-    raw = client.hgetall(job_key(job_id))
-    data = {_text(k): v for k, v in raw.items()}
-    origin = _text(data.get("origin")) or ""
-    if data and "bj_method" not in data:
+def load_job(client: redis.Redis, bench: Bench, job_id: str) -> Job:
+    """The whole job, or JobNotFound (also for a job of another bench sharing this Redis)."""
+    job = Job.fetch(client, job_id)
+    if job.foreign:
         raise JobNotFound(f"job '{job_id}' was not written by bench-jobs (a Frappe/RQ job): bench-jobs does not "
                           "read its payload or manage it", "`bench-jobs jobs list` shows it from RQ's plain-text "
                           "fields; manage it with Frappe (`bench`, the RQ Job list)")
-    if not data or not origin.startswith(f"{bench.bench_id}:"):
+    if not job.exists or not (job.origin or "").startswith(f"{bench.bench_id}:"):
         raise JobNotFound(f"no job '{job_id}' in this bench",
                           "list jobs with `bench-jobs jobs list --status failed` (finished jobs expire after "
                           "rq_results_ttl, failed ones after rq_job_failure_ttl)")
-    return data
-
-
-def decompress(value: Any) -> str | None:
-    """exc_info is zlib-compressed text; tolerate plain text written by other tools."""
-    if value is None:
-        return None
-    raw = value if isinstance(value, bytes) else str(value).encode()
-    with contextlib.suppress(zlib.error):
-        raw = zlib.decompress(raw)
-    return raw.decode("utf-8", "replace")
+    return job
 
 
 def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
-    data = load_job(client, bench, job_id)
+    job = load_job(client, bench, job_id)
     return {
-        "id": job_id,
-        "status": _text(data.get("status")),
-        "queue": _text(data.get("bj_queue")),
-        "method": _text(data.get("bj_method")),
-        "site": _text(data.get("bj_site")),
-        "kwargs": _json(data.get("bj_kwargs")) or {},
-        "timeout": _int(data.get("timeout")),
-        "created_at": stamp(data.get("created_at")),
-        "enqueued_at": stamp(data.get("enqueued_at")) or iso(_float(data.get("bj_enqueued"))),
-        "started_at": stamp(data.get("started_at")),
-        "ended_at": stamp(data.get("ended_at")),
-        "run_at": iso(_float(data.get("bj_run_at"))),
-        "duration_seconds": _float(data.get("bj_duration")),
-        "attempts": _int(data.get("bj_attempts")) or 0,
-        "retry": _int(data.get("bj_retry")) or 0,
-        "retries_left": _int(data.get("retries_left")),
-        "worker": _text(data.get("worker_name")),
-        "error": _text(data.get("bj_error")),
-        "traceback": decompress(data.get("exc_info")),
-        "result": _json(data.get("bj_result")),
-        "on_success": _text(data.get("bj_on_success")),
-        "on_failure": _text(data.get("bj_on_failure")),
+        "id": job.id, "status": job.status, "queue": job.queue, "method": job.method, "site": job.site,
+        "kwargs": job.kwargs, "timeout": job.timeout, "created_at": stamp(job.created_at),
+        "enqueued_at": stamp(job.enqueued_at) or iso(job.enqueued), "started_at": stamp(job.started_at),
+        "ended_at": stamp(job.ended_at), "run_at": iso(job.run_at), "duration_seconds": job.duration,
+        "attempts": job.attempts, "retry": job.retry, "retries_left": job.retries_left, "worker": job.worker_name,
+        "error": job.error, "traceback": job.traceback, "result": job.result, "on_success": job.on_success,
+        "on_failure": job.on_failure,
     }

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from bench_jobs.jobs import scripts
 from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
+from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis
@@ -23,22 +25,15 @@ VISITS = 50   # indexes looked at per sweep (most are small or empty)
 CHUNK = 500   # ids per script call
 
 
-def _script(client: redis.Redis):
-    from bench_jobs.jobs.dispatch import _script_text
-
-    return client.register_script(_script_text("reconcile"))
-
-
 def _check(client: redis.Redis, keys: Keys, key: str, state: str, ids: list[str]) -> int:
     removed = 0
-    script = _script(client)
     for start in range(0, len(ids), CHUNK):
-        removed += int(script(args=[keys.bench_id, key, state, *ids[start:start + CHUNK]]))
+        removed += int(scripts.run(client, keys, "reconcile", [key], [keys.bench_id, state, *ids[start:start + CHUNK]]))
     return removed
 
 
 def _ids(values: list) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    return [text(v) or "" for v in values]
 
 
 def check_index(client: redis.Redis, keys: Keys, key: str, state: str) -> int:

@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.jobs.keys import STOPPED, Keys
+from bench_jobs.jobs.model import Job, text
 from bench_jobs.jobs.queries import (
     INDEX_OF,
     LIST_STATES,
     METHOD_SCAN_CAP,
     NEWEST_FIRST,
-    PAGE_FIELDS,
     SCAN_BATCH,
-    _text,
-    fetch_fields,
     job_detail,
     list_row,
     worker_rows,
@@ -215,12 +213,11 @@ def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: 
         ids = _window(client, index_keys, position, batch, newest)
         if not ids:
             break
-        hashes = fetch_fields(client, ids, PAGE_FIELDS)
+        jobs = Job.fetch_many(client, ids, Job.PAGE)
         for job_id in ids:
-            data = hashes[job_id]
-            if all(value is None for value in data.values()):
+            if not jobs[job_id].exists:
                 continue  # expired hash; its id leaves the index later
-            row = list_row(job_id, data, state)
+            row = list_row(jobs[job_id], state)
             if row["status"] not in wanted or not _method_ok(row["method"] or "", method):
                 continue
             if skip:
@@ -243,11 +240,11 @@ def _window(client: redis.Redis, index_keys: list[str], start: int, count: int, 
     directly at its offset (O(log N + count)), several are merged."""
     if len(index_keys) == 1:
         read = client.zrevrange if newest else client.zrange
-        return [_text(i) for i in read(index_keys[0], start, start + count - 1)]
+        return [text(i) or "" for i in read(index_keys[0], start, start + count - 1)]
     pipe = client.pipeline(transaction=False)
     for key in index_keys:
         (pipe.zrevrange if newest else pipe.zrange)(key, 0, start + count - 1, withscores=True)
-    merged = [(score, _text(job_id)) for reply in pipe.execute() for job_id, score in reply]
+    merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
     merged.sort(reverse=newest)
     return [job_id for _, job_id in merged[start:start + count]]
 

@@ -7,25 +7,18 @@ check and write it in one step, so a crash can never leave half a job or a ghost
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, RQ_QUEUES, Keys, job_key
+from bench_jobs.jobs import scripts
+from bench_jobs.jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys, job_key
+from bench_jobs.jobs.model import enqueue_fields, payload_fields, text, to_json
 
 if TYPE_CHECKING:
     import redis
-
-DESCRIPTION_LIMIT = 200
-RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 ENQUEUED, DUPLICATE, CONFLICT, SKIPPED, OVERLOADED = "enqueued", "duplicate", "conflict", "skipped", "overloaded"
 BATCH_CODES = {"e": ENQUEUED, "d": DUPLICATE, "c": CONFLICT, "o": OVERLOADED}
@@ -66,71 +59,6 @@ class JobSpec:
     kwargs_json: str | None = None  # `kwargs` already encoded by a caller that checked it (saves a second pass)
 
 
-@cache
-def script_source(name: str) -> str:
-    return resources.files("bench_jobs").joinpath("jobs", "lua", f"{name}.lua").read_text(encoding="utf-8")
-
-
-@cache
-def script_sha(name: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(script_source(name).encode()).hexdigest()
-
-
-def run_script(client: redis.Redis, name: str, keys: list[str], args: list[Any]) -> Any:
-    """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis)."""
-    from redis.exceptions import NoScriptError
-
-    try:
-        return client.evalsha(script_sha(name), len(keys), *keys, *args)
-    except NoScriptError:
-        client.script_load(script_source(name))
-        return client.evalsha(script_sha(name), len(keys), *keys, *args)
-
-
-def rq_time(epoch: float) -> str:
-    """RQ's timestamp format (UTC, microseconds, trailing Z)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime(RQ_TIME_FORMAT)
-
-
-def parse_rq_time(text: str | None) -> datetime | None:
-    """`rq_time`'s text back as an aware UTC datetime; None if empty or not in that format."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-_to_json = json.JSONEncoder(separators=(",", ":")).encode  # one bound encoder: json.dumps re-checks its options
-STORE_BELOW = 1024
-
-
-def zlib_stream(data: bytes) -> bytes:
-    """`data` as a zlib stream, as `zlib.decompress` (and so RQ) reads it.
-
-    Small payloads are framed as one stored (uncompressed) deflate block: deflate would not make
-    them smaller, and setting up a compressor costs more than the rest of a bulk enqueue.
-    """
-    if len(data) >= STORE_BELOW:
-        return zlib.compress(data, 1)
-    size = len(data)
-    return b"\x78\x01\x01" + struct.pack("<HH", size, size ^ 0xFFFF) + data + struct.pack(">I", zlib.adler32(data))
-
-
-def rq_data(method: str, kwargs: dict[str, Any]) -> bytes:
-    """RQ's `data` field for JSONSerializer: zlib(JSON [func_name, instance, args, kwargs])."""
-    return zlib_stream(_to_json([method, None, [], kwargs]).encode())
-
-
-def describe(method: str, kwargs_json: str) -> str:
-    """RQ-style description `module.func(a=1, b=2)`, shortened so big payloads stay out of listings."""
-    text = f"{method}(**{kwargs_json})" if kwargs_json != "{}" else f"{method}()"
-    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 3] + "..."
-
-
 def new_job_id() -> str:
     """32 random hex digits (RQ accepts any id; uuid4 formatting costs more than the rest of a bulk job)."""
     return os.urandom(16).hex()
@@ -142,26 +70,16 @@ def _is_scheduled(spec: JobSpec, now: float) -> bool:
 
 def _common_fields(keys: Keys, spec: JobSpec, now: float) -> list[Any]:
     """Hash fields that depend only on the job's options, not on its id or arguments."""
-    stamp = rq_time(now)
-    fields: list[Any] = [
-        "created_at", stamp, "enqueued_at", stamp, "origin", keys.rq_queue_name(spec.queue),
-        "timeout", int(spec.timeout), "result_ttl", int(spec.result_ttl), "failure_ttl", int(spec.failure_ttl),
-        "retries_left", int(spec.retry), "bj_site", spec.site, "bj_method", spec.method, "bj_queue", spec.queue,
-        "bj_enqueued", repr(now), "bj_attempts", 0, "bj_retry", int(spec.retry),
-    ]
-    if spec.on_success:
-        fields += ["bj_on_success", spec.on_success]
-    if spec.on_failure:
-        fields += ["bj_on_failure", spec.on_failure]
-    return fields
+    return enqueue_fields(site=spec.site, queue=spec.queue, rq_queue=keys.rq_queue_name(spec.queue),
+                          method=spec.method, timeout=spec.timeout, retry=spec.retry, result_ttl=spec.result_ttl,
+                          failure_ttl=spec.failure_ttl, on_success=spec.on_success, on_failure=spec.on_failure,
+                          now=now)
 
 
 def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[str, bytes, str]:
     """(bj_kwargs JSON, RQ data blob, description); one json.dumps serves all three."""
-    kwargs_json = spec.kwargs_json or _to_json(spec.kwargs)
-    method_json = method_json or _to_json(spec.method)
-    data = zlib_stream(f"[{method_json},null,[],{kwargs_json}]".encode())
-    return kwargs_json, data, describe(spec.method, kwargs_json)
+    kwargs_json = spec.kwargs_json or to_json(spec.kwargs)
+    return (kwargs_json, *payload_fields(spec.method, kwargs_json, method_json))
 
 
 def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any]]:
@@ -173,23 +91,16 @@ def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list
               "description", description, "status", "scheduled" if scheduled else "queued"]
     if scheduled:
         fields += ["bj_run_at", repr(float(spec.run_at))]  # type: ignore[arg-type]
-    script_keys = [
-        job_key(job_id), keys.queue(spec.queue), RQ_QUEUES,
-        keys.index("queued", spec.queue, spec.site), keys.index("scheduled", spec.queue, spec.site),
-        keys.sites_seen(), keys.wake(spec.queue), keys.scheduled(),
-    ]
+    script_keys = [job_key(job_id), keys.queue(spec.queue), keys.index("queued", spec.queue, spec.site),
+                   keys.index("scheduled", spec.queue, spec.site), keys.wake(spec.queue)]
     if spec.once_key:
         script_keys.append(spec.once_key)
     args = [
         job_id, spec.site, int(spec.at_front), int(spec.deduplicate), int(spec.max_queued or 0), repr(now),
-        repr(float(spec.run_at)) if scheduled else "", int(spec.once_ttl or 0), f"{keys.prefix}:idx:",
+        repr(float(spec.run_at)) if scheduled else "", int(spec.once_ttl or 0),
         "f" if not spec.job_id else "-", *fields,
     ]
     return script_keys, args
-
-
-def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def enqueue_job(client: redis.Redis, keys: Keys, *, job_id: str | None, site: str, queue: str, method: str,
@@ -239,14 +150,12 @@ def _batch_command(keys: Keys, sha: str, batch: list[JobSpec], now: float) -> tu
     """One packed EVALSHA of enqueue_many.lua for `batch`, and the ids it will use."""
     first = batch[0]
     common = _common_fields(keys, first, now)
-    args: list[Any] = [
-        "EVALSHA", sha, 7, keys.queue(first.queue), RQ_QUEUES, keys.index("queued", first.queue, first.site),
-        keys.index("scheduled", first.queue, first.site), keys.sites_seen(), keys.wake(first.queue),
-        keys.scheduled(), first.site, int(first.deduplicate), int(first.max_queued or 0), repr(now),
-        f"{keys.prefix}:idx:", len(common), *common,
-    ]
+    own_keys = [keys.queue(first.queue), keys.index("queued", first.queue, first.site),
+                keys.index("scheduled", first.queue, first.site), keys.wake(first.queue)]
+    args: list[Any] = ["EVALSHA", sha, *scripts.call_args(keys, own_keys, [
+        first.site, int(first.deduplicate), int(first.max_queued or 0), repr(now), "", len(common), *common])]
     ids = []
-    method_json = _to_json(first.method)
+    method_json = to_json(first.method)
     fresh = os.urandom(16 * len(batch)).hex()  # one syscall for the batch's new ids
     for n, spec in enumerate(batch):
         job_id = spec.job_id or fresh[32 * n: 32 * n + 32]
@@ -284,7 +193,7 @@ class _Stream:
         codes, queued = self.conn.read_response()
         ids = self.waiting.pop(0)
         results.extend(EnqueueResult(job_id, BATCH_CODES[code], int(queued) if code == "o" else 0)
-                       for job_id, code in zip(ids, _decode(codes), strict=True))
+                       for job_id, code in zip(ids, text(codes) or "", strict=True))
 
     def close(self, clean: bool) -> None:
         if not clean:
@@ -301,8 +210,7 @@ def enqueue_many(client: redis.Redis, keys: Keys, specs: Iterable[JobSpec], batc
     the whole is not: on a connection error the batches Redis already ran stay enqueued. A job with
     a `once_key` goes through `enqueue_job` on its own.
     """
-    sha = script_sha("enqueue_many")
-    client.script_load(script_source("enqueue_many"))  # so no EVALSHA below can hit NOSCRIPT
+    sha = scripts.load(client, "enqueue_many")  # so no EVALSHA below can hit NOSCRIPT
     results: list[EnqueueResult] = []
     stream = _Stream(client, window)
     clean = False
@@ -323,5 +231,5 @@ def enqueue_many(client: redis.Redis, keys: Keys, specs: Iterable[JobSpec], batc
 def enqueue_spec(client: redis.Redis, keys: Keys, spec: JobSpec) -> EnqueueResult:
     """`enqueue_job` for a ready JobSpec."""
     script_keys, args = _script_call(keys, spec, time.time())
-    status, returned_id, count = run_script(client, "enqueue", script_keys, args)
-    return EnqueueResult(_decode(returned_id), _decode(status), int(count))
+    status, returned_id, count = scripts.run(client, keys, "enqueue", script_keys, args)
+    return EnqueueResult(text(returned_id) or "", text(status) or "", int(count))

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 NAMESPACE = "bench_jobs"
 QUEUE_STATES = ("pending", "started", "scheduled", "failed")
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def queue_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
@@ -87,10 +85,10 @@ def duration_buckets(raw: dict[Any, Any]) -> dict[tuple[str, str], dict[str, flo
     """
     series: dict[tuple[str, str], dict[str, float]] = {}
     for field, value in raw.items():
-        head, _, le = _text(field).rpartition("|")
+        head, _, le = (text(field) or "").rpartition("|")
         queue, _, method = head.partition("|")
         if queue and method and le:
-            series.setdefault((queue, method), {})[le] = float(_text(value))
+            series.setdefault((queue, method), {})[le] = float(text(value) or "")
     return series
 
 
@@ -134,9 +132,9 @@ def scheduler_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
                                "Seconds between an event's due slot and its last enqueue.",
                                labels=["site", "event", "cron", "method"])
     for field, value in sorted(client.hgetall(Keys(bench.bench_id).scheduler_lag()).items()):
-        labels = lag_labels(_text(field))
+        labels = lag_labels(text(field) or "")
         if labels:
-            family.add_metric(labels, float(_text(value)))
+            family.add_metric(labels, float(text(value) or ""))
     yield family
 
 

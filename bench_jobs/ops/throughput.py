@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis
@@ -17,9 +18,6 @@ if TYPE_CHECKING:
 OUTCOMES = ("ok", "failed", "retried")
 SPANS = {"hour": ("m", 60, 60), "day": ("h", 3600, 24)}  # name -> (key span, bucket seconds, buckets)
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def read(client: redis.Redis, keys: Keys, span: str = "hour", now: float | None = None) -> list[dict[str, Any]]:
@@ -34,9 +32,9 @@ def read(client: redis.Redis, keys: Keys, span: str = "hour", now: float | None 
     for bucket, raw in zip(buckets, pipe.execute(), strict=True):
         counts: dict[tuple[str, str, str], int] = {}
         for field, value in raw.items():
-            site, _, rest = _text(field).partition("|")
+            site, _, rest = (text(field) or "").partition("|")
             queue, _, outcome = rest.rpartition("|")
-            counts[(site, queue, outcome)] = int(_text(value))
+            counts[(site, queue, outcome)] = int(text(value) or "")
         out.append({"t": bucket * seconds, "counts": counts})
     return out
 

@@ -169,12 +169,12 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
 
 def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> dict[str, Any]:
     """Run the event's method here, as a worker would (allow-list, site context, after-commit unit)."""
-    from bench_jobs.worker.runner import run_now
+    from bench_jobs.jobs.enqueue import run_here
 
     started = time.time()
     status, error, trace = "finished", "", ""
     try:
-        run_now(bench, site, event.method, {})
+        run_here(bench, site, event.method, {})
     except Exception as exc:  # a failing job is reported and logged, not raised
         status, error, trace = "failed", f"{type(exc).__name__}: {exc}", _app_traceback(exc)
     duration = round(time.time() - started, 3)

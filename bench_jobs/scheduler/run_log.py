@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.jobs.keys import ACTIVE_STATES, job_key
+from bench_jobs.jobs.keys import ACTIVE_STATES
+from bench_jobs.jobs.model import Job, text
 
 if TYPE_CHECKING:
     import redis
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 LOG_MAXLEN = 1000
 TRACEBACK_LIMIT = 8000
-JOB_FIELDS = ("status", "bj_duration", "bj_error", "exc_info", "started_at", "ended_at")
 
 
 @dataclass
@@ -58,7 +57,7 @@ class RunRecord:
 
 
 def load_records(client: redis.Redis, keys: Keys, site: str) -> dict[str, RunRecord]:
-    return {k.decode(): RunRecord.parse(v) for k, v in client.hgetall(keys.scheduler_last(site)).items()}
+    return {text(k) or "": RunRecord.parse(v) for k, v in client.hgetall(keys.scheduler_last(site)).items()}
 
 
 def load_record(client: redis.Redis, keys: Keys, site: str, event_key: str) -> RunRecord:
@@ -81,7 +80,7 @@ def append(client: redis.Redis, keys: Keys, site: str, **fields: Any) -> str:
     entry = {k: ("" if v is None else str(v)) for k, v in fields.items()}
     entry.setdefault("time", f"{time.time():.3f}")
     entry_id = client.xadd(keys.scheduled_job_log(site), entry, maxlen=LOG_MAXLEN, approximate=True)
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return text(entry_id) or ""
 
 
 def read_log(client: redis.Redis, keys: Keys, site: str, limit: int = 50,
@@ -107,25 +106,10 @@ def read_log(client: redis.Redis, keys: Keys, site: str, limit: int = 50,
 
 
 # -- reading a run's end from its job ------------------------------------------------------------
-def _text(value: bytes | None) -> str | None:
-    return value.decode(errors="replace") if value is not None else None
-
-
-def job_state(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
-    """Status, duration, error and traceback of a job, or None when its hash is gone."""
-    values = client.hmget(job_key(job_id), list(JOB_FIELDS))
-    if values[0] is None:
-        return None
-    status, duration, error, exc_info, started, ended = values
-    traceback = None
-    if exc_info:
-        try:
-            traceback = zlib.decompress(exc_info).decode(errors="replace")
-        except zlib.error:
-            traceback = exc_info.decode(errors="replace")
-    return {"status": _text(status), "duration": float(duration) if duration else None,
-            "error": _text(error), "traceback": traceback, "started_at": _text(started),
-            "ended_at": _text(ended)}
+def job_state(client: redis.Redis, job_id: str) -> Job | None:
+    """Status, duration, error, traceback and times of a job, or None when its hash is gone."""
+    job = Job.fetch_many(client, [job_id], Job.RUN_END)[job_id]
+    return job if job.status is not None else None
 
 
 def reconcile(client: redis.Redis, keys: Keys, site: str, event_key: str, record: RunRecord,
@@ -134,18 +118,17 @@ def reconcile(client: redis.Redis, keys: Keys, site: str, event_key: str, record
     if not record.open or not record.job_id:
         return False
     state = job_state(client, record.job_id)
-    if state is not None and state["status"] in ACTIVE_STATES:
+    if state is not None and state.status in ACTIVE_STATES:
         return False
     if state is None:  # expired (result_ttl) or deleted before we looked: we cannot tell how it went
-        state = {"status": "unknown", "duration": None, "error": "job record gone (expired or deleted)",
-                 "traceback": None}
+        state = Job(record.job_id, status="unknown", error="job record gone (expired or deleted)", exists=False)
     record.open = False
-    record.status = state["status"]
-    record.duration = state["duration"]
-    traceback = (state.get("traceback") or "")[-TRACEBACK_LIMIT:]
+    record.status = state.status
+    record.duration = state.duration
+    traceback = (state.traceback or "")[-TRACEBACK_LIMIT:]
     append(client, keys, site, kind="end", event=event, method=method, job_id=record.job_id,
-           status=record.status, duration=record.duration, error=state.get("error"), traceback=traceback,
-           started_at=state.get("started_at"), ended_at=state.get("ended_at"))
+           status=record.status, duration=record.duration, error=state.error, traceback=traceback,
+           started_at=state.started_at, ended_at=state.ended_at)
     save_record(client, keys, site, event_key, record)
     return True
 
@@ -155,5 +138,5 @@ def live_status(client: redis.Redis, record: RunRecord) -> tuple[str | None, flo
     if record.open and record.job_id:
         state = job_state(client, record.job_id)
         if state is not None:
-            return state["status"], state["duration"]
+            return state.status, state.duration
     return record.status, record.duration

@@ -21,7 +21,7 @@ from bench_jobs.worker.runner import Interrupt, JobStopped, JobTimeout, Outcome,
 
 if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
-    from bench_jobs.jobs.dispatch import ClaimedJob
+    from bench_jobs.jobs.model import Job
 
 PR_SET_PDEATHSIG = 1
 
@@ -29,7 +29,7 @@ PR_SET_PDEATHSIG = 1
 class Executor(Protocol):
     current: str | None  # id of the job running now
 
-    def run(self, job: ClaimedJob, timeout: int) -> Outcome: ...
+    def run(self, job: Job, timeout: int) -> Outcome: ...
 
     def stop_job(self, job_id: str, reason: Interrupt | None = None) -> bool:
         """Cut the job short if it is the one running (called from another thread); `reason`
@@ -54,7 +54,7 @@ class InProcess:
         signal.signal(signal.SIGALRM, self._on_alarm)
         signal.signal(signal.SIGUSR1, self._on_request)
 
-    def run(self, job: ClaimedJob, timeout: int) -> Outcome:
+    def run(self, job: Job, timeout: int) -> Outcome:
         start = time.perf_counter()
         self.current, self.pending, self.timeout = job.id, None, timeout
         try:
@@ -106,7 +106,7 @@ class Forking:
         self.current: str | None = None
         self.kill_reason: Interrupt | None = None
 
-    def run(self, job: ClaimedJob, timeout: int) -> Outcome:
+    def run(self, job: Job, timeout: int) -> Outcome:
         start = time.perf_counter()
         read_end, write_end = os.pipe()
         parent = os.getpid()
@@ -151,7 +151,7 @@ class Forking:
             if done:
                 return bytes(data) + _read_available(fd), status
 
-    def _child(self, job: ClaimedJob, fd: int, parent: int) -> None:
+    def _child(self, job: Job, fd: int, parent: int) -> None:
         """In the child: never returns. SIGTERM/SIGINT are the parent's business (a warm stop must
         let the job finish); the child dies with its parent so no orphan keeps running the job."""
         code = 0

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
 from bench_jobs.jobs.dispatch import (
-    ClaimedJob,
     Dispatcher,
     Ending,
     new_worker_name,
@@ -26,6 +25,7 @@ from bench_jobs.jobs.dispatch import (
     unregister_worker,
 )
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.model import Job
 from bench_jobs.logs import writer as worklog
 from bench_jobs.worker import spool
 from bench_jobs.worker.execution import Executor, Forking, InProcess
@@ -191,7 +191,7 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
-        job: ClaimedJob | None = None
+        job: Job | None = None
         while True:
             self._housekeeping()
             if job is not None and self.stop_requested:
@@ -214,10 +214,10 @@ class Worker:
             if not more and job is None:
                 return
 
-    def _claim(self) -> ClaimedJob | None:
+    def _claim(self) -> Job | None:
         return self._redis_retry(lambda: self.dispatch.claim(self._order()))
 
-    def _run(self, job: ClaimedJob) -> Ending:
+    def _run(self, job: Job) -> Ending:
         self.log.info("started", f"attempt {job.attempts}" if job.attempts > 1 else "", job_id=job.id,
                       site=job.site, method=job.method)
         if job.problem:  # written into Redis by hand, unreadable: fail it, run nothing
@@ -228,7 +228,7 @@ class Worker:
         conclude(self.bench, job, outcome, ending, self.log)
         return ending
 
-    def _finish(self, job: ClaimedJob, ending: Ending, next_queues: list[str] | None = None) -> ClaimedJob | None:
+    def _finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None) -> Job | None:
         # Retried through Redis outages: losing a finished job's state would run it twice. Only a
         # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
         try:

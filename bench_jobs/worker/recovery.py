@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
-from bench_jobs.jobs.keys import FAILED, Keys, job_key
+from bench_jobs.jobs.keys import FAILED, Keys
+from bench_jobs.jobs.model import Job
 
 if TYPE_CHECKING:
     import redis
@@ -50,7 +51,6 @@ def sweep_options(bench: Bench) -> dict[str, Any]:
     return {"grace": timings.grace, "interval": timings.sweep_every, "dead_after": timings.dead_after,
             "failure_ttl": policy.failure_ttl, "failed_limit": policy.failed_limit}
 
-FIELDS = ("status", "bj_site", "bj_method", "bj_error", "bj_queue")
 
 
 def after_sweep(client: redis.Redis, bench: Bench, log: WorkLog, result: SweepResult) -> None:
@@ -73,13 +73,12 @@ def report_swept(client: redis.Redis, bench: Bench, log: WorkLog, job_ids: list[
         return
     from bench_jobs.logs.error_log import add_entry
 
-    with client.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hmget(job_key(job_id), FIELDS)
-        rows = pipe.execute()
+    jobs = Job.fetch_many(client, job_ids, ("status", "site", "method", "error", "queue"))
     limit = S.ERROR_LOG_LIMIT.read(bench)
-    for job_id, raw in zip(job_ids, rows, strict=True):
-        status, site, method, error, queue = (v.decode(errors="replace") if v else "" for v in raw)
+    for job_id in job_ids:
+        job = jobs[job_id]
+        status, site, method, error, queue = (v or "" for v in (job.status, job.site, job.method, job.error,
+                                                                 job.queue))
         fields = {"job_id": job_id, "site": site or None, "method": method or None}
         reason = error or "worker died"
         if status == FAILED:

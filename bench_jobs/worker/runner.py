@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.context import using
-from bench_jobs.jobs.dispatch import ClaimedJob, Ending
+from bench_jobs.jobs.dispatch import Ending
+from bench_jobs.jobs.enqueue import run_here, unit_of_work
 from bench_jobs.jobs.keys import DEFAULT_FAILED_LIMIT, DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL
+from bench_jobs.jobs.model import Job
 
 if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
@@ -104,14 +106,6 @@ def resolve(bench: Bench, dotted: str) -> Callable[..., Any]:
     return func
 
 
-def unit_of_work() -> contextlib.AbstractContextManager[Any]:
-    """The enqueue side's unit of work (commit on success, rollback on failure): what a failed job
-    enqueued after-commit is never sent."""
-    from bench_jobs.jobs.enqueue import unit_of_work as uow
-
-    return uow()
-
-
 def error_line(exc: BaseException) -> str:
     """'ValueError: boom' (first line only: bj_error is one line)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -119,7 +113,7 @@ def error_line(exc: BaseException) -> str:
 
 
 # -- running --------------------------------------------------------------------------------
-def execute(bench: Bench, job: ClaimedJob) -> Outcome:
+def execute(bench: Bench, job: Job) -> Outcome:
     """Run `job` here and now with its site in context. Never raises for the job's own failures;
     an `Interrupt` raised into it (timeout, stop) becomes the outcome of that kind."""
     from bench_jobs.errors import BenchJobsError
@@ -147,15 +141,6 @@ def job_traceback(exc: BaseException) -> str:
     if frames is not None and frames.tb_next is not None:
         frames = frames.tb_next
     return "".join(tb.format_exception(type(exc), exc, frames))
-
-
-def run_now(bench: Bench, site: str | None, method: str, kwargs: dict[str, Any]) -> Any:
-    """Run a method in this process (enqueue(now=True), `execute`): same allow-list and unit of
-    work as a worker; its exceptions propagate to the caller."""
-    with using(bench, site):
-        func = resolve(bench, method)
-        with unit_of_work():
-            return func(**kwargs)
 
 
 # -- deciding --------------------------------------------------------------------------------
@@ -187,7 +172,7 @@ def compress(text: str) -> bytes:
     return zlib.compress(text.encode()) if text else b""
 
 
-def settle(job: ClaimedJob, outcome: Outcome, policy: RetryPolicy, now: float,
+def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: float,
            rand: Callable[[], float] = random.random) -> Ending:
     """The job's next state. Failures retry while retries are left; a method outside the allow-list
     and an explicit stop never do; a worker stop retries at once (it was not the job's fault).
@@ -224,7 +209,7 @@ def attempt_label(attempts: int, retry: int) -> str:
     return f"attempt {attempts} (retry={retry} planned {planned}; the extra runs were recovered or retried)"
 
 
-def conclude(bench: Bench, job: ClaimedJob, outcome: Outcome, ending: Ending, log: WorkLog) -> None:
+def conclude(bench: Bench, job: Job, outcome: Outcome, ending: Ending, log: WorkLog) -> None:
     """Log the run, record a final failure in the site's Error Log, run the job's callback."""
     fields = {"job_id": job.id, "site": job.site, "method": job.method, "duration": outcome.duration}
     attempt = attempt_label(job.attempts, job.retry)
@@ -245,7 +230,7 @@ def conclude(bench: Bench, job: ClaimedJob, outcome: Outcome, ending: Ending, lo
         _callback(bench, job, callback, outcome, log)
 
 
-def _error_log(job: ClaimedJob, outcome: Outcome, log: WorkLog) -> None:
+def _error_log(job: Job, outcome: Outcome, log: WorkLog) -> None:
     try:
         from bench_jobs.logs.error_log import log_error
 
@@ -255,7 +240,7 @@ def _error_log(job: ClaimedJob, outcome: Outcome, log: WorkLog) -> None:
         log.warning("error-log", f"could not write the Error Log: {error_line(exc)}", job_id=job.id)
 
 
-def _callback(bench: Bench, job: ClaimedJob, dotted: str, outcome: Outcome, log: WorkLog) -> None:
+def _callback(bench: Bench, job: Job, dotted: str, outcome: Outcome, log: WorkLog) -> None:
     """on_success(job_id=, result=) / on_failure(job_id=, error=, traceback=), through the allow-list
     and inside their own unit of work; a failing callback is logged, the job's state stands."""
     kwargs: dict[str, Any] = {"job_id": job.id}
@@ -264,7 +249,7 @@ def _callback(bench: Bench, job: ClaimedJob, dotted: str, outcome: Outcome, log:
     else:
         kwargs.update(error=outcome.error, traceback=outcome.traceback)
     try:
-        run_now(bench, job.site, dotted, kwargs)
+        run_here(bench, job.site, dotted, kwargs)
     except Exception as exc:
         log.error("callback-failed", f"{dotted}: {error_line(exc)}", job_id=job.id, site=job.site,
                   method=job.method, traceback=tb.format_exc())

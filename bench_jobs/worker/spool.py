@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_jobs.bench.config import write_atomic
-from bench_jobs.jobs.dispatch import ClaimedJob, Dispatcher, Ending
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
+from bench_jobs.jobs.model import Job
 
 if TYPE_CHECKING:
     import redis
@@ -58,7 +59,7 @@ def replay(bench: Bench, client: redis.Redis, keys: Keys) -> list[tuple[str, boo
         except (OSError, ValueError, KeyError, TypeError):
             path.replace(path.with_suffix(".unreadable"))  # kept for a human, never retried
             continue
-        job = ClaimedJob(id=job_id, queue="", site="", method="", kwargs={}, timeout=None, attempts=1, retry=0)
+        job = Job(job_id, attempts=1)
         applied, _ = Dispatcher(client, keys, worker).finish(job, ending)
         os.unlink(path)
         done.append((job_id, applied))

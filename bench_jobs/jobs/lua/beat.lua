@@ -1,11 +1,12 @@
--- A worker's heartbeat. ARGV = bench_id, worker, alive_ms, now_iso, job_id ('' when idle).
+-- include: dispatch_common
+-- A worker's heartbeat. ARG = bench_id, worker, alive_ms, now_iso, job_id ('' when idle).
 -- Refreshes the alive key (and the bench's contact, see `contact`), then reads whether the worker is
 -- still registered and the job still started by it: read after the refresh, so a sweep in between
 -- cannot make a "still yours" answer stale. Returns {registered (0/1), job status, job owner}.
-local worker, alive_ms, iso, id = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local worker, alive_ms, iso, id = ARG[2], tonumber(ARG[3]), ARG[4], ARG[5]
 contact(alive_ms)
-redis.call('SET', P .. ':alive:' .. worker, '1', 'PX', alive_ms)
-local registered = redis.call('SISMEMBER', P .. ':workers', worker)
+redis.call('SET', ALIVE_P .. worker, '1', 'PX', alive_ms)
+local registered = redis.call('SISMEMBER', WORKERS, worker)
 if registered == 1 then redis.call('HSET', wkey(worker), 'last_heartbeat', iso) end
 if id == '' then return {registered, false, false} end
 local f = redis.call('HMGET', jkey(id), 'status', 'worker_name')

@@ -1,3 +1,4 @@
--- A bench process reached Redis (a worker registering): ARGV = bench_id, dead_after_ms. See `contact`.
-contact(tonumber(ARGV[2]))
+-- include: dispatch_common
+-- A bench process reached Redis (a worker registering): ARG = bench_id, dead_after_ms. See `contact`.
+contact(tonumber(ARG[2]))
 return 1

@@ -1,20 +1,12 @@
--- Shared by the worker-side scripts: bench_jobs/dispatch.py prepends this file to claim.lua,
--- finish.lua, promote.lua and sweep.lua. ARGV[1] is always the bench id. Key names follow
--- docs/storage.md; they are built here because a job's site and queue are only known once read.
-local B = ARGV[1]
-local P = 'bj:' .. B
-
-local function qkey(q) return 'rq:queue:' .. B .. ':' .. q end
-local function jkey(id) return 'rq:job:' .. id end
-local function idx(state, q, site) return P .. ':idx:' .. state .. ':' .. q .. ':' .. site end
-local function wkey(name) return 'rq:worker:' .. name end
+-- Shared by the worker-side scripts (claim, finish, promote, sweep): each one starts with
+-- `-- include: dispatch_common`, and bench_jobs/jobs/store.py puts this file there (after keys.lua).
 
 -- [rq-compat] RQ 3's own records, kept in step so `rq info`, rq-dashboard and rq's API see what
 -- bench-jobs does (issue 10): a busy worker's current execution, results streams, the finished and
 -- scheduled registries. Every write is inside the script that changes the job: no extra round trip.
 local function rq_execution(id, attempts) return id .. ':bj' .. attempts end
 local function rq_execution_start(worker, id, attempts, now, ttl)
-  local ek, xk = 'rq:execution:' .. rq_execution(id, attempts), wkey(worker) .. ':executions'
+  local ek, xk = EXECUTION_P .. rq_execution(id, attempts), wkey(worker) .. EXECUTIONS_S
   redis.call('HSET', ek, 'id', 'bj' .. attempts, 'job_id', id, 'created_at', now, 'last_heartbeat', now,
              'worker_name', worker)
   redis.call('EXPIRE', ek, ttl)
@@ -22,13 +14,13 @@ local function rq_execution_start(worker, id, attempts, now, ttl)
   redis.call('EXPIRE', xk, ttl)
 end
 local function rq_execution_end(worker, id, attempts)
-  redis.call('SREM', wkey(worker) .. ':executions', rq_execution(id, attempts))
-  redis.call('DEL', 'rq:execution:' .. rq_execution(id, attempts))
+  redis.call('SREM', wkey(worker) .. EXECUTIONS_S, rq_execution(id, attempts))
+  redis.call('DEL', EXECUTION_P .. rq_execution(id, attempts))
 end
 -- RQ's results stream (rq.results.Result): type 1 successful, 2 failed, 3 stopped; `value` is already
 -- base64 as RQ stores it (return_value: the JSON result; exc_string: zlib of the traceback).
 local function rq_result(id, kind, worker, now, ttl, field, value, execution)
-  local rk = 'rq:results:' .. id
+  local rk = RESULTS_P .. id
   if value ~= '' then
     redis.call('XADD', rk, 'MAXLEN', '10', '*', 'type', kind, 'worker_name', worker, field, value,
                'execution_id', execution, 'execution_ended_at', now)
@@ -38,32 +30,32 @@ local function rq_result(id, kind, worker, now, ttl, field, value, execution)
   end
   if ttl > 0 then redis.call('EXPIRE', rk, ttl) elseif ttl < 0 then redis.call('PERSIST', rk) end
 end
-local function rq_scheduled(q) return 'rq:scheduled:' .. B .. ':' .. q end
+local function rq_scheduled(q) return RQ_SCHEDULED_P .. q end
 
 -- A token on the queue's wake list wakes one idle worker; capped so nobody can fill Redis with them.
 local function wake(q)
-  redis.call('LPUSH', P .. ':wake:' .. q, '1')
-  redis.call('LTRIM', P .. ':wake:' .. q, 0, 999)
+  redis.call('LPUSH', WAKE_P .. q, '1')
+  redis.call('LTRIM', WAKE_P .. q, 0, 999)
 end
 
--- Outages are not deaths. Every heartbeat, registration and sweep refreshes `P:contact`, whose TTL
+-- Outages are not deaths. Every heartbeat, registration and sweep refreshes CONTACT, whose TTL
 -- is half the dead-after time (a live worker beats every third of it). Found missing, nobody of the
 -- bench reached Redis for that long: Redis was down, restarted or paused (its TTLs ran on), or no
--- bench process ran at all. Alive keys that ran out meanwhile then prove nothing, so `P:outage`
+-- bench process ran at all. Alive keys that ran out meanwhile then prove nothing, so OUTAGE
 -- holds every death verdict for one dead-after time counted from now, in which live workers beat again.
 -- Both are judged by Redis' own clock, so a sweeper that was itself cut off changes nothing.
 local function contact(dead_after_ms)
   local half = math.max(1, math.floor(dead_after_ms / 2))
-  if not redis.call('SET', P .. ':contact', '1', 'PX', half, 'GET') then
-    redis.call('SET', P .. ':outage', '1', 'PX', math.max(1, math.floor(dead_after_ms)))
+  if not redis.call('SET', CONTACT, '1', 'PX', half, 'GET') then
+    redis.call('SET', OUTAGE, '1', 'PX', math.max(1, math.floor(dead_after_ms)))
   end
 end
 
 -- Take a started job out of every "running" index (bench-wide, per site, RQ's wip registry).
 local function unstart(id, q, site)
-  redis.call('ZREM', P .. ':started', id)
+  redis.call('ZREM', STARTED, id)
   redis.call('ZREM', idx('started', q, site), id)
-  redis.call('ZREM', 'rq:wip:' .. B .. ':' .. q, id)
+  redis.call('ZREM', WIP_P .. q, id)
 end
 
 -- RQ's `retries_left`, kept in step for RQ's tools and `jobs show`: retries not used yet, once the
@@ -79,7 +71,7 @@ local function requeue(id, q, site, now, front)
   redis.call('HSET', jk, 'status', 'queued')
   redis.call('PERSIST', jk)
   if front then redis.call('LPUSH', qkey(q), id) else redis.call('RPUSH', qkey(q), id) end
-  redis.call('SADD', 'rq:queues', qkey(q))
+  redis.call('SADD', RQ_QUEUES, qkey(q))
   redis.call('ZADD', idx('queued', q, site), now, id)
   wake(q)
 end
@@ -91,7 +83,7 @@ local function fail_job(id, q, site, status, reason, exc, now, iso, ttl, limit)
   redis.call('HSET', jk, 'status', status, 'bj_error', reason, 'ended_at', iso)
   if exc ~= '' then redis.call('HSET', jk, 'exc_info', exc) end
   local fidx = idx('failed', q, site)
-  local rqf = 'rq:failed:' .. B .. ':' .. q
+  local rqf = FAILED_P .. q
   redis.call('ZADD', fidx, now, id)
   redis.call('ZADD', rqf, now + ttl, id)
   if ttl > 0 then
@@ -177,8 +169,8 @@ local function claim(worker, now, iso, queues)
                    'last_heartbeat', iso)
         redis.call('ZREM', idx('queued', q, site), id)
         redis.call('ZADD', idx('started', q, site), now, id)
-        redis.call('ZADD', P .. ':started', now, id)
-        redis.call('ZADD', 'rq:wip:' .. B .. ':' .. q, now + (tonumber(f[5]) or 300) + 60, id)
+        redis.call('ZADD', STARTED, now, id)
+        redis.call('ZADD', WIP_P .. q, now + (tonumber(f[5]) or 300) + 60, id)
         if redis.call('EXISTS', wkey(worker)) == 1 then
           redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', id)
           rq_execution_start(worker, id, attempts, now, (tonumber(f[5]) or 300) + 60) -- [rq-compat]
@@ -190,7 +182,7 @@ local function claim(worker, now, iso, queues)
   end
   -- Every queue is empty: the tokens left on their wake lists are stale, and a worker that
   -- BLPOPs them would only wake for nothing. Enqueues after this point push fresh ones.
-  for _, q in ipairs(queues) do redis.call('DEL', P .. ':wake:' .. q) end
+  for _, q in ipairs(queues) do redis.call('DEL', WAKE_P .. q) end
   if redis.call('EXISTS', wkey(worker)) == 1 then
     redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '')
   end

@@ -2,23 +2,22 @@
 -- The bulk twin of enqueue.lua (same checks per job, same writes), with the per-queue writes
 -- (RPUSH, index ZADD, wake tokens, registrations) done once per batch instead of once per job.
 --
--- KEYS[1] rq:queue:{B}:{q}  KEYS[2] rq:queues  KEYS[3] bj:{B}:idx:queued:{q}:{s}
--- KEYS[4] bj:{B}:idx:scheduled:{q}:{s}  KEYS[5] bj:{B}:sites  KEYS[6] bj:{B}:wake:{q}  KEYS[7] bj:{B}:scheduled
--- ARGV[1] site  ARGV[2] deduplicate 0|1  ARGV[3] max_queued (0 = none)  ARGV[4] enqueue time
--- ARGV[5] index prefix "bj:{B}:idx:"  ARGV[6] n = number of common field/value ARGV entries
--- ARGV[7 .. 6+n] common field/value pairs (same for every job of the batch)
+-- K[1] rq:queue:{B}:{q}  K[2] bj:{B}:idx:queued:{q}:{s}  K[3] bj:{B}:idx:scheduled:{q}:{s}  K[4] bj:{B}:wake:{q}
+-- ARG[1] site  ARG[2] deduplicate 0|1  ARG[3] max_queued (0 = none)  ARG[4] enqueue time
+-- ARG[5] (unused)  ARG[6] n = number of common field/value ARG entries
+-- ARG[7 .. 6+n] common field/value pairs (same for every job of the batch)
 -- then per job 6 entries: id, flags ("f" fresh id, "a" at front), run_at or "", kwargs json, data, description
 -- Returns {codes, queued}: codes has one letter per job in order (e enqueued, d duplicate, c conflict,
 -- o overloaded); queued is the queue's length as the last overloaded job saw it.
 -- (A compact reply: parsing a 2-entry-per-job array would cost the client more than the whole script.)
 
-local queue_key, site, dedupe = KEYS[1], ARGV[1], ARGV[2]
-local limit, now, prefix = tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local ncommon = tonumber(ARGV[6])
+local queue_key, site, dedupe = K[1], ARG[1], ARG[2]
+local limit, now = tonumber(ARG[3]), ARG[4]
+local ncommon = tonumber(ARG[6])
 local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true}
 
 local fields = {}
-for i = 7, 6 + ncommon do fields[#fields + 1] = ARGV[i] end
+for i = 7, 6 + ncommon do fields[#fields + 1] = ARG[i] end
 local base = #fields
 
 local queued = (limit > 0) and redis.call('LLEN', queue_key) or 0
@@ -30,15 +29,17 @@ local function drop_old(job_key, job_id, old)
   redis.call('DEL', job_key)
   if old[2] and old[3] then
     for _, state in ipairs({'finished', 'failed', 'canceled'}) do
-      redis.call('ZREM', prefix .. state .. ':' .. old[2] .. ':' .. old[3], job_id)
+      redis.call('ZREM', idx(state, old[2], old[3]), job_id)
     end
   end
-  if old[4] then redis.call('ZREM', 'rq:failed:' .. old[4], job_id) end
+  if old[4] and string.sub(old[4], 1, #ORIGIN_P) == ORIGIN_P then
+    redis.call('ZREM', FAILED_P .. string.sub(old[4], #ORIGIN_P + 1), job_id)
+  end
 end
 
-for i = 7 + ncommon, #ARGV, 6 do
-  local job_id, flags, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local job_key = 'rq:job:' .. job_id
+for i = 7 + ncommon, #ARG, 6 do
+  local job_id, flags, run_at = ARG[i], ARG[i + 1], ARG[i + 2]
+  local job_key = jkey(job_id)
   local old = {}
   local status = nil
   if not string.find(flags, 'f', 1, true) then
@@ -51,16 +52,16 @@ for i = 7 + ncommon, #ARGV, 6 do
   else
     if #old > 0 then drop_old(job_key, job_id, old) end  -- not a fresh id: clear any old hash
     for j = base + 1, #fields do fields[j] = nil end
-    fields[base + 1], fields[base + 2] = 'bj_kwargs', ARGV[i + 3]
-    fields[base + 3], fields[base + 4] = 'data', ARGV[i + 4]
-    fields[base + 5], fields[base + 6] = 'description', ARGV[i + 5]
+    fields[base + 1], fields[base + 2] = 'bj_kwargs', ARG[i + 3]
+    fields[base + 3], fields[base + 4] = 'data', ARG[i + 4]
+    fields[base + 5], fields[base + 6] = 'description', ARG[i + 5]
     if run_at ~= '' then
       fields[base + 7], fields[base + 8] = 'status', 'scheduled'
       fields[base + 9], fields[base + 10] = 'bj_run_at', run_at
       redis.call('HSET', job_key, unpack(fields))
-      redis.call('ZADD', KEYS[7], run_at, job_id)
-      redis.call('ZADD', KEYS[4], run_at, job_id)
-      redis.call('ZADD', 'rq:scheduled:' .. string.sub(queue_key, 10), run_at, job_id) -- [rq-compat]
+      redis.call('ZADD', SCHEDULED, run_at, job_id)
+      redis.call('ZADD', K[3], run_at, job_id)
+      redis.call('ZADD', RQ_SCHEDULED_P .. string.sub(queue_key, #QUEUE_P + 1), run_at, job_id) -- [rq-compat]
     else
       fields[base + 7], fields[base + 8] = 'status', 'queued'
       redis.call('HSET', job_key, unpack(fields))
@@ -73,15 +74,15 @@ for i = 7 + ncommon, #ARGV, 6 do
   end
 end
 
-redis.call('SADD', KEYS[5], site)
+redis.call('SADD', SITES, site)
 if #tail + #front > 0 then
   if #tail > 0 then redis.call('RPUSH', queue_key, unpack(tail)) end
   for _, job_id in ipairs(front) do redis.call('LPUSH', queue_key, job_id) end
-  redis.call('ZADD', KEYS[3], unpack(index))
-  redis.call('SADD', KEYS[2], queue_key)
+  redis.call('ZADD', K[2], unpack(index))
+  redis.call('SADD', RQ_QUEUES, queue_key)
   local tokens = {}
   for t = 1, math.min(#tail + #front, 1000) do tokens[t] = '1' end
-  redis.call('LPUSH', KEYS[6], unpack(tokens))
-  redis.call('LTRIM', KEYS[6], 0, 999)
+  redis.call('LPUSH', K[4], unpack(tokens))
+  redis.call('LTRIM', K[4], 0, 999)
 end
 return {table.concat(out), queued}

@@ -1,14 +1,15 @@
+-- include: dispatch_common
 -- finish (and optionally claim the next job in the same round trip).
--- ARGV = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
+-- ARG = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
 --        ttl, failed_limit, run_at, bucket, rq_value (base64, RQ's results stream), queue...
 -- status: finished | failed | stopped | scheduled (retry later) | queued (retry now, at the front)
 --         | released (claimed but not run: back to the front, the attempt not counted).
 -- Applied only while the job is still started by this worker: if the recovery sweep took it
 -- away meanwhile, it may be running elsewhere and its state is not ours to write.
 -- Returns {applied (0/1), claimed job fields...}.
-local id, worker, status = ARGV[2], ARGV[3], ARGV[4]
-local now, iso = tonumber(ARGV[5]), ARGV[6]
-local duration, ttl, limit = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local id, worker, status = ARG[2], ARG[3], ARG[4]
+local now, iso = tonumber(ARG[5]), ARG[6]
+local duration, ttl, limit = tonumber(ARG[10]), tonumber(ARG[11]), tonumber(ARG[12])
 local jk = jkey(id)
 local wk = wkey(worker)
 local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method', 'bj_attempts')
@@ -23,15 +24,15 @@ if f[1] == 'started' and f[2] == worker then
   if status == 'finished' and ttl ~= 0 then
     -- (a job that returned None gets no entry: RQ reads it as no return value either way, and the
     -- stream would cost a key per finished job for result_ttl)
-    if ARGV[15] ~= '' then rq_result(id, '1', worker, now, ttl, 'return_value', ARGV[15], 'bj' .. (f[6] or '1')) end
-    local rqf = 'rq:finished:' .. B .. ':' .. q
+    if ARG[15] ~= '' then rq_result(id, '1', worker, now, ttl, 'return_value', ARG[15], 'bj' .. (f[6] or '1')) end
+    local rqf = FINISHED_P .. q
     redis.call('ZADD', rqf, ttl > 0 and (now + ttl) or '+inf', id)
     redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now)
   elseif status == 'failed' or status == 'stopped' then
-    rq_result(id, status == 'failed' and '2' or '3', worker, now, ttl, 'exc_string', ARGV[15], 'bj' .. (f[6] or '1'))
+    rq_result(id, status == 'failed' and '2' or '3', worker, now, ttl, 'exc_string', ARG[15], 'bj' .. (f[6] or '1'))
   end
   if status == 'finished' then
-    redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARGV[7], 'bj_duration', ARGV[10])
+    redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARG[7], 'bj_duration', ARG[10])
     local fin = idx('finished', q, site)
     redis.call('ZADD', fin, now, id)
     if ttl > 0 then
@@ -42,20 +43,20 @@ if f[1] == 'started' and f[2] == worker then
       redis.call('ZREM', fin, id)
     end
   elseif status == 'failed' or status == 'stopped' then
-    redis.call('HSET', jk, 'bj_duration', ARGV[10])
-    fail_job(id, q, site, status, ARGV[8], ARGV[9], now, iso, ttl, limit)
+    redis.call('HSET', jk, 'bj_duration', ARG[10])
+    fail_job(id, q, site, status, ARG[8], ARG[9], now, iso, ttl, limit)
   elseif status == 'scheduled' then
-    local run_at = tonumber(ARGV[13])
-    redis.call('HSET', jk, 'status', 'scheduled', 'bj_run_at', ARGV[13], 'bj_error', ARGV[8],
-               'ended_at', iso, 'bj_duration', ARGV[10])
-    if ARGV[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARGV[9]) end
+    local run_at = tonumber(ARG[13])
+    redis.call('HSET', jk, 'status', 'scheduled', 'bj_run_at', ARG[13], 'bj_error', ARG[8],
+               'ended_at', iso, 'bj_duration', ARG[10])
+    if ARG[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARG[9]) end
     redis.call('PERSIST', jk)
-    redis.call('ZADD', P .. ':scheduled', run_at, id)
+    redis.call('ZADD', SCHEDULED, run_at, id)
     redis.call('ZADD', idx('scheduled', q, site), run_at, id)
     redis.call('ZADD', rq_scheduled(q), run_at, id) -- [rq-compat]
   elseif status == 'queued' then
-    redis.call('HSET', jk, 'bj_error', ARGV[8], 'ended_at', iso, 'bj_duration', ARGV[10])
-    if ARGV[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARGV[9]) end
+    redis.call('HSET', jk, 'bj_error', ARG[8], 'ended_at', iso, 'bj_duration', ARG[10])
+    if ARG[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARG[9]) end
     requeue(id, q, site, now, true)
   else -- released
     redis.call('HINCRBY', jk, 'bj_attempts', -1)
@@ -63,9 +64,9 @@ if f[1] == 'started' and f[2] == worker then
   end
   if status ~= 'finished' then note_retries_left(id) end
   if counted then
-    local h = P .. ':metrics:durations'
+    local h = DURATIONS
     local base = q .. '|' .. method .. '|'
-    redis.call('HINCRBY', h, base .. ARGV[14], 1)
+    redis.call('HINCRBY', h, base .. ARG[14], 1)
     redis.call('HINCRBYFLOAT', h, base .. 'sum', duration)
     redis.call('HINCRBY', h, base .. 'count', 1)
     -- [throughput] ended runs per minute and per hour for the dashboard chart and `metrics`
@@ -73,10 +74,10 @@ if f[1] == 'started' and f[2] == worker then
     local outcome = (status == 'finished' and 'ok') or ((status == 'failed' or status == 'stopped') and 'failed')
                     or 'retried'
     local minute = math.floor(now / 60)
-    local tk, tf = P .. ':tput:m:' .. minute, site .. '|' .. q .. '|' .. outcome
+    local tk, tf = TPUT_MINUTE_P .. minute, site .. '|' .. q .. '|' .. outcome
     redis.call('HINCRBY', tk, tf, 1)
     redis.call('EXPIRE', tk, 7200)
-    tk = P .. ':tput:h:' .. math.floor(minute / 60)
+    tk = TPUT_HOUR_P .. math.floor(minute / 60)
     redis.call('HINCRBY', tk, tf, 1)
     redis.call('EXPIRE', tk, 172800)
     if redis.call('EXISTS', wk) == 1 then
@@ -87,9 +88,9 @@ if f[1] == 'started' and f[2] == worker then
   end
 end
 local out = {applied}
-if #ARGV >= 16 then
+if #ARG >= 16 then
   local queues = {}
-  for i = 16, #ARGV do queues[#queues + 1] = ARGV[i] end
+  for i = 16, #ARG do queues[#queues + 1] = ARG[i] end
   local job = claim(worker, now, iso, queues)
   if job then for _, v in ipairs(job) do out[#out + 1] = v end end
 elseif redis.call('EXISTS', wk) == 1 then

@@ -1,9 +1,10 @@
--- promote: ARGV = bench_id, now, limit -> number of due scheduled jobs moved to the tail of their queue.
-local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-local ids = redis.call('ZRANGEBYSCORE', P .. ':scheduled', '-inf', now, 'LIMIT', 0, limit)
+-- include: dispatch_common
+-- promote: ARG = bench_id, now, limit -> number of due scheduled jobs moved to the tail of their queue.
+local now, limit = tonumber(ARG[2]), tonumber(ARG[3])
+local ids = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'LIMIT', 0, limit)
 local moved = 0
 for _, id in ipairs(ids) do
-  redis.call('ZREM', P .. ':scheduled', id)
+  redis.call('ZREM', SCHEDULED, id)
   local f = redis.call('HMGET', jkey(id), 'status', 'bj_queue', 'bj_site')
   if f[1] == 'scheduled' and f[2] then
     local site = f[3] or ''

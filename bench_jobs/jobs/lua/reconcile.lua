@@ -1,15 +1,15 @@
--- Index repair: ARGV = bench_id, index key, state, id... Drops the ids whose job hash is gone or no
+-- Index repair: K[1] = the index, ARG = bench_id, state, id... Drops the ids whose job hash is gone or no
 -- longer in `state` (another tool — rq's Queue.empty(), Job.delete(), rq-dashboard — changed them
 -- without knowing our indexes). Checked and removed in one script, so a job that moves into
 -- `state` meanwhile is never dropped. Returns the number removed.
-local key, state = ARGV[2], ARGV[3]
+local key, state = K[1], ARG[2]
 local allowed = {[state] = true}
 if state == 'failed' then allowed['stopped'] = true end
 local removed = 0
-for i = 4, #ARGV do
-  local status = redis.call('HGET', jkey(ARGV[i]), 'status')
+for i = 3, #ARG do
+  local status = redis.call('HGET', jkey(ARG[i]), 'status')
   if not status or not allowed[status] then
-    redis.call('ZREM', key, ARGV[i])
+    redis.call('ZREM', key, ARG[i])
     removed = removed + 1
   end
 end

@@ -1,4 +1,5 @@
--- The recovery sweep. ARGV = bench_id, now, now_iso, owner, lock_ms, grace, failure_ttl,
+-- include: dispatch_common
+-- The recovery sweep. ARG = bench_id, now, now_iso, owner, lock_ms, grace, failure_ttl,
 -- failed_limit, force, dead_after_ms. Runs at most once per lock_ms for the whole bench (the lock is left to
 -- expire on purpose: it is the rate limit, so many workers calling this cost one sweep).
 -- A started job whose worker's alive key is gone (SIGKILL, OOM, host lost), or which ran past
@@ -7,15 +8,15 @@
 -- Right after an outage (see `contact`) no worker is judged: only stale entries are cleaned
 -- (`force` judges anyway: tests and an operator who knows).
 -- Returns {swept (0 = lock held elsewhere), requeued, failed, held (1 = outage hold), id...}.
-local now, iso, owner = tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local grace, ttl, limit = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-if ARGV[9] ~= '1' and not redis.call('SET', P .. ':lock:sweep', owner, 'NX', 'PX', ARGV[5]) then
+local now, iso, owner = tonumber(ARG[2]), ARG[3], ARG[4]
+local grace, ttl, limit = tonumber(ARG[6]), tonumber(ARG[7]), tonumber(ARG[8])
+if ARG[9] ~= '1' and not redis.call('SET', SWEEP_LOCK, owner, 'NX', 'PX', ARG[5]) then
   return {0, 0, 0, 0}
 end
-contact(tonumber(ARGV[10]) or 15000)
-local held = ARGV[9] ~= '1' and redis.call('EXISTS', P .. ':outage') == 1
+contact(tonumber(ARG[10]) or 15000)
+local held = ARG[9] ~= '1' and redis.call('EXISTS', OUTAGE) == 1
 local requeued, failed, ids = 0, 0, {}
-local started = redis.call('ZRANGE', P .. ':started', 0, -1, 'WITHSCORES')
+local started = redis.call('ZRANGE', STARTED, 0, -1, 'WITHSCORES')
 for i = 1, #started, 2 do
   local id, t0 = started[i], tonumber(started[i + 1])
   local f = redis.call('HMGET', jkey(id), 'status', 'worker_name', 'timeout', 'bj_attempts',
@@ -25,7 +26,7 @@ for i = 1, #started, 2 do
     unstart(id, q, site) -- stale entry (job deleted or moved by hand)
   elseif not held then
     local reason = nil
-    if redis.call('EXISTS', P .. ':alive:' .. (f[2] or '')) == 0 then
+    if redis.call('EXISTS', ALIVE_P .. (f[2] or '')) == 0 then
       reason = 'worker died'
     elseif now > t0 + (tonumber(f[3]) or 300) + grace then
       reason = 'worker died (no result ' .. grace .. 's after the job timeout)'
@@ -45,13 +46,13 @@ for i = 1, #started, 2 do
     end
   end
 end
-for _, name in ipairs(held and {} or redis.call('SMEMBERS', P .. ':workers')) do
-  if redis.call('EXISTS', P .. ':alive:' .. name) == 0 then
+for _, name in ipairs(held and {} or redis.call('SMEMBERS', WORKERS)) do
+  if redis.call('EXISTS', ALIVE_P .. name) == 0 then
     local queues = redis.call('HGET', wkey(name), 'queues') or ''
-    for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', 'rq:workers:' .. q, wkey(name)) end
-    redis.call('SREM', 'rq:workers', wkey(name))
-    redis.call('SREM', P .. ':workers', name)
-    redis.call('DEL', wkey(name), P .. ':control:' .. name, wkey(name) .. ':executions')
+    for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', WORKERS_OF_P .. q, wkey(name)) end
+    redis.call('SREM', RQ_WORKERS, wkey(name))
+    redis.call('SREM', WORKERS, name)
+    redis.call('DEL', wkey(name), CONTROL_P .. name, wkey(name) .. EXECUTIONS_S)
   end
 end
 local out = {1, requeued, failed, held and 1 or 0}

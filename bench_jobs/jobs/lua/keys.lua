@@ -1,0 +1,27 @@
+-- Key names. bench_jobs/jobs/store.py prepends this file to every script and passes, before the
+-- script's own keys and arguments, what bench_jobs/jobs/keys.py says (Keys.script_keys / script_prefixes):
+-- KEYS[1..10] the bench-wide keys, ARGV[1..18] the prefixes of the keys whose last part (a job id, a
+-- queue, a site, a worker) is only known while the script runs (EXECUTIONS_S is a suffix of a worker key). A script's own keys are K[1..],
+-- its own arguments ARG[1..]. No script spells a key name of its own.
+local RQ_QUEUES, RQ_WORKERS, STARTED, SCHEDULED, WORKERS, SITES, DURATIONS, SWEEP_LOCK, CONTACT, OUTAGE =
+  unpack(KEYS, 1, 10)
+local JOB_P, ORIGIN_P, QUEUE_P, WIP_P, FAILED_P, FINISHED_P, WORKERS_OF_P, WORKER_P, IDX_P, WAKE_P, ALIVE_P,
+  CONTROL_P, TPUT_MINUTE_P, TPUT_HOUR_P, RQ_SCHEDULED_P, RESULTS_P, EXECUTION_P, EXECUTIONS_S = unpack(ARGV, 1, 18)
+local K, ARG = {}, {}
+for i = 11, #KEYS do K[#K + 1] = KEYS[i] end
+for i = 19, #ARGV do ARG[#ARG + 1] = ARGV[i] end
+
+local function jkey(id) return JOB_P .. id end
+local function qkey(q) return QUEUE_P .. q end
+local function wkey(name) return WORKER_P .. name end
+local function idx(state, q, site) return IDX_P .. state .. ':' .. q .. ':' .. site end
+
+-- A job of this bench: {status, origin, queue, site, extra fields...}, or nil when it is gone or
+-- belongs to another bench sharing this Redis (its origin is not one of our queues).
+local function bench_job(id, ...)
+  local f = redis.call('HMGET', jkey(id), 'status', 'origin', 'bj_queue', 'bj_site', ...)
+  if not f[1] or not f[2] or not f[3] or not f[4] or string.sub(f[2], 1, #ORIGIN_P) ~= ORIGIN_P then
+    return nil
+  end
+  return f
+end
