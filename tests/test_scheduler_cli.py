@@ -88,6 +88,24 @@ def test_trigger_enqueues_once_and_runs_now(bench, tmp_path: Path) -> None:
     assert len(json.loads(bench.cli("scheduler", "log", "-n", "2", "--format", "json").stdout)["entries"]) == 2
 
 
+def test_trigger_respects_max_queued_jobs(bench) -> None:
+    """`scheduler trigger` goes through the one enqueue path: a full queue refuses it like any enqueue."""
+    bench.set_config(max_queued_jobs=1)
+    assert bench.cli("enqueue", "testapp.jobs.noop").exit_code == 0  # the default queue is now full
+    doc = bench.cli("scheduler", "trigger", "daily", "--format", "json")
+    assert doc.exit_code == 0, doc.output
+    [row] = json.loads(doc.stdout)["triggered"]
+    assert (row["status"], row["job_id"]) == ("skipped", None)
+    assert "queue default is full (1 jobs queued, max_queued_jobs reached)" in row["reason"]
+    table = bench.cli("scheduler", "trigger", "daily")
+    assert "Skipped daily testapp.jobs.noop: queue default is full" in table.stdout
+    [entry] = json.loads(bench.cli("scheduler", "log", "--format", "json").stdout)["entries"][-1:]
+    assert (entry["kind"], entry["status"]) == ("trigger", "skipped") and "full" in entry["error"]
+    bench.set_config(max_queued_jobs=0)
+    assert json.loads(bench.cli("scheduler", "trigger", "daily", "--format", "json").stdout)["triggered"][0][
+        "status"] == "queued"
+
+
 def test_trigger_now_of_a_failing_method_exits_1_with_its_traceback(bench, tmp_path: Path) -> None:
     make_app(tmp_path, bench.bench, {"yearly": ["testapp.sched_jobs.boom"]})
     result = bench.cli("scheduler", "trigger", "testapp.sched_jobs.boom", "--now")

@@ -30,6 +30,8 @@ from bench_jobs.jobs.keys import ACTIVE_STATES, Keys
 from bench_jobs.jobs.store import JobSpec
 
 if TYPE_CHECKING:
+    import redis
+
     from bench_jobs.bench.layout import Bench
     from bench_jobs.jobs.store import EnqueueResult
 
@@ -140,21 +142,37 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
 
 
 # -- sending --------------------------------------------------------------------------------------
+def with_limits(request: JobRequest) -> JobRequest:
+    """The request with what the settings impose on every enqueue: the queue's backpressure limit
+    (max_queued_jobs) and the result / failure TTLs of its site."""
+    bench, site = request.bench, request.site
+    return replace(request, max_queued=max_queued_for(bench, site, request.queue),
+                   result_ttl=S.RESULTS_TTL.read(bench, site), failure_ttl=S.FAILURE_TTL.read(bench, site))
+
+
+def submit(request: JobRequest, client: redis.Redis | None = None) -> EnqueueResult:
+    """The one write of every enqueue: the API, the CLI, `enqueue_many` (its bulk twin), the scheduler and
+    `scheduler trigger` all end here, so backpressure, TTLs and dedupe are the same for each. Returns the
+    script's verdict (enqueued | duplicate | conflict | skipped | overloaded) and raises only Redis errors,
+    for callers that report a refusal their own way (the scheduler logs it; `send` raises it)."""
+    from bench_jobs.jobs import store
+
+    bench = request.bench
+    return store.enqueue_spec(client or context.redis_for(bench), Keys(bench.bench_id), with_limits(request))
+
+
 def send(request: JobRequest) -> EnqueueResult:
     """Enqueue a prepared job. Raises QueueOverloaded, JobIdInUse or RedisUnavailable; a duplicate of
     an active job (with deduplicate) is returned as status "duplicate", nothing written."""
     from bench_jobs.bench.connection import redis_errors
-    from bench_jobs.jobs import store as jobstore
+    from bench_jobs.jobs import store
 
-    bench, site = request.bench, request.site
-    limit = max_queued_for(bench, site, request.queue)
-    with redis_errors(bench):
-        result = jobstore.enqueue_spec(context.redis_for(bench), Keys(bench.bench_id), replace(
-            request, max_queued=limit, result_ttl=S.RESULTS_TTL.read(bench, site),
-            failure_ttl=S.FAILURE_TTL.read(bench, site)))
-    if result.status == jobstore.OVERLOADED:
-        raise QueueOverloaded(request.queue, result.count, limit or 0)
-    if result.status == jobstore.CONFLICT:
+    with redis_errors(request.bench):
+        result = submit(request)
+    if result.status == store.OVERLOADED:
+        raise QueueOverloaded(request.queue, result.count,
+                              max_queued_for(request.bench, request.site, request.queue) or 0)
+    if result.status == store.CONFLICT:
         raise JobIdInUse(f"job '{result.id}' is already queued or running",
                          "pass deduplicate=True (--deduplicate) to keep the existing job, or use another job_id")
     return result
@@ -267,13 +285,11 @@ def enqueue_many(method: Callable[..., Any] | str, kwargs_list: Iterable[dict[st
     from bench_jobs.bench.connection import redis_errors
     from bench_jobs.jobs import store as jobstore
 
-    base = prepare(method, {}, queue=queue, timeout=timeout, retry=retry, at_front=at_front, site=site)
-    bench, limit = base.bench, max_queued_for(base.bench, base.site, base.queue)
-    result_ttl = S.RESULTS_TTL.read(bench, base.site)
-    failure_ttl = S.FAILURE_TTL.read(bench, base.site)
+    base = with_limits(prepare(method, {}, queue=queue, timeout=timeout, retry=retry, at_front=at_front, site=site))
+    bench, limit = base.bench, base.max_queued
     specs = [JobSpec(base.site, base.queue, base.method, kw, base.timeout, retry=base.retry,
-                              at_front=base.at_front, max_queued=limit, result_ttl=result_ttl,
-                              failure_ttl=failure_ttl, kwargs_json=encode_payload(kw))
+                     at_front=base.at_front, max_queued=limit, result_ttl=base.result_ttl,
+                     failure_ttl=base.failure_ttl, kwargs_json=encode_payload(kw))
              for kw in kwargs_list]
     with redis_errors(bench):
         results = jobstore.enqueue_many(context.redis_for(bench), Keys(bench.bench_id), specs)

@@ -15,7 +15,7 @@ from bench_jobs.jobs.keys import Keys
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import members
-from bench_jobs.scheduler.loop import scheduled_job_id, site_events, site_state
+from bench_jobs.scheduler.loop import event_request, site_events, site_state
 
 if TYPE_CHECKING:
     import redis
@@ -140,7 +140,7 @@ def matching(bench: Bench, target: str, site: str | None = None) -> list[Schedul
 
 def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool = False) -> list[dict[str, Any]]:
     """Enqueue (or with `now` run in this process) the events TARGET names, for one site."""
-    from bench_jobs.jobs.store import enqueue_job
+    from bench_jobs.jobs.enqueue import submit
 
     keys = Keys(bench.bench_id)
     results = []
@@ -148,11 +148,11 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
         if now:
             results.append(_run_now(bench, client, keys, site, event))
             continue
-        job_id = scheduled_job_id(bench.bench_id, site, event)
-        result = enqueue_job(client, keys, job_id=job_id, site=site, queue=event.queue, method=event.method,
-                             kwargs={}, timeout=bench.queue_timeouts().get(event.queue, 300),
-                             deduplicate=True)
+        result = submit(event_request(bench, site, event), client)
         status = "queued" if result.status == "enqueued" else "skipped"
+        why = "" if status == "queued" else f"previous run still queued or running (job {result.id})"
+        if result.status == "overloaded":  # backpressure applies to a trigger like to any enqueue
+            why = f"queue {event.queue} is full ({result.count} jobs queued, max_queued_jobs reached)"
         if result.status == "enqueued":
             record = schedlog.load_record(client, keys, site, event.key)
             schedlog.reconcile(client, keys, site, event.key, record, event.method, event.event)
@@ -161,9 +161,10 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
             schedlog.save_record(client, keys, site, event.key, record)
         schedlog.append(client, keys, site, kind="trigger", event=event.event, method=event.method,
                         job_id=result.id, status=status,
-                        error="" if status == "queued" else "previous run still queued or running")
-        results.append({"site": site, "event": event.event, "method": event.method, "job_id": result.id,
-                        "status": status})
+                        error=why)
+        results.append({"site": site, "event": event.event, "method": event.method,
+                        "job_id": result.id if result.status != "overloaded" else None, "status": status,
+                        "reason": why or None})
     return results
 
 

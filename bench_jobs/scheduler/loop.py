@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from bench_jobs.bench.hooks import ScheduledEvent
     from bench_jobs.bench.layout import Bench
+    from bench_jobs.jobs.enqueue import JobRequest
     from bench_jobs.logs.writer import WorkLog
 
 RELOAD_EVERY = 10.0  # re-read config and hooks (enable/pause/maintenance, hooks edits) this often
@@ -107,6 +108,18 @@ def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
 
     digest = hashlib.sha1(f"{bench_id}|{event.key}".encode()).hexdigest()[:12]
     return f"sched:{site}:{event.method}:{digest}"
+
+
+def event_request(bench: Bench, site: str, event: ScheduledEvent, once_key: str | None = None,
+                  once_ttl: int | None = None) -> JobRequest:
+    """The job one run of a scheduled event is (the slot's and `scheduler trigger`'s alike): deduplicated
+    on the event's id, so a run is skipped while the previous one is queued or running."""
+    from bench_jobs.jobs.enqueue import JobRequest
+
+    return JobRequest(bench=bench, site=site, queue=event.queue, method=event.method, kwargs={},
+                      timeout=bench.queue_timeouts().get(event.queue, 300),
+                      job_id=scheduled_job_id(bench.bench_id, site, event), deduplicate=True, once_key=once_key,
+                      once_ttl=once_ttl)
 
 
 @dataclass
@@ -323,17 +336,12 @@ class Scheduler:
         return int(min(max(3600.0, 3 * gap), MAX_ONCE_TTL))
 
     def _enqueue(self, plan: Plan, slot: datetime, now: float) -> None:
-        from bench_jobs.jobs.enqueue import max_queued_for
-        from bench_jobs.jobs.store import enqueue_job
+        from bench_jobs.jobs.enqueue import submit
 
         event, site, record = plan.event, plan.site, plan.record
         slot_id = cron.slot_id(slot)
-        result = enqueue_job(
-            self.client, self.keys, job_id=scheduled_job_id(self.bench.bench_id, site, event), site=site,
-            queue=event.queue, method=event.method, kwargs={},
-            timeout=self.bench.queue_timeouts().get(event.queue, 300),
-            deduplicate=True, max_queued=max_queued_for(self.bench, site, event.queue),
-            once_key=self.keys.scheduler_slot(site, event.digest, slot_id), once_ttl=self._once_ttl(plan, slot))
+        result = submit(event_request(self.bench, site, event, once_key=self.keys.scheduler_slot(
+            site, event.digest, slot_id), once_ttl=self._once_ttl(plan, slot)), self.client)
         fields = {"site": site, "method": event.method}
         if result.status == "enqueued":
             lag = round(now - slot.timestamp(), 3)
