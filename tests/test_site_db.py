@@ -36,6 +36,17 @@ def test_enable_scheduler_and_time_zone_come_from_the_database(mariadb, bench: B
     assert f"database {name}@127.0.0.1" in text
 
 
+def test_the_database_time_zone_drives_next_runs_and_enqueue_at(mariadb, bench: BenchFixture) -> None:
+    site_database(mariadb, bench, "site1.test", enable_scheduler="1", time_zone="Asia/Kolkata")
+    events = json.loads(bench.run("--site", "site1.test", "scheduler", "list", "--format", "json").stdout)["events"]
+    assert events and all(e["next_run"].endswith("+05:30") for e in events)
+    text = bench.run("--site", "site1.test", "scheduler", "status").stdout
+    assert "Asia/Kolkata" in text and "all of apps.txt" in text  # no installed_apps stored in this database
+    queued = bench.run("--site", "site1.test", "enqueue", "testapp.jobs.noop", "--at", "2099-01-01 10:00")
+    assert queued.returncode == 0, queued.stderr
+    assert "2099-01-01T10:00:00+05:30" in queued.stderr
+
+
 def test_enable_and_disable_write_system_settings_as_frappe_does(mariadb, bench: BenchFixture) -> None:
     name = site_database(mariadb, bench, "site1.test", enable_scheduler=None)
     assert status(bench, "site1.test")["site1.test"]["state"] == "disabled"  # unset in Frappe means off

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,11 @@ def hooks_file(app: str) -> Path | None:
     return None
 
 
+# The stand-in lives in sys.modules while one hooks.py runs: one at a time per process (the web server
+# reads hooks from several threads).
+_stub_lock = threading.Lock()
+
+
 def _execute(app: str, path: Path, bench: Bench | None = None) -> dict[str, Any]:
     """Run hooks.py as a fresh module (not cached in sys.modules, so edits are seen): against the real
     frappe when it is importable, else against the stand-in, removed again afterwards."""
@@ -114,7 +120,7 @@ def _execute(app: str, path: Path, bench: Bench | None = None) -> dict[str, Any]
     else:
         apps = list(bench.apps) if bench is not None else [app]
         conf = dict(bench.common_config) if bench is not None else {}
-        with frappe_stub.installed(conf, apps, owned=(app, *apps)):
+        with _stub_lock, frappe_stub.installed(conf, apps, owned=(app, *apps)):
             spec.loader.exec_module(module)
     events = getattr(module, "scheduler_events", None)
     if events is None:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 DATABASE, SITE_CONFIG = "database", "site_config"
 CACHE_SECONDS = 5.0  # the scheduler re-reads every 10 s; one CLI command reads once
+# An unreachable database is asked again only after this long: a connect timeout per site on every
+# reload would hold up the scheduler's loop.
+FAILURE_CACHE_SECONDS = 60.0
 CONNECT_TIMEOUT = 2
 
 _cache: dict[tuple[str, str], tuple[float, SiteSettings]] = {}
@@ -101,11 +104,20 @@ def read(bench: Bench, site: str, *, fresh: bool = False) -> SiteSettings:
     """The site's settings from its database, cached a few seconds; site_config's when it has none."""
     key = (str(bench.path), site)
     cached = _cache.get(key)
-    if cached and not fresh and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
+    if cached and not fresh:
+        ttl = FAILURE_CACHE_SECONDS if cached[1].problem else CACHE_SECONDS
+        if time.monotonic() - cached[0] < ttl:
+            return cached[1]
     settings = _read(bench, site)
     _cache[key] = (time.monotonic(), settings)
     return settings
+
+
+def time_zone(bench: Bench, site: str) -> str | None:
+    """The site's time zone: System Settings' in its database when it answers, else `time_zone` from
+    site_config.json (None: unset)."""
+    settings = read(bench, site)
+    return (settings.time_zone if settings.source == DATABASE else None) or S.TIME_ZONE.read(bench, site)
 
 
 def _read(bench: Bench, site: str) -> SiteSettings:

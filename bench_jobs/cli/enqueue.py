@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from bench_jobs.bench import settings as S
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError, ConfigError
@@ -61,8 +60,10 @@ def parse_duration(text: str) -> int:
 
 
 def site_zone(ctx: Context, site: str):
-    """The site's time_zone (None: the machine's local zone)."""
-    name = S.TIME_ZONE.read(ctx.bench, site)
+    """The site's time_zone, from its database when it has one (None: the machine's local zone)."""
+    from bench_jobs.bench import site_db
+
+    name = site_db.time_zone(ctx.bench, site)
     if not name:
         return None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

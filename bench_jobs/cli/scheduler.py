@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from bench_jobs.bench import settings as S
 from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
@@ -115,8 +114,10 @@ def status_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
 
 
 def _status_tables(doc: dict[str, Any]) -> None:
-    render.table(doc["states"], ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone"),
-                                 ("settings_from", "settings from")], title="Sites")
+    rows = [{**s, "apps_shown": ", ".join(s["apps"]) if s.get("apps") is not None else "all of apps.txt"}
+            for s in doc["states"]]
+    render.table(rows, ["site", "state", "enabled", "paused", "maintenance", ("time_zone", "time zone"),
+                        ("apps_shown", "apps"), ("settings_from", "settings from")], title="Sites")
     render.info("")
     procs = [{**p, "role": "leader" if p["leader"] else "standby",
               "up": render.age(time.time() - float(p["started"] or time.time())),
@@ -270,12 +271,13 @@ def _log_table(table_rows: list[dict[str, Any]]) -> None:
 
 def _site_zones(ctx: Context, sites: set[str]) -> dict[str, Any]:
     """Each site's tzinfo, so the log shows times as `scheduler list` does (a bad zone: UTC)."""
+    from bench_jobs.bench import site_db
     from bench_jobs.scheduler import cron
 
     zones: dict[str, Any] = {}
     for site in sites:
         try:
-            zones[site] = cron.zone(S.TIME_ZONE.read(ctx.bench, site))
+            zones[site] = cron.zone(site_db.time_zone(ctx.bench, site))
         except BenchJobsError:
             zones[site] = cron.zone(None)
     return zones

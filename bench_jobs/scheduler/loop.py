@@ -85,10 +85,9 @@ def site_state(bench: Bench, site: str) -> SiteState:
     disabled = S.DISABLE_SCHEDULER.read(bench, site)
     if settings.source == site_db.DATABASE:
         enabled = not disabled and S.flag(settings.enable_scheduler or 0)
-        time_zone = settings.time_zone or S.TIME_ZONE.read(bench, site)
     else:
         enabled = not disabled and S.ENABLE_SCHEDULER.read(bench, site) is not False
-        time_zone = S.TIME_ZONE.read(bench, site)
+    time_zone = site_db.time_zone(bench, site)
     return SiteState(site, enabled, S.PAUSE_SCHEDULER.read(bench, site), S.MAINTENANCE_MODE.read(bench, site),
                      time_zone, settings.described, settings.installed_apps)
 
