@@ -141,3 +141,26 @@ def test_a_page_calls_whitelisted_methods_with_the_session_and_its_csrf_token(be
     page = browser.get("/start-job")
     assert page.status == 200 and "/assets/bench_jobs/call.js" in page.text
     assert browser.get("/assets/bench_jobs/call.js").status == 200
+
+
+def test_redis_down_is_a_503_not_a_traceback(bench, tmp_path, redis_factory):
+    from bench_jobs.bench.config import update_json
+
+    own = redis_factory()
+    update_json(bench.bench.common_config_file, {"redis_queue": own.url})
+    server = WebServer(bench, tmp_path)
+    try:
+        token = api_key(bench)
+        browser = Browser(server)
+        browser.login(token)
+        assert browser.get("/").status == 200
+        own.kill()
+        page = browser.get("/")
+        assert page.status == 503 and "Traceback" not in page.text and "Redis" in page.text
+        answer = server.request("POST", "/api/method/testapp.web_jobs.start_background_job",
+                                json_body={"doc_name": "D"}, token=token)
+        assert answer.status == 503 and answer.json["exc_type"] == "RedisUnavailable", answer.text
+        listing = server.request("GET", "/api/resource/RQ Job", token=token)
+        assert listing.status == 503 and "Traceback" not in listing.text
+    finally:
+        server.stop()

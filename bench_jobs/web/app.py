@@ -104,6 +104,11 @@ class App:
             return self._api_error(api, request, 417, "ValidationError", exc.message)
         except HTTPException as exc:
             return self._api_error(api, request, exc.code or 500, type(exc).__name__, exc.description or "")
+        except Exception as exc:  # a bug of ours: the log gets the traceback, the client only its type
+            import traceback
+
+            traceback.print_exc()
+            return self._api_error(api, request, 500, type(exc).__name__, "internal error; see the server's log")
 
     def _api_error(self, api: bool, request: Request, status: int, exc_type: str, message: str) -> Response:
         if api:
