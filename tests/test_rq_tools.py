@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 
 from bench_jobs.jobs.dispatch import list_workers
 from bench_jobs.jobs.keys import Keys
+from tests.conftest import BenchFixture, make_bench
 from tests.worker_helpers import add_job, job
 
 RQ = Path(sys.executable).parent / "rq"
@@ -33,14 +34,21 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 @pytest.fixture
-def dashboard(bench):
+def own(tmp_path, redis_factory) -> BenchFixture:
+    """A bench on a Redis of its own: rq-dashboard lists every worker of a server, other tests' too."""
+    server = redis_factory()
+    return BenchFixture(make_bench(tmp_path / "bench", server), server)
+
+
+@pytest.fixture
+def dashboard(own):
     """rq-dashboard's Flask app on the bench's Redis, reading job payloads as JSON (bench-jobs' format)."""
     rq_dashboard = pytest.importorskip("rq_dashboard")
     from rq_dashboard import web
     from rq_dashboard.cli import make_flask_app
 
     app = make_flask_app(None, None, None, "/rq")
-    app.config["RQ_DASHBOARD_REDIS_URL"] = [bench.redis.url]
+    app.config["RQ_DASHBOARD_REDIS_URL"] = [own.redis.url]
     web.config.serializer = JSONSerializer
     web.setup_rq_connection(app)
     assert rq_dashboard
@@ -54,7 +62,8 @@ def get_json(client, path: str):
 
 
 @pytest.mark.slow
-def test_rq_and_rq_dashboard_read_a_bench(bench, dashboard, tmp_path):
+def test_rq_and_rq_dashboard_read_a_bench(own, dashboard, tmp_path):
+    bench = own
     client, bench_id = bench.client(), bench.bench.bench_id
     keys = Keys(bench_id)
     rq_queue = f"{bench_id}:default"
