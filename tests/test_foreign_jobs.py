@@ -186,3 +186,17 @@ def test_running_frappe_jobs_count_from_rqs_started_registry(bench):
     assert report.by_queue()["default"].jobs[0].id == job_id
     waited = bench.cli("ready-for-migration")
     assert waited.exit_code == 1 and "erpnext.stock.reorder" in waited.stdout
+
+
+def test_purge_jobs_leaves_frappe_jobs_and_says_so(bench):
+    client, bench_id = bench.client(), bench.bench.bench_id
+    theirs = frappe_enqueue(client, bench_id, bench.site, "erpnext.stock.reorder")
+    add_job(client, bench_id, bench.site, "testapp.jobs.noop")
+    before = snapshot(client, [theirs])
+    result = bench.cli("purge-jobs")
+    assert result.exit_code == 0, result.output
+    assert "Purged 1 job(s)." in result.stdout
+    assert "1 job(s) not written by bench-jobs (Frappe/RQ) were left as they are" in result.stderr
+    assert queue_ids(client, bench_id) == [theirs] and snapshot(client, [theirs]) == before
+    purged = bench.cli("jobs", "purge", "--yes")
+    assert purged.exit_code == 0 and queue_ids(client, bench_id) == [theirs]

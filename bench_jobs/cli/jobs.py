@@ -338,3 +338,9 @@ def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
         outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,
                                progress=advance)
     render.info(f"Purged {len(outcome.done)} job(s).")
+    from bench_jobs.jobs.foreign import foreign_jobs
+
+    theirs = foreign_jobs(client, ctx.bench, queues, limit=0, site=sites[0] if len(sites) == 1 else None).pending
+    if theirs:
+        render.warn(f"{theirs} job(s) not written by bench-jobs (Frappe/RQ) were left as they are: bench-jobs never "
+                    "deletes them (Frappe's `bench purge-jobs` does)")
