@@ -56,7 +56,21 @@ def test_site_all_acts_on_every_site(bench: BenchFixture) -> None:
 
 
 def test_site_all_on_a_one_site_command_is_a_clean_error(bench: BenchFixture) -> None:
-    assert_clean_error(bench.cli("error-log", "list", site="all"), "acts on one site", "--site SITE")
+    assert_clean_error(bench.cli("error-log", "show", "1-0", site="all"), "acts on one site", "--site SITE")
+
+
+def test_site_all_enqueues_one_job_per_site_and_reads_every_error_log(bench: BenchFixture) -> None:
+    result = bench.run("--site", "all", "enqueue", "testapp.jobs.noop")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.split()) == 2
+    assert bench.client().llen(f"rq:queue:{bench.bench.bench_id}:default") == 2
+    for site in ("site1.test", "site2.test"):
+        failed = bench.run("--site", site, "execute", "testapp.jobs.fail")
+        assert failed.returncode == 1
+    listed = json.loads(bench.run("--site", "all", "error-log", "list", "--format", "json").stdout)
+    assert listed["sites"] == ["site1.test", "site2.test"]
+    cleared = bench.run("--site", "all", "error-log", "clear", "--yes")
+    assert cleared.returncode == 0 and cleared.stdout.count("from the Error Log of") == 2
 
 
 def test_scheduler_interval_per_site(bench: BenchFixture, tmp_path: Path) -> None:

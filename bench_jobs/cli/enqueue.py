@@ -136,29 +136,34 @@ def enqueue_cmd(ctx: Context, method: str, kwargs_json: tuple[str, ...], queue: 
       bench-jobs --site site1.local enqueue myapp.tasks.send_mail --kwargs '{"to": "a@b.c"}'
       bench-jobs --site site1.local enqueue myapp.tasks.sync --job-id sync --deduplicate --queue long
       bench-jobs --site site1.local enqueue myapp.tasks.report --in 10m --retry 3
+      bench-jobs --site all enqueue myapp.tasks.rebuild_cache     # one job per site
     """
     from bench_jobs.bench.apps import check_arguments, resolve_method
     from bench_jobs.bench.context import using
     from bench_jobs.jobs.enqueue import prepare, send
 
-    site = ctx.require_site()
     kwargs = parse_kwargs(one_kwargs(kwargs_json))
-    zone = site_zone(ctx, site) if delay or at_time else None  # a bad time_zone fails before sending
-    run_at = due_time(delay, at_time, zone)
-    with using(ctx.bench, site):
-        request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
-                          at_front=at_front, retry=retry, site=site, run_at=run_at)
-        check_arguments(resolve_method(ctx.bench, request.method), kwargs, request.method)
-        ctx.check_redis()
-        result = send(request)
-    render.info(result.id)
-    if result.status == "duplicate":
-        render.warn(f"job {result.id} is already queued or running; nothing new was enqueued")
-    elif run_at is not None and run_at > time.time():
-        when = datetime.fromtimestamp(run_at, zone).astimezone(zone)
-        render.warn(f"scheduled for {when.isoformat(timespec='seconds')}")
-    elif at_time:
-        render.warn(f"--at {at_time} is in the past: the job runs now")
+    planned = []  # every site's job is checked before any is sent (`--site all`: all or nothing)
+    for site in ctx.require_sites():
+        zone = site_zone(ctx, site) if delay or at_time else None  # a bad time_zone fails before sending
+        run_at = due_time(delay, at_time, zone)
+        with using(ctx.bench, site):
+            request = prepare(method, kwargs, queue=queue, timeout=timeout, job_id=job_id, deduplicate=deduplicate,
+                              at_front=at_front, retry=retry, site=site, run_at=run_at)
+            check_arguments(resolve_method(ctx.bench, request.method), kwargs, request.method)
+        planned.append((site, zone, run_at, request))
+    ctx.check_redis()
+    for site, zone, run_at, request in planned:
+        with using(ctx.bench, site):
+            result = send(request)
+        render.info(result.id)
+        if result.status == "duplicate":
+            render.warn(f"job {result.id} is already queued or running; nothing new was enqueued")
+        elif run_at is not None and run_at > time.time():
+            when = datetime.fromtimestamp(run_at, zone).astimezone(zone)
+            render.warn(f"scheduled for {when.isoformat(timespec='seconds')}")
+        elif at_time:
+            render.warn(f"--at {at_time} is in the past: the job runs now")
 
 
 def python_value(text: str, option: str) -> Any:

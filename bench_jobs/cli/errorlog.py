@@ -41,12 +41,18 @@ def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
     """
     from bench_jobs.logs.error_log import count_errors, list_errors
 
-    site = ctx.require_site()
+    sites = ctx.require_sites()  # the selected site, or every site with `--site all`
     client = ctx.redis
-    rows = list_errors(client, _keys(ctx), site, limit)
-    total = count_errors(client, _keys(ctx), site)
-    doc = render.envelope(ctx.bench.bench_id, "errors", rows, sites=[site], total=total)
-    render.listing(fmt, doc, lambda: _table(site, rows, total))
+    per_site = [(site, list_errors(client, _keys(ctx), site, limit), count_errors(client, _keys(ctx), site))
+                for site in sites]
+    rows = [{**row, "site": site} if len(sites) > 1 else row for site, found, _ in per_site for row in found]
+    doc = render.envelope(ctx.bench.bench_id, "errors", rows, sites=sites, total=sum(n for *_, n in per_site))
+
+    def tables() -> None:
+        for site, found, total in per_site:
+            _table(site, found, total)
+
+    render.listing(fmt, doc, tables)
 
 
 def _table(site: str, rows: list[dict[str, Any]], total: int) -> None:
@@ -97,10 +103,11 @@ def clear(ctx: Context, older_than: str | None, yes: bool) -> None:
     """
     from bench_jobs.logs.error_log import clear_errors, parse_duration
 
-    site = ctx.require_site()
+    sites = ctx.require_sites()  # the selected site, or every site with `--site all`
     seconds = parse_duration(older_than) if older_than else None
     which = f"entries older than {older_than}" if older_than else "all entries"
     client = ctx.redis
-    render.confirm(f"Delete {which} of the Error Log of {site}?", yes)
-    removed = clear_errors(client, _keys(ctx), site, seconds)
-    render.info(f"Removed {removed} entr{'y' if removed == 1 else 'ies'} from the Error Log of {site}.")
+    render.confirm(f"Delete {which} of the Error Log of {', '.join(sites)}?", yes)
+    for site in sites:
+        removed = clear_errors(client, _keys(ctx), site, seconds)
+        render.info(f"Removed {removed} entr{'y' if removed == 1 else 'ies'} from the Error Log of {site}.")
