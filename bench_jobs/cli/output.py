@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from bench_jobs.bench.units import age as age  # re-exported: commands format ages through render.age
 from bench_jobs.errors import BenchJobsError
 
 PIPE_WIDTH = 200  # piped tables are not cut to 80 columns: scripts and grep want whole rows
@@ -158,20 +159,6 @@ def error(message: str, hint: str | None = None) -> None:
     click.echo(f"{prefix} {message}", err=True)
     if hint:
         click.echo(f"  {hint}", err=True)
-
-
-def age(seconds: float | None) -> str:
-    """12.3 -> '12s', 4000 -> '1h06m'."""
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 def short(value: Any, width: int = 40) -> str:

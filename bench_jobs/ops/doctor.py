@@ -172,7 +172,7 @@ def backlog_check(bench: Bench, queue: str, pending: int, oldest: float | None) 
     by_age = level(oldest, threshold(bench, "doctor_oldest_age_warn"),
                    threshold(bench, "doctor_oldest_age_fail")) if pending else OK
     status = FAIL if FAIL in (by_count, by_age) else WARN if WARN in (by_count, by_age) else OK
-    from bench_jobs.cli.output import age
+    from bench_jobs.bench.units import age
 
     detail = f"{pending} pending, oldest {age(oldest) if pending else '-'}"
     fix = None if status == OK else (f"add workers for {queue} (workers.{queue}.background_workers) or find "
