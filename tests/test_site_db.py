@@ -66,6 +66,9 @@ def test_an_unreachable_database_falls_back_to_site_config_and_says_why(bench: B
     site = status(bench, "site1.test")["site1.test"]
     assert site["state"] == "active" and site["time_zone"] == "Europe/Berlin"
     assert site["settings_from"].startswith("site_config.json (database unreachable: ")
+    doctor = json.loads(bench.run("doctor", "--format", "json").stdout)
+    check = next(c for c in doctor["checks"] if c["name"] == "site-db:site1.test")
+    assert check["status"] == "warn" and "database unreachable" in check["detail"]
 
 
 def test_wrong_password_is_a_fallback_not_a_traceback(mariadb, bench: BenchFixture) -> None:

@@ -230,6 +230,10 @@ def scheduler_checks(client: redis.Redis, bench: Bench) -> list[Check]:
         else:
             checks.append(Check(f"scheduler:{site['site']}", WARN, f"scheduler {site['state']}",
                                 f"`bench-jobs --site {site['site']} scheduler enable` / `resume` when intended"))
+        if "database unreachable" in site.get("settings_from", ""):  # Frappe's settings could not be read
+            checks.append(Check(f"site-db:{site['site']}", WARN, f"settings read from {site['settings_from']}",
+                                f"check db_host/db_port/db_password in sites/{site['site']}/site_config.json "
+                                "and that MariaDB runs"))
     return checks
 
 
