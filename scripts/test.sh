@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a virtualenv with bench-jobs and its test extras, then run ruff and the test suite.
+# Set up a virtualenv with bench-jobs and its test extras, then run ruff, mypy and the test suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_bench.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 .venv/bin/ruff check .
+.venv/bin/mypy  # settings in pyproject.toml: the whole package, the core packages strictly
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

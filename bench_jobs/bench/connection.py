@@ -7,6 +7,7 @@ failures become `RedisUnavailable` with a hint instead of a redis-py traceback.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -269,7 +270,7 @@ def _missing_key_rule(bench: Bench) -> str | None:
 
 
 @contextmanager
-def redis_errors(bench: Bench):
+def redis_errors(bench: Bench) -> Iterator[None]:
     """Inside this block any redis-py connection/auth error surfaces as RedisUnavailable."""
     try:
         yield
@@ -296,3 +297,4 @@ def check(client: redis.Redis, bench: Bench) -> None:
     """Ping once; raise RedisUnavailable with a fix when that fails."""
     with redis_errors(bench):
         client.ping()
+

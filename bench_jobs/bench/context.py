@@ -8,6 +8,7 @@ sets the job's site, so `get_current_site()` and `get_site_config()` answer for 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ def local() -> Local:
 
 
 @contextlib.contextmanager
-def using(bench: Bench, site: str | None):
+def using(bench: Bench, site: str | None) -> Iterator[None]:
     """Run a block (a job, a CLI command) for `site` of `bench`."""
     token = _current.set(Local(bench, site))
     try:

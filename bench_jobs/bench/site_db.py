@@ -91,7 +91,7 @@ def connect(bench: Bench, site: str) -> Any:
 
 
 def _describe(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     return str(args[1]) if len(args) > 1 else str(exc)
 
 

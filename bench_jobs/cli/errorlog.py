@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -55,7 +56,7 @@ def list_cmd(ctx: Context, limit: int, fmt: str) -> None:
     render.listing(fmt, doc, tables)
 
 
-def _table(site: str, rows: list[dict[str, Any]], total: int) -> None:
+def _table(site: str, rows: Sequence[Mapping[str, Any]], total: int) -> None:
     if not rows:
         render.info(f"The Error Log of {site} is empty.")
         return
@@ -85,7 +86,7 @@ def show(ctx: Context, entry_id: str, fmt: str) -> None:
         return
     rows = [{"field": k, "value": v} for k, v in entry.items() if k != "traceback"]
     render.print_table(render.build_table(rows, [("field", ""), ("value", "")]), no_wrap=("",))
-    if entry.get("traceback"):
+    if entry["traceback"]:
         render.info("\n" + entry["traceback"].rstrip())
 
 

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -67,7 +67,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def build_table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
+def build_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]],
                 title: str | None = None, markup: bool = False):
     """A Rich table of `rows`; a column is a key or (key, heading).
 
@@ -113,7 +113,7 @@ def print_table(table: Any, no_wrap: tuple[str, ...] = ()) -> None:
     out.file.flush()
 
 
-def table(rows: Iterable[dict[str, Any]], columns: Sequence[str | tuple[str, str]],
+def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]],
           title: str | None = None, empty: str | None = None) -> None:
     rows = list(rows)
     if not rows and empty:

@@ -56,8 +56,9 @@ def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, lim
 def render_tables(doc: dict[str, Any], show_site: bool) -> None:
     where = "all sites" if doc["site"] is None else f"site {doc['site']}"
     rows = [{**q, "oldest": render.age(q["oldest_age_seconds"])} for q in doc["queues"]]
-    columns = ["queue", "pending", "started", "scheduled", "failed", ("oldest", "oldest pending")]
-    render.print_table(render.build_table(rows, columns, title=f"Jobs of {where} (bench {doc['bench_id']})"))
+    counts: list[str | tuple[str, str]] = ["queue", "pending", "started", "scheduled", "failed",
+                                           ("oldest", "oldest pending")]
+    render.print_table(render.build_table(rows, counts, title=f"Jobs of {where} (bench {doc['bench_id']})"))
     columns: list[str | tuple[str, str]] = ["id", "method", "kwargs", "waiting", "timeout"]
     if show_site:
         columns.insert(2, "site")

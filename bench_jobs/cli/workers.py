@@ -10,8 +10,9 @@ from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
-COLUMNS = ["name", ("hostname", "host"), "pid", "queues", "state", ("current_job", "job"), ("successful", "ok"),
-           "failed", ("busy", "busy"), ("heartbeat", "heartbeat")]
+COLUMNS: list[str | tuple[str, str]] = [
+    "name", ("hostname", "host"), "pid", "queues", "state", ("current_job", "job"), ("successful", "ok"),
+    "failed", ("busy", "busy"), ("heartbeat", "heartbeat")]
 # Every cell but the queues stays on one line (names and job ids are copied into other commands).
 NO_WRAP = ("name", "host", "pid", "state", "job", "ok", "failed", "busy", "heartbeat")
 

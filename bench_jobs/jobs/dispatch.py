@@ -139,7 +139,7 @@ def new_worker_name() -> str:
 def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str], alive_ttl: float) -> None:
     """The RQ-compatible worker hash and sets, plus our alive key, in one transaction."""
     now = rq_time(time.time())
-    mapping = WorkerRecord(name, hostname=socket.gethostname(), pid=os.getpid(), queues=list(queues),
+    mapping: dict[Any, Any] = WorkerRecord(name, hostname=socket.gethostname(), pid=os.getpid(), queues=list(queues),
                            rq_queues=[keys.rq_queue_name(q) for q in queues], state="idle", birth=now,
                            last_heartbeat=now, bench=keys.bench_id).to_hash()
     with client.pipeline(transaction=True) as pipe:

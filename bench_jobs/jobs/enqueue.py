@@ -331,4 +331,4 @@ def get_job(job_id: str, site: str | None = None) -> dict[str, Any] | None:
 def is_job_enqueued(job_id: str, site: str | None = None) -> bool:
     """True while a job with this id is queued, scheduled or running."""
     job = get_job(job_id, site)
-    return bool(job) and job["status"] in ACTIVE_STATES
+    return job is not None and job["status"] in ACTIVE_STATES

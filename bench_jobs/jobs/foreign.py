@@ -125,6 +125,8 @@ def describe_job(client: redis.Redis, job_id: str, raw: dict[bytes, bytes], queu
 
     # No id given to Job: RQ 3 refuses ':' in ids, and Frappe's are `{site}::{uuid}` (RQ < 3 took them).
     job = Job(connection=client, serializer=RefuseToUnpickle)
+    description: str
+    status: str
     try:
         job.restore(raw)
         description, status = job.description or "", job.get_status(refresh=False)
@@ -192,11 +194,11 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
     for entries in started_entries:
         for entry in entries:
             pipe.exists(job_key(entry))
-    replies = iter(pipe.execute())
+    answers = iter(pipe.execute())
     ours_queued = []
     for (_queue, namespace), length in zip(places, lengths, strict=True):
-        ours_queued.append(sum(int(next(replies)) for _ in sites) if length and namespace == bench.bench_id else 0)
-    started_ids = [_started_ids(entries, [next(replies) for _ in entries]) for entries in started_entries]
+        ours_queued.append(sum(int(next(answers)) for _ in sites) if length and namespace == bench.bench_id else 0)
+    started_ids = [_started_ids(entries, [next(answers) for _ in entries]) for entries in started_entries]
 
     found = {queue: ForeignQueue(queue) for queue in queues}
     for (queue, namespace), length, ours, started in zip(places, lengths, ours_queued, started_ids, strict=True):
@@ -224,7 +226,7 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
 
 
 def _describe(client: redis.Redis, ids: list[str], queue: str, rq_queue: str) -> list[ForeignJob]:
-    jobs = []
+    jobs: list[ForeignJob] = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         pipe = client.pipeline(transaction=False)

@@ -172,7 +172,7 @@ class Keys:
         return f"{self.prefix}:scheduler:lag"
 
     # -- metrics ---------------------------------------------------------------
-    def throughput(self, span: str, bucket: int) -> str:
+    def throughput(self, span: str, bucket: int | str) -> str:
         """HASH '{site}|{queue}|{ok|failed|retried}' -> runs ended in one minute (span "m", bucket =
         epoch // 60) or hour ("h", epoch // 3600); written by finish.lua, expiring after 2 h / 2 days."""
         return f"{self.prefix}:tput:{span}:{bucket}"

@@ -86,7 +86,7 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
             # The first page holds the oldest job too (score = enqueue time), so no extra query.
             pipe.zrange(keys.index(QUEUED, queue, site), 0, max(limit, 1) - 1, withscores=True)
     replies = iter(pipe.execute())
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     for queue in queues:
         counts = {QUEUED: 0, STARTED: 0, SCHEDULED: 0, FAILED: 0}
         page: list[tuple[float, str]] = []
@@ -105,13 +105,13 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     jobs = Job.fetch_many(client, [i for s in summaries for i in s["_ids"]], Job.PAGE)
     for summary in summaries:
         summary["jobs"] = [pending_row(jobs[job_id]) for job_id in summary.pop("_ids")]
-    site = None if all_sites or len(sites) != 1 else sites[0]
-    foreign = foreign_jobs(client, bench, queues, limit, site=site)
+    one_site = None if all_sites or len(sites) != 1 else sites[0]
+    foreign = foreign_jobs(client, bench, queues, limit, site=one_site)
     for summary in summaries:
         theirs = foreign.by_queue()[summary["queue"]]
         summary["foreign_pending"] = theirs.pending
         summary["foreign_jobs"] = [job.as_dict() for job in theirs.jobs]
-    return {"bench_id": bench.bench_id, "site": site, "queues": summaries,
+    return {"bench_id": bench.bench_id, "site": one_site, "queues": summaries,
             "foreign": {"pending": foreign.pending, "note": pending_line(foreign)}}
 
 

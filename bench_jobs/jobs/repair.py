@@ -11,7 +11,7 @@ other index is checked in rotation. A full one is `bench-jobs jobs repair`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
@@ -32,7 +32,7 @@ def _check(client: redis.Redis, keys: Keys, key: str, state: str, ids: list[str]
     return removed
 
 
-def _ids(values: list) -> list[str]:
+def _ids(values: list[Any]) -> list[str]:
     return [text(v) or "" for v in values]
 
 
@@ -93,7 +93,8 @@ def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] |
         if budget <= 0:
             break
     with client.pipeline(transaction=False) as pipe:
-        pipe.hset(cursors, mapping={"index": position, **saved})
+        mapping: dict[Any, Any] = {"index": position, **saved}
+        pipe.hset(cursors, mapping=mapping)
         pipe.expire(cursors, 86400)
         pipe.execute()
     return removed

@@ -285,7 +285,8 @@ def get_workers(client: redis.Redis, bench: Bench, *, filters: Any = None, field
 
 # -- the Python API --------------------------------------------------------------------------------
 def get_all(doctype: str, filters: Any = None, fields: Any = None, order_by: str | None = None,
-            limit_start: int = 0, limit_page_length: int = DEFAULT_PAGE, site: str | None = None) -> list[dict]:
+            limit_start: int = 0, limit_page_length: int = DEFAULT_PAGE,
+            site: str | None = None) -> list[dict[str, Any]]:
     """`frappe.get_all("RQ Job", ...)` for the current site (or `site`): list of dicts with `fields`
     (default ["name"]; "*" for all). `doctype` is "RQ Job" or "RQ Worker"."""
     from bench_jobs.bench import context

@@ -97,7 +97,7 @@ def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list
         script_keys.append(spec.once_key)
     args = [
         job_id, spec.site, int(spec.at_front), int(spec.deduplicate), int(spec.max_queued or 0), repr(now),
-        repr(float(spec.run_at)) if scheduled else "", int(spec.once_ttl or 0),
+        repr(float(spec.run_at or 0)) if scheduled else "", int(spec.once_ttl or 0),
         "f" if not spec.job_id else "-", *fields,
     ]
     return script_keys, args

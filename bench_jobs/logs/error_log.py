@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis
 
 DEFAULT_LIMIT = 1000
 FIELDS = ("title", "message", "method", "traceback", "job_id", "time")
+
+
+class ErrorEntry(TypedDict):
+    """One Error Log entry as `error-log list|show`, the dashboard and their JSON show it."""
+
+    id: str
+    site: str
+    title: str | None
+    message: str | None
+    method: str | None
+    traceback: str | None
+    job_id: str | None
+    time: str | None
 
 
 class ErrorNotFound(BenchJobsError):
@@ -48,22 +62,21 @@ def add_entry(client: redis.Redis, keys: Keys, site: str, limit: int = DEFAULT_L
     """XADD one entry (empty fields left out) with an approximate cap of `limit` entries."""
     fields["title"] = str(fields.get("title") or "Error")[:500]
     fields.setdefault("time", _now_iso())
-    data = {k: str(v) for k, v in fields.items() if v is not None and v != ""}
+    data: dict[Any, Any] = {k: str(v) for k, v in fields.items() if v is not None and v != ""}
     entry_id = client.xadd(keys.error_log(site), data, maxlen=limit, approximate=True)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
-def _entry(entry_id: bytes | str, raw: dict[bytes, bytes], site: str) -> dict[str, Any]:
-    entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    data = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
-    doc: dict[str, Any] = {"id": entry_id, "site": site}
-    doc.update({name: data.get(name) for name in FIELDS})
-    return doc
+def _entry(entry_id: bytes | str | None, raw: dict[Any, Any] | None, site: str) -> ErrorEntry:
+    data = {(text(k) or ""): (text(v) or "") for k, v in (raw or {}).items()}
+    return ErrorEntry(id=text(entry_id) or "", site=site, title=data.get("title"), message=data.get("message"),
+                      method=data.get("method"), traceback=data.get("traceback"), job_id=data.get("job_id"),
+                      time=data.get("time"))
 
 
-def list_errors(client: redis.Redis, keys: Keys, site: str, limit: int = 20) -> list[dict[str, Any]]:
+def list_errors(client: redis.Redis, keys: Keys, site: str, limit: int = 20) -> list[ErrorEntry]:
     """The newest `limit` entries, newest first (one XREVRANGE: bounded whatever the log holds)."""
-    rows = client.xrevrange(keys.error_log(site), count=max(limit, 0)) if limit > 0 else []
+    rows = (client.xrevrange(keys.error_log(site), count=max(limit, 0)) or []) if limit > 0 else []
     return [_entry(entry_id, raw, site) for entry_id, raw in rows]
 
 
@@ -71,7 +84,7 @@ def count_errors(client: redis.Redis, keys: Keys, site: str) -> int:
     return int(client.xlen(keys.error_log(site)))
 
 
-def get_error(client: redis.Redis, keys: Keys, site: str, entry_id: str) -> dict[str, Any]:
+def get_error(client: redis.Redis, keys: Keys, site: str, entry_id: str) -> ErrorEntry:
     if not _valid_id(entry_id):
         raise ErrorNotFound(f"'{entry_id}' is not an Error Log id (they look like 1764477601123-0)",
                             "list ids with `bench-jobs error-log list`")

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.model import text
+
 if TYPE_CHECKING:
     import redis
 
-    from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.keys import Keys
 
 LEASE_TTL = 10.0  # a dead leader's lease lapses after this; standbys then take over within RETRY
 RENEW_EVERY = 2.0
@@ -122,7 +124,7 @@ def _entries(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for token, value in client.hgetall(keys.scheduler_members()).items():
         try:
-            out[token.decode()] = json.loads(value)
+            out[(text(token) or "")] = json.loads(value)
         except (ValueError, UnicodeDecodeError):
             continue
     return out
@@ -132,7 +134,7 @@ def members(client: redis.Redis, keys: Keys, now: float | None = None) -> list[d
     """Live scheduler processes, the leader first: host, pid, started, last_seen, leader."""
     now = time.time() if now is None else now
     lease = client.get(keys.scheduler_lease())
-    leader = lease.decode() if lease else None
+    leader = text(lease)
     rows = []
     for token, entry in _entries(client, keys).items():
         seen = float(entry.get("seen") or 0)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bench_jobs.bench import hooks
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
+from bench_jobs.jobs.model import text
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import Lease, Members
@@ -142,7 +143,7 @@ class Scheduler:
     client: redis.Redis
     log: WorkLog
     clock: Clock = field(default_factory=Clock)
-    lease: Lease | None = None
+    lease: Lease = field(init=False)
     reload_every: float = RELOAD_EVERY
     plans: list[Plan] = field(default_factory=list)
     _reloaded: float = float("-inf")
@@ -157,8 +158,7 @@ class Scheduler:
         from bench_jobs.jobs.keys import Keys
 
         self.keys = Keys(self.bench.bench_id)
-        if self.lease is None:
-            self.lease = Lease(self.client, self.keys.scheduler_lease(), monotonic=self.clock.monotonic)
+        self.lease = Lease(self.client, self.keys.scheduler_lease(), monotonic=self.clock.monotonic)
         self.members = Members(self.client, self.keys, self.lease.token, started=self.clock.time())
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class Scheduler:
                 self._standby_said = True
                 holder = self.client.get(self.keys.scheduler_lease())
                 self.log.info("standby", f"scheduler {self.lease.token} stands by; "
-                              f"{holder.decode() if holder else 'another scheduler'} leads")
+                              f"{text(holder) or 'another scheduler'} leads")
             return min(MAX_SLEEP * 2, self.lease.seconds_to_next_attempt())
         if not was_leading:
             self.log.info("leader", f"scheduler {self.lease.token} now leads")

@@ -77,7 +77,7 @@ def baseline(client: redis.Redis, keys: Keys, site: str, event_key: str, now: fl
 # -- the stream ---------------------------------------------------------------------------------
 def append(client: redis.Redis, keys: Keys, site: str, **fields: Any) -> str:
     """Add one entry to the site's Scheduled Job Log (capped at LOG_MAXLEN, approximately)."""
-    entry = {k: ("" if v is None else str(v)) for k, v in fields.items()}
+    entry: dict[Any, Any] = {k: ("" if v is None else str(v)) for k, v in fields.items()}
     entry.setdefault("time", f"{time.time():.3f}")
     entry_id = client.xadd(keys.scheduled_job_log(site), entry, maxlen=LOG_MAXLEN, approximate=True)
     return text(entry_id) or ""
@@ -94,12 +94,12 @@ def read_log(client: redis.Redis, keys: Keys, site: str, limit: int = 50,
         if not page:
             break
         for entry_id, fields in page:
-            row = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-            row["id"] = entry_id.decode()
+            row = {text(k) or "": text(v) or "" for k, v in (fields or {}).items()}
+            row["id"] = text(entry_id) or ""
             row["site"] = site
             if method is None or row.get("method") == method:
                 rows.append(row)
-        last = "(" + page[-1][0].decode()
+        last = "(" + (text(page[-1][0]) or "")
     rows = rows[:limit]
     rows.reverse()
     return rows

@@ -89,7 +89,7 @@ class App:
             if handler is None:
                 from bench_jobs.web import dashboard
 
-                return dashboard.handle(self, request, endpoint, values)
+                return dashboard.handle(self, request, endpoint, dict(values))
             return handler(request, **values)
         except HttpError as exc:
             return json_response(exc.body(), exc.status) if api else self.error_page(request, exc.status,

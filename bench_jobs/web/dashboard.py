@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -351,5 +352,6 @@ def error_entry(app: App, request: Request, viewer: Viewer, site: str, entry_id:
     return render(app, request, viewer, "error_entry.html", entry=entry)
 
 
-PAGES = {"overview": overview, "live": live, "jobs": jobs, "job": job, "workers": workers,
-         "scheduler": scheduler, "errors": errors, "error": error_entry}
+PAGES: dict[str, Callable[..., Response]] = {
+    "overview": overview, "live": live, "jobs": jobs, "job": job, "workers": workers, "scheduler": scheduler,
+    "errors": errors, "error": error_entry}

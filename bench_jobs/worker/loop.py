@@ -98,8 +98,11 @@ class Worker:
         if niceness:
             os.nice(niceness)
         # Started beside (or before) Redis by a process manager: wait for it rather than exit.
-        if self._redis_retry(lambda: register_worker(self.client, self.keys, self.name, self.options.queues,
-                                                     self.alive_ttl) or True) is None:
+        def register() -> bool:
+            register_worker(self.client, self.keys, self.name, self.options.queues, self.alive_ttl)
+            return True
+
+        if self._redis_retry(register) is None:
             self.log.info("worker-stop", "stopped before Redis could be reached")
             self.log.close()
             return 0
@@ -206,7 +209,7 @@ class Worker:
                         return
                     self._wait_for_work()
                     continue
-            self._rotate_after(job.queue)
+            self._rotate_after(job.queue or "")
             ending = self._run(job)
             self.done += 1
             more = not self.stop_requested and (self.options.max_jobs is None or self.done < self.options.max_jobs)
@@ -223,8 +226,8 @@ class Worker:
         if job.problem:  # written into Redis by hand, unreadable: fail it, run nothing
             outcome = Outcome("not-allowed", error=f"InvalidJob: {job.problem}")
         else:
-            outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue, 300))
-        ending = settle(job, outcome, self._policy(job.site), time.time())
+            outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue or "", 300))
+        ending = settle(job, outcome, self._policy(job.site or ""), time.time())
         conclude(self.bench, job, outcome, ending, self.log)
         return ending
 

@@ -121,7 +121,7 @@ def execute(bench: Bench, job: Job) -> Outcome:
     start = time.perf_counter()
     with using(bench, job.site):
         try:
-            func = resolve(bench, job.method)
+            func = resolve(bench, job.method or "")
         except BenchJobsError as exc:  # MethodNotAllowed and friends: nothing ran, nothing will
             return Outcome("not-allowed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc.message}",
                            traceback=tb.format_exc())

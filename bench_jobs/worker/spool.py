@@ -46,7 +46,7 @@ def save(bench: Bench, worker: str, job_id: str, ending: Ending) -> Path:
 def replay(bench: Bench, client: redis.Redis, keys: Keys) -> list[tuple[str, bool]]:
     """Write every spooled ending; (job id, applied) for each. A file is removed once Redis answered
     (applied or not: a job no longer started by its worker has been recovered by the sweep)."""
-    done = []
+    done: list[tuple[str, bool]] = []
     directory = spool_dir(bench)
     if not directory.is_dir():
         return done
