@@ -10,7 +10,7 @@ from bench_jobs.bench.config import update_json, write_atomic, write_json
 from bench_jobs.bench.layout import SITE_NAME_RE, Bench, is_bench
 from bench_jobs.errors import BenchJobsError, ConfigError
 
-APP_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+APP_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
 def create_bench(path: Path, redis_port: int = 11000) -> Bench:
@@ -68,6 +68,12 @@ def add_app(bench: Bench, app: str) -> bool:
     if not found:
         raise BenchJobsError(f"app '{app}' is not importable from this Python",
                              f"install it first (pip install -e path/to/{app}), then run add-app again")
+    from bench_jobs.bench.apps import not_an_app
+
+    reason = not_an_app(app)
+    if reason:
+        raise BenchJobsError(f"{reason}: every function in it could be enqueued as a job",
+                             "add-app registers the bench's own apps (a package with your jobs, e.g. my_app)")
     write_atomic(bench.sites_path / "apps.txt", "".join(f"{a}\n" for a in [*bench.apps, app]))
     bench.reload()
     return True

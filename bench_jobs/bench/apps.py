@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
 
 BUILTIN_JOBS = frozenset({"bench_jobs.jobs.builtin.ping"})
-DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 
 _whitelisted: dict[str, dict[str, Any]] = {}
 
@@ -41,6 +41,30 @@ def method_path(method: Callable[..., Any] | str) -> str:
     return f"{module}.{qualname}"
 
 
+def not_an_app(name: str) -> str | None:
+    """Why the package `name` cannot be an app, or None. The standard library never is (`os`,
+    `subprocess`, `builtins`: their functions would run anything); nor is a third-party package
+    installed into site-packages without a hooks.py (requests, redis...): apps are the bench's own."""
+    import importlib.util
+    import sys
+
+    top = name.split(".", 1)[0]
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return f"'{top}' is part of Python's standard library, not an app"
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    installed = [loc for loc in locations if "site-packages" in loc or "dist-packages" in loc]
+    if spec and (installed or (spec.origin and ("site-packages" in spec.origin or "dist-packages" in spec.origin))):
+        from pathlib import Path
+
+        if not any((Path(loc) / "hooks.py").is_file() for loc in locations):
+            return f"'{top}' is an installed third-party package without hooks.py, not an app"
+    return None
+
+
 def check_allowed(bench: Bench, path: str) -> None:
     """Raise MethodNotAllowed unless `path` is a dotted path inside an installed app, or a builtin job."""
     if not DOTTED_RE.match(path):
@@ -59,6 +83,15 @@ def check_allowed(bench: Bench, path: str) -> None:
         raise MethodNotAllowed(f"'{path}' is not in an installed app (installed apps: {apps})",
                                "only functions of apps listed in sites/apps.txt run as jobs; "
                                "register an app with `bench-jobs add-app APP`")
+    elif top in _stdlib():  # even when someone wrote it into apps.txt by hand
+        raise MethodNotAllowed(f"'{path}' is in Python's standard library, not an app",
+                               "only functions of apps listed in sites/apps.txt run as jobs")
+
+
+def _stdlib() -> frozenset[str]:
+    import sys
+
+    return frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
 def _import_longest_module(path: str) -> tuple[Any, list[str]]:

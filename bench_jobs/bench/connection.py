@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, ConfigError, PermissionDenied, RedisUnavailable
@@ -50,12 +49,11 @@ def credentials(bench: Bench) -> tuple[str | None, str | None]:
 
 
 def redact(url: str) -> str:
-    """The URL without any password, fit to print."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """The URL without any password, fit to print — also when it is malformed (a port of 99999 or
+    'abc', another scheme), which is exactly when it ends up in an error message."""
+    import re
+
+    return re.sub(r"(?<=//)([^/@]*?):[^/@]*@", r"\1:***@", url)
 
 
 def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:

@@ -19,8 +19,8 @@ from bench_jobs.bench.config import read_json
 from bench_jobs.errors import BenchNotFound, ConfigError, SiteNotFound, UnknownQueue
 
 DEFAULT_QUEUES = {"short": 300, "default": 300, "long": 1500}
-SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # \Z: "$" would let "evil\n" through
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 ALL_SITES = "all"  # `--site all`, as in Frappe: every site of the bench
 

@@ -13,9 +13,11 @@ import click
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 from bench_jobs.errors import BenchJobsError, ConfigError
+from bench_jobs.jobs.keys import MAX_RETRY, MAX_TIMEOUT
 from bench_jobs.ops import completion as complete
 
-DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+DURATION_RE = re.compile(r"^\s*(\d{1,9})\s*([smhd])\s*\Z")
+MAX_DELAY = 3650 * 86400  # --in: ten years at most (further is a typo, and datetime ends at 9999)
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -37,6 +39,10 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BenchJobsError(f"--kwargs is not valid JSON ({exc.msg} at column {exc.colno})",
                              """pass a JSON object, e.g. --kwargs '{"a": 1, "b": "x"}'""") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting thousands deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "a number has too many digits"
+        raise BenchJobsError(f"--kwargs cannot be read ({why})",
+                             "pass plain values; a very large number as a string") from None
     if not isinstance(value, dict):
         raise BenchJobsError(f"--kwargs must be a JSON object, not {json_type(value)}",
                              """wrap the arguments by name, e.g. --kwargs '{"a": 1}'""")
@@ -55,8 +61,12 @@ def parse_duration(text: str) -> int:
     """'30s', '10m', '2h', '1d' -> seconds."""
     match = DURATION_RE.match(text)
     if not match:
-        raise BenchJobsError(f"--in '{text}' is not a duration", "use a number and a unit: 30s, 10m, 2h or 1d")
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+        raise BenchJobsError(f"--in '{text[:40]}' is not a duration", "use a number and a unit: 30s, 10m, 2h or 1d")
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DELAY:
+        raise BenchJobsError(f"--in {text.strip()} is more than ten years",
+                             "use --at for a far date, or a shorter delay")
+    return seconds
 
 
 def site_zone(ctx: Context, site: str):
@@ -115,13 +125,13 @@ def job_traceback(exc: BaseException) -> str:
               help="Keyword arguments as one JSON object, checked against the method's signature.")
 @click.option("--queue", default="default", show_default=True, shell_complete=complete.queues,
               help="Queue to put the job on.")
-@click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS",
+@click.option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), metavar="SECONDS",
               help="Kill the job after this long (default: the queue's timeout).")
 @click.option("--job-id", metavar="ID",
               help="Job id (stored as BENCH_ID:SITE::ID); refused while a job with it is active.")
 @click.option("--deduplicate", is_flag=True, help="With --job-id: if that job is queued or running, keep it.")
 @click.option("--at-front", is_flag=True, help="Put the job at the head of the queue.")
-@click.option("--retry", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--retry", type=click.IntRange(0, MAX_RETRY), default=0, show_default=True,
               help="Retries after a failure, with exponential backoff.")
 @click.option("--in", "delay", metavar="DURATION", help="Run after a delay: 30s, 10m, 2h, 1d.")
 @click.option("--at", "at_time", metavar="TIME", help="Run at an ISO time (without offset: the site's time_zone).")

@@ -26,7 +26,7 @@ from bench_jobs.bench import context
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.apps import method_path, resolve_method
 from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
-from bench_jobs.jobs.keys import ACTIVE_STATES, Keys
+from bench_jobs.jobs.keys import ACTIVE_STATES, MAX_RETRY, MAX_TIMEOUT, Keys
 from bench_jobs.jobs.store import JobSpec
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ def _json_problem(value: Any) -> str | None:
         return text
     except ValueError as exc:
         return "float nan or inf" if "float" in str(exc) else str(exc)
+    except RecursionError:
+        return "nested too deeply"
     return None
 
 
@@ -88,14 +90,15 @@ def encode_payload(kwargs: dict[str, Any]) -> str:
                            "pass e.g. [{'a': 1}, {'a': 2}]")
     try:
         return _strict_json(kwargs)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         check_payload(kwargs)
         raise
 
 
-def _positive_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BenchJobsError(f"{name} must be a whole number >= {minimum}, not {value!r}",
+def _positive_int(name: str, value: Any, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        shown = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a larger number"
+        raise BenchJobsError(f"{name} must be a whole number from {minimum} to {maximum}, not {shown}",
                              f"pass e.g. {name}={max(minimum, 1) * 3}")
     return value
 
@@ -136,7 +139,7 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
             resolve_method(bench, callback)
     return JobRequest(
         bench=bench, site=site, queue=queue, method=method_path(method), kwargs=check_payload(dict(kwargs)),
-        timeout=_positive_int("timeout", timeout, 1), retry=_positive_int("retry", retry, 0),
+        timeout=_positive_int("timeout", timeout, 1, MAX_TIMEOUT), retry=_positive_int("retry", retry, 0, MAX_RETRY),
         job_id=scoped_job_id(bench, site, job_id) if job_id is not None else None, deduplicate=bool(deduplicate),
         at_front=bool(at_front), on_success=callbacks[0], on_failure=callbacks[1], run_at=run_at)
 

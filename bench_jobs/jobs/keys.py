@@ -30,6 +30,10 @@ RQ_WIP_PREFIX = "rq:wip:"  # RQ's StartedJobRegistry of a queue
 DEFAULT_RESULTS_TTL = S.RESULTS_TTL.default
 DEFAULT_FAILURE_TTL = S.FAILURE_TTL.default
 DEFAULT_FAILED_LIMIT = S.FAILED_JOBS_LIMIT.default
+# Bounds of a job's numbers, checked at enqueue and again by the worker (a hand-written hash):
+# setitimer and ZADD scores overflow long before "any number" does.
+MAX_TIMEOUT = 30 * 86400  # seconds
+MAX_RETRY = 1000
 
 # Job states as RQ names them; "stopped" and "canceled" too.
 QUEUED, STARTED, SCHEDULED, DEFERRED = "queued", "started", "scheduled", "deferred"

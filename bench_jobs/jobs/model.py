@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench_jobs.jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, job_key, worker_key
+from bench_jobs.bench.layout import SITE_NAME_RE
+from bench_jobs.jobs.keys import (
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_RESULTS_TTL,
+    MAX_RETRY,
+    MAX_TIMEOUT,
+    job_key,
+    worker_key,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -89,6 +97,19 @@ def _float(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+CLAIM_FIELDS = ("id", "bj_queue", "bj_site", "bj_method", "bj_kwargs", "timeout", "bj_attempts", "bj_retry",
+                "bj_on_success", "bj_on_failure")
+
+
+def _utf8(raw: Any) -> bool:
+    try:
+        if isinstance(raw, bytes):
+            raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _int(value: str | None) -> int | None:
@@ -222,23 +243,29 @@ class Job:
 
     @classmethod
     def from_claim(cls, reply: list[Any]) -> Job:
-        """The job claim.lua handed over; `problem` says why it cannot run. Never raises: the job is
-        already started, a crash here would leave it to the sweep."""
+        """The job claim.lua handed over; `problem` says why it cannot run (what a hand-written hash
+        got wrong: the job is then failed InvalidJob unrun). Never raises: the job is already
+        started, a crash here would leave it to the sweep."""
         values = [text(x) or "" for x in reply]
         job_id, queue, site, method, kwargs, timeout, attempts, retry, on_success, on_failure = values[:10]
         job = cls(job_id, status="started", queue=queue, site=site, method=method, kwargs={},
                   attempts=_int(attempts) or 0, on_success=on_success or None, on_failure=on_failure or None)
+        unreadable = [name for name, raw in zip(CLAIM_FIELDS, reply[:10], strict=False) if not _utf8(raw)]
         try:
             parsed = json.loads(kwargs or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # also 5,000-digit numbers and nesting 20,000 deep
             parsed = None
         seconds = _int(timeout) if timeout else None
-        if not isinstance(parsed, dict):
+        if unreadable:
+            job.problem = f"{', '.join(unreadable)} not UTF-8 text"
+        elif not isinstance(parsed, dict):
             job.problem = f"bj_kwargs is not a JSON object: {kwargs[:80]!r}"
-        elif timeout and (seconds is None or seconds < 1):
-            job.problem = f"timeout is not a positive number of seconds: {timeout[:80]!r}"
-        elif retry and not retry.isdigit():
-            job.problem = f"bj_retry is not a whole number: {retry[:80]!r}"
+        elif timeout and (seconds is None or not 1 <= seconds <= MAX_TIMEOUT):
+            job.problem = f"timeout is not a number of seconds from 1 to {MAX_TIMEOUT}: {timeout[:80]!r}"
+        elif retry and (not retry.isdigit() or int(retry) > MAX_RETRY):
+            job.problem = f"bj_retry is not a whole number up to {MAX_RETRY}: {retry[:80]!r}"
+        elif not SITE_NAME_RE.match(site):
+            job.problem = f"bj_site is not a site name: {site[:80]!r}"
         else:
             job.kwargs, job.timeout, job.retry = parsed, seconds, int(retry or 0)
         return job

@@ -96,8 +96,10 @@ def get_error(client: redis.Redis, keys: Keys, site: str, entry_id: str) -> Erro
 
 
 def _valid_id(entry_id: str) -> bool:
+    """MS-SEQ as Redis streams number entries: both parts fit in 64 bits (else XRANGE errors)."""
     ms, sep, seq = entry_id.partition("-")
-    return ms.isdigit() and (not sep or seq.isdigit())
+    return (ms.isascii() and ms.isdigit() and len(ms) <= 20 and int(ms) < 2**64
+            and (not sep or (seq.isascii() and seq.isdigit() and len(seq) <= 20 and int(seq) < 2**64)))
 
 
 def clear_errors(client: redis.Redis, keys: Keys, site: str, older_than: float | None = None) -> int:

@@ -209,8 +209,21 @@ def _supervisor_section(bench: Bench, program: Program, user: str | None) -> lis
     return lines
 
 
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?\Z")
+
+
+def check_user(user: str | None) -> None:
+    """A Unix user name, nothing else: it is written into every program (a newline would add lines)."""
+    if user is not None and not USER_RE.match(user):
+        from bench_jobs.errors import BenchJobsError
+
+        raise BenchJobsError(f"--user {user!r} is not a Unix user name",
+                             "give the account the programs run as, e.g. --user frappe")
+
+
 def supervisor_conf(bench: Bench, programs: list[Program], user: str | None = None,
                     prefix: str | None = None) -> str:
+    check_user(user)
     lines = [f"; {HEADER.format(cmd='setup supervisor', bench=bench.path)}", ""]
     for program in programs:
         lines += [*_supervisor_section(bench, program, user), ""]
@@ -320,6 +333,7 @@ def systemd_units(bench: Bench, programs: list[Program], user: str | None = None
                   prefix: str | None = None) -> dict[str, str]:
     """File name -> unit text: a template service per worker queue, one per other program, and
     `{prefix}-workers.target` (every worker instance) under `{prefix}.target` (the whole bench)."""
+    check_user(user)
     user = user or getpass.getuser()
     prefix = prefix or unit_prefix(bench)
     bench_target, workers_target = f"{prefix}.target", f"{prefix}-workers.target"

@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import update_json, write_atomic
+from bench_jobs.bench.connection import redact
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import ConfigError
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,255}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,255}\Z")
 SECRET_MODE = 0o600
 MEMORY_RE = re.compile(r"^[0-9]+([kmg]b?|b)?$", re.IGNORECASE)
 
@@ -82,7 +83,7 @@ def queue_port(bench: Bench) -> int:
     except ValueError:
         port = None
     if port is None or parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"redis_queue '{url}' is not a Redis URL with a port",
+        raise ConfigError(f"redis_queue '{redact(url)}' is not a Redis URL with a port",
                           "set it like redis://127.0.0.1:11000 in sites/common_site_config.json")
     return port
 

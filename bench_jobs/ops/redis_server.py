@@ -193,7 +193,9 @@ def start(bench: Bench, timeout: float = START_TIMEOUT) -> StartResult:
         detail = (launched.stderr or launched.stdout).strip().splitlines()[-3:] or [log_tail(files)]
         raise RedisServerError(f"{Path(binary).name} refused to start: {' '.join(detail)}",
                                f"see {files.logfile}; `bench-jobs setup redis` rewrites the config")
+    deadline = time.monotonic() + timeout
     pid = _wait_until_up(files, host, port, timeout)
+    _wait_until_loaded(bench, files, deadline)
     record_ownership(bench, files, pid)
     return StartResult(pid, port, already_running=False, wrote_config=wrote, binary=binary)
 
@@ -271,6 +273,29 @@ def _wait_until_up(files: RedisFiles, host: str, port: int, timeout: float) -> i
         time.sleep(POLL)
     raise RedisServerError(f"Redis did not answer on port {port} within {timeout:.0f}s: {log_tail(files)}",
                            f"see {files.logfile}; a large AOF can take a while to load — run `bench-jobs redis status`")
+
+
+def _wait_until_loaded(bench: Bench, files: RedisFiles, deadline: float) -> None:
+    """With a password, Redis answers an anonymous PING with -NOAUTH even while it is still reading
+    its AOF back: ask as the bench (authenticated) until it stops answering LOADING."""
+    import redis
+
+    from bench_jobs.bench.connection import connect
+
+    client = connect(bench, socket_timeout=2.0)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.BusyLoadingError:
+                time.sleep(POLL)
+            except redis.RedisError:
+                return  # wrong credentials and the like: `redis status` and doctor say so
+        raise RedisServerError(f"Redis is still loading its data: {log_tail(files)}",
+                               "a large AOF can take a while to load — run `bench-jobs redis status`")
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)

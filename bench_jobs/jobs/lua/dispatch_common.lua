@@ -132,6 +132,14 @@ end
 
 -- The first queued job of the first non-empty queue, moved to started for `worker`.
 -- Ids whose hash is gone or no longer queued (deleted, canceled) are dropped from the list.
+-- A job's timeout as a ZADD score can use: a hand-written 'nan', 'inf' or junk must not fail the
+-- script after the job was popped (the worker then fails such a job as InvalidJob).
+local function seconds(value)
+  local t = tonumber(value)
+  if t and t == t and t >= 1 and t <= 1e9 then return t end
+  return 300
+end
+
 local function claim(worker, now, iso, queues)
   -- A worker claims only with no job in hand. If its current job is still started by it, an
   -- earlier claim was applied but its reply was lost (and redis-py retried): hand that job back
@@ -164,16 +172,19 @@ local function claim(worker, now, iso, queues)
       end
       if f[1] == 'queued' then
         local site = f[2] or ''
+        if not string.match(redis.call('HGET', jk, 'bj_attempts') or '0', '^%d+$') then
+          redis.call('HSET', jk, 'bj_attempts', '0') -- junk written by hand: HINCRBY would fail mid-claim
+        end
         local attempts = redis.call('HINCRBY', jk, 'bj_attempts', 1)
         redis.call('HSET', jk, 'status', 'started', 'worker_name', worker, 'started_at', iso,
                    'last_heartbeat', iso)
         redis.call('ZREM', idx('queued', q, site), id)
         redis.call('ZADD', idx('started', q, site), now, id)
         redis.call('ZADD', STARTED, now, id)
-        redis.call('ZADD', WIP_P .. q, now + (tonumber(f[5]) or 300) + 60, id)
+        redis.call('ZADD', WIP_P .. q, now + seconds(f[5]) + 60, id)
         if redis.call('EXISTS', wkey(worker)) == 1 then
           redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', id)
-          rq_execution_start(worker, id, attempts, now, (tonumber(f[5]) or 300) + 60) -- [rq-compat]
+          rq_execution_start(worker, id, attempts, now, seconds(f[5]) + 60) -- [rq-compat]
         end
         return {id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
                 f[7] or '', f[8] or ''}
