@@ -221,6 +221,10 @@ def test_api_key_commands_without_a_site_or_with_an_unknown_one_are_clean_errors
     assert doc["role"] == "read" and ":" not in doc["key"] and len(doc["secret"]) >= 24
     table = bench.cli("api-key", "list").stdout
     assert doc["key"] in table and "grafana" in table and doc["secret"] not in table
+    # --site after the subcommand works too (and wins over the global one)
+    other = bench.cli("api-key", "list", "--site", "site2.test", "--format", "json", site=None)
+    assert other.exit_code == 0 and json.loads(other.stdout)["keys"] == [] and "site2.test" in other.stdout
+    assert_clean_error(bench.cli("api-key", "revoke", doc["key"], "--site", "nosuch.test"), "nosuch.test")
 
 
 def test_the_production_server_runs_two_gunicorn_processes(bench, tmp_path, workers):

@@ -8,6 +8,16 @@ from bench_jobs.cli import options
 from bench_jobs.cli import output as render
 from bench_jobs.cli.context import Context
 
+# Also after the subcommand (`api-key create --site S`), as the keys belong to one site.
+_site = click.option("--site", "site_option", metavar="SITE", help="The site (default: the global --site).")
+
+
+def _site_of(ctx: Context, site_option: str | None) -> str:
+    if site_option:
+        ctx.bench.require_site(site_option)
+        return site_option
+    return ctx.require_site()
+
 
 @click.group("api-key")
 def api_key() -> None:
@@ -24,9 +34,10 @@ def api_key() -> None:
 @click.option("--role", type=click.Choice(["admin", "read"]), default="admin", show_default=True,
               help="admin: API calls and dashboard actions; read: the dashboard and lists, no changes.")
 @click.option("--label", default="", help="A note saying who or what uses the key.")
+@_site
 @options.format_option
 @click.pass_obj
-def create(ctx: Context, role: str, label: str, fmt: str) -> None:
+def create(ctx: Context, role: str, label: str, site_option: str | None, fmt: str) -> None:
     """Create a key; its secret is printed once and only its hash is kept.
 
     \b
@@ -35,7 +46,7 @@ def create(ctx: Context, role: str, label: str, fmt: str) -> None:
     """
     from bench_jobs.web.auth import create_key
 
-    site = ctx.require_site()
+    site = _site_of(ctx, site_option)
     key, secret = create_key(ctx.bench, site, role, label)
     if fmt == "json":
         render.emit_json({"site": site, "key": key, "secret": secret, "role": role, "label": label})
@@ -47,18 +58,19 @@ def create(ctx: Context, role: str, label: str, fmt: str) -> None:
 
 
 @api_key.command("list")
+@_site
 @options.format_option
 @click.pass_obj
-def list_cmd(ctx: Context, fmt: str) -> None:
+def list_cmd(ctx: Context, site_option: str | None, fmt: str) -> None:
     """The site's keys: id, role, label, creation time (never the secret).
 
     \b
     Example:
-      bench-jobs --site site1.local api-key list --format json
+      bench-jobs api-key list --site site1.local --format json
     """
     from bench_jobs.web.auth import list_keys
 
-    site = ctx.require_site()
+    site = _site_of(ctx, site_option)
     rows = list_keys(ctx.bench, site)
     render.listing(fmt, render.envelope(ctx.bench.bench_id, "keys", rows, sites=[site]),
                    lambda: render.table(rows, ["key", "role", "label", "created"], title=f"API keys of {site}",
@@ -67,8 +79,9 @@ def list_cmd(ctx: Context, fmt: str) -> None:
 
 @api_key.command("revoke")
 @click.argument("key")
+@_site
 @click.pass_obj
-def revoke(ctx: Context, key: str) -> None:
+def revoke(ctx: Context, key: str, site_option: str | None) -> None:
     """Revoke a key: calls and dashboard sessions made with it stop working at once.
 
     \b
@@ -77,6 +90,6 @@ def revoke(ctx: Context, key: str) -> None:
     """
     from bench_jobs.web.auth import revoke_key
 
-    site = ctx.require_site()
+    site = _site_of(ctx, site_option)
     revoke_key(ctx.bench, site, key)
     render.info(f"Revoked key {key} of {site}.")
