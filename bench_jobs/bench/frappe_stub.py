@@ -7,9 +7,10 @@ in `sys.modules` for the duration of that one execution (`installed()`), and eve
 under it is removed afterwards: no module of this process keeps a reference to the stand-in.
 
 Names hooks files use get a faithful small version (`_`, `_dict`, `conf`, `local`, `flags`, `get_hooks`,
-`get_conf`, `whitelist`, `utils.cint`...). Any other name is `Unknown`: callable, subscriptable, falsy and
-empty, so a hooks.py that merely touches `frappe.db` at import time still runs; a value built from it is
-not a dict, so it cannot pass for scheduler events.
+`get_conf`, `whitelist`, `utils.cint`...; `db` is there, as when Frappe syncs scheduled jobs). Any other
+name is `Unknown`: callable, subscriptable, falsy and empty, so a hooks.py that merely touches
+`frappe.cache` at import time still runs; a value built from it is not a dict, so it cannot pass for
+scheduler events. A hooks.py whose events come out empty outside a site is flagged by the caller.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ class Unknown:
 
     def __repr__(self) -> str:
         return "<frappe stand-in value>"
+
+
+class Connected(Unknown):
+    """`frappe.db`: Frappe reads hooks with the site's database connected (`bench migrate` syncs the
+    scheduled jobs), so `if frappe.db:` holds; what is asked of it is still Unknown."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<frappe stand-in database>"
 
 
 class FrappeDict(dict):  # type: ignore[type-arg]
@@ -109,7 +121,7 @@ def _populate(module: StubModule, conf: dict[str, Any], apps: list[str]) -> None
     if module.__name__ == "frappe":
         frappe_conf = FrappeDict(conf)
         module.__dict__.update(
-            _=_translate, _dict=FrappeDict, conf=frappe_conf, flags=FrappeDict(),
+            _=_translate, _dict=FrappeDict, conf=frappe_conf, flags=FrappeDict(), db=Connected(),
             local=FrappeDict(conf=frappe_conf, site=None, flags=FrappeDict()),
             get_conf=lambda *a, **k: frappe_conf, get_site_config=lambda *a, **k: frappe_conf,
             get_hooks=lambda hook=None, default=None, app_name=None: FrappeDict() if hook is None else

@@ -165,7 +165,7 @@ class HooksRead:
     """What one hooks.py gave: its events, how they were read, and why not when they could not be."""
 
     events: dict[str, Any]
-    how: str  # "executed", "syntax tree" or "unreadable"
+    how: str  # "executed", "empty" (computed, empty outside a site), "syntax tree" or "unreadable"
     error: str | None = None  # unreadable: why; read from the syntax tree: why execution failed
 
 
@@ -178,6 +178,9 @@ def read_hooks(app: str, path: Path, bench: Bench | None = None) -> HooksRead:
         return cached[1]
     try:
         read = HooksRead(_execute(app, path, bench), "executed")
+        if not read.events and _computes_events(path):
+            read = HooksRead({}, "empty", "scheduler_events is computed by code and comes out empty outside a "
+                                          "Frappe site")
     except Exception as exc:  # any failure of user code: fall back to reading the literal
         failure = f"{type(exc).__name__}: {exc}"
         try:
@@ -189,6 +192,28 @@ def read_hooks(app: str, path: Path, bench: Bench | None = None) -> HooksRead:
             read = HooksRead(events or {}, "syntax tree", failure)
     _cache[str(path)] = (stamp, read)
     return read
+
+
+def _computes_events(path: Path) -> bool:
+    """Whether hooks.py gives `scheduler_events` something other than an empty literal: then an empty
+    result of running it outside a site (a helper that returns {} without frappe.local.site, say) may
+    hide events Frappe would schedule, and is flagged instead of passing for "no events"."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, ValueError, OSError):
+        return False
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+        value = getattr(node, "value", None)
+        if any(isinstance(t, ast.Name) and t.id == "scheduler_events" for t in targets) and value is not None:
+            try:
+                if ast.literal_eval(value) in ({}, None):
+                    continue
+            except (ValueError, TypeError, SyntaxError):
+                pass
+            return True
+    return False
 
 
 def read_scheduler_events(app: str, path: Path, bench: Bench | None = None) -> tuple[dict[str, Any], str | None]:
@@ -315,6 +340,9 @@ def problems(bench: Bench, apps: list[str] | None = None) -> list[tuple[str, str
         read = read_hooks(app, path, bench)
         if read.how == "unreadable":
             found.append((app, f"no event of {app} can run: {read.error}"))
+        elif read.how == "empty":
+            found.append((app, f"{path}: {read.error}; events Frappe would schedule for a site are not seen "
+                               "(make the helper return its events without a site)"))
         elif read.how == "syntax tree":
             found.append((app, f"{path} could not be executed ({read.error}); only the literal scheduler_events "
                                "was read, events added by code are missed"))

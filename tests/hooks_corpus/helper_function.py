@@ -4,7 +4,7 @@ from frappe.utils import cint
 
 def get_scheduler_events():
     events = {"daily_long": ["corpusapp.tasks.rebuild"]}
-    if not frappe.db:  # no Frappe context: still returns what it always schedules
+    if frappe.db:  # connected when Frappe syncs scheduled jobs (bench migrate)
         events["hourly"] = ["corpusapp.tasks.sync"]
     if cint(frappe.conf.get("corpus_reports", 1)):
         events["cron"] = {"0 6 * * 1-5": ["corpusapp.tasks.report"]}
