@@ -86,7 +86,7 @@ def trigger_scheduler_event(ctx: Context, event: str) -> None:
             continue
         for row in trigger(ctx.bench, ctx.redis, site, event, now=True):
             if row["status"] == "failed":
-                render.warn(row["traceback"].rstrip())
+                render.warn((row.get("traceback") or "").rstrip())
                 render.error(f"{row['method']} failed on {site}: {row['error']}")
                 exit_code = 1
             else:

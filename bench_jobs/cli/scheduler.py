@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -146,12 +147,12 @@ def list_cmd(ctx: Context, all_sites: bool, fmt: str) -> None:
     rows = list_events(ctx.bench, ctx.redis, sites)
     for app, problem in problems(ctx.bench):  # on stderr, so --format json stays one document
         render.warn(f"Warning: scheduler_events of {app}: {problem}")
-    doc = render.envelope(ctx.bench.bench_id, "events", [{k: r[k] for k in JSON_FIELDS} for r in rows], sites=sites,
-                          one_site=not all_sites)
+    events = [{k: v for k, v in r.items() if k in JSON_FIELDS} for r in rows]
+    doc = render.envelope(ctx.bench.bench_id, "events", events, sites=sites, one_site=not all_sites)
     render.listing(fmt, doc, lambda: _events_table(rows))
 
 
-def _events_table(rows: list[dict[str, Any]]) -> None:
+def _events_table(rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         render.info("No app of this bench has scheduler_events.")
         return
@@ -169,7 +170,7 @@ JSON_FIELDS = ("site", "method", "event", "cron", "queue", "last_run", "last_sta
                "next_run", "error")
 
 
-def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+def _table_row(row: Mapping[str, Any]) -> dict[str, Any]:
     status = row["last_status"]
     if row.get("skipped_since_last_run"):  # slots skipped because this run was still queued or running
         status = f"{status}, {row['skipped_since_last_run']} skipped"
@@ -217,7 +218,7 @@ def trigger_cmd(ctx: Context, target: str, run_now: bool, fmt: str) -> None:
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:  # like `execute`: the traceback on stderr and a non-zero exit, so scripts notice
         if fmt != "json":
-            render.warn(failed[0]["traceback"].rstrip())
+            render.warn(str(failed[0].get("traceback") or "").rstrip())
         raise BenchJobsError(f"{failed[0]['method']} failed: {failed[0]['error']}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from bench_jobs.bench import hooks
 from bench_jobs.bench import settings as S
@@ -32,11 +32,62 @@ CONTROLS: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
 }
 
 
+class SiteStatus(TypedDict):
+    """One site's scheduler state, as `scheduler status`, `scheduler enable|...`, doctor and the dashboard show it."""
+
+    site: str
+    enabled: bool
+    paused: bool
+    maintenance: bool
+    active: bool
+    state: str
+    time_zone: str
+    settings_from: str
+    apps: list[str] | None
+
+
+class SchedulerStatus(TypedDict):
+    sites: list[SiteStatus]
+    alive: bool
+    leader: dict[str, Any] | None
+    schedulers: list[dict[str, Any]]
+
+
+class EventRow(TypedDict):
+    """One (site, event, method) of `scheduler list`: when it last ran, how that went, when it runs next."""
+
+    site: str
+    method: str
+    event: str
+    cron: str
+    queue: str
+    last_run: str | None
+    last_status: str | None
+    last_duration_seconds: float | None
+    next_run: str | None
+    error: str | None
+    skipped_since_last_run: NotRequired[int]
+
+
+class TriggerResult(TypedDict):
+    """What `scheduler trigger` did with one event: queued, skipped (and why), or with --now its run."""
+
+    site: str
+    event: str
+    method: str
+    job_id: str | None
+    status: str
+    reason: NotRequired[str | None]
+    duration_seconds: NotRequired[float]
+    error: NotRequired[str | None]
+    traceback: NotRequired[str | None]
+
+
 def _iso(epoch: float | None, tz: Any) -> str | None:
     return cron.from_epoch(epoch, tz).isoformat(timespec="seconds") if epoch else None
 
 
-def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
+def control(bench: Bench, site: str, action: str) -> SiteStatus:
     """enable|disable|pause|resume one site: rewrite its site_config.json atomically, keep other keys.
 
     enable|disable of a site whose database is reachable write System Settings.enable_scheduler there,
@@ -64,25 +115,24 @@ def control(bench: Bench, site: str, action: str) -> dict[str, Any]:
     return status_of_site(bench, site)
 
 
-def status_of_site(bench: Bench, site: str) -> dict[str, Any]:
+def status_of_site(bench: Bench, site: str) -> SiteStatus:
     state = site_state(bench, site)
-    return {"site": site, "enabled": state.enabled, "paused": state.paused, "maintenance": state.maintenance,
-            "active": state.active, "state": state.reason, "time_zone": state.time_zone or "UTC",
-            "settings_from": state.source,
-            "apps": list(state.apps) if state.apps is not None else None}
+    return SiteStatus(site=site, enabled=state.enabled, paused=state.paused, maintenance=state.maintenance,
+                      active=state.active, state=state.reason, time_zone=state.time_zone or "UTC",
+                      settings_from=state.source, apps=list(state.apps) if state.apps is not None else None)
 
 
-def status(bench: Bench, client: redis.Redis, sites: list[str]) -> dict[str, Any]:
+def status(bench: Bench, client: redis.Redis, sites: list[str]) -> SchedulerStatus:
     """Per site: enabled/paused/maintenance; bench-wide: live scheduler processes and the leader."""
     procs = members(client, Keys(bench.bench_id))
     for proc in procs:
         proc.pop("token", None)
     leader = next((p for p in procs if p["leader"]), None)
-    return {"sites": [status_of_site(bench, s) for s in sites], "alive": bool(procs),
-            "leader": leader, "schedulers": procs}
+    return SchedulerStatus(sites=[status_of_site(bench, s) for s in sites], alive=bool(procs), leader=leader,
+                           schedulers=procs)
 
 
-def list_events(bench: Bench, client: redis.Redis, sites: list[str], now: float | None = None) -> list[dict[str, Any]]:
+def list_events(bench: Bench, client: redis.Redis, sites: list[str], now: float | None = None) -> list[EventRow]:
     """One row per (site, event, method): cron, queue, last run and its outcome, next run, error."""
     now = time.time() if now is None else now
     keys = Keys(bench.bench_id)
@@ -97,17 +147,16 @@ def list_events(bench: Bench, client: redis.Redis, sites: list[str], now: float 
 
 
 def _row(client: redis.Redis, site: str, active: bool, tz: Any, event: ScheduledEvent,
-         record: schedlog.RunRecord | None, now: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"site": site, "method": event.method, "event": event.event, "cron": event.cron,
-                           "queue": event.queue, "last_run": None, "last_status": None,
-                           "last_duration_seconds": None, "next_run": None, "error": event.error}
+         record: schedlog.RunRecord | None, now: float) -> EventRow:
+    row = EventRow(site=site, method=event.method, event=event.event, cron=event.cron, queue=event.queue,
+                   last_run=None, last_status=None, last_duration_seconds=None, next_run=None, error=event.error)
     if not event.ok:
         return row
     record = record or schedlog.RunRecord()
     if record.enqueued:
         status, duration = schedlog.live_status(client, record)
-        row.update(last_run=_iso(record.enqueued, tz), last_status=status,
-                   last_duration_seconds=round(duration, 3) if duration is not None else None)
+        row["last_run"], row["last_status"] = _iso(record.enqueued, tz), status
+        row["last_duration_seconds"] = round(duration, 3) if duration is not None else None
     if active:
         after = cron.from_epoch(max(record.slot or now, 0), tz)
         row["next_run"] = cron.next_slot(event.cron, after, tz).isoformat(timespec="seconds")
@@ -138,12 +187,12 @@ def matching(bench: Bench, target: str, site: str | None = None) -> list[Schedul
     return chosen
 
 
-def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool = False) -> list[dict[str, Any]]:
+def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool = False) -> list[TriggerResult]:
     """Enqueue (or with `now` run in this process) the events TARGET names, for one site."""
     from bench_jobs.jobs.enqueue import submit
 
     keys = Keys(bench.bench_id)
-    results = []
+    results: list[TriggerResult] = []
     for event in matching(bench, target, site):
         if now:
             results.append(_run_now(bench, client, keys, site, event))
@@ -162,13 +211,13 @@ def trigger(bench: Bench, client: redis.Redis, site: str, target: str, now: bool
         schedlog.append(client, keys, site, kind="trigger", event=event.event, method=event.method,
                         job_id=result.id, status=status,
                         error=why)
-        results.append({"site": site, "event": event.event, "method": event.method,
-                        "job_id": result.id if result.status != "overloaded" else None, "status": status,
-                        "reason": why or None})
+        results.append(TriggerResult(site=site, event=event.event, method=event.method,
+                                     job_id=result.id if result.status != "overloaded" else None, status=status,
+                                     reason=why or None))
     return results
 
 
-def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> dict[str, Any]:
+def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: ScheduledEvent) -> TriggerResult:
     """Run the event's method here, as a worker would (allow-list, site context, after-commit unit)."""
     from bench_jobs.jobs.enqueue import run_here
 
@@ -181,8 +230,8 @@ def _run_now(bench: Bench, client: redis.Redis, keys: Keys, site: str, event: Sc
     duration = round(time.time() - started, 3)
     schedlog.append(client, keys, site, kind="end", event=event.event, method=event.method, job_id="(now)",
                     status=status, duration=duration, error=error, traceback=trace[-schedlog.TRACEBACK_LIMIT:])
-    return {"site": site, "event": event.event, "method": event.method, "job_id": None, "status": status,
-            "duration_seconds": duration, "error": error or None, "traceback": trace or None}
+    return TriggerResult(site=site, event=event.event, method=event.method, job_id=None, status=status,
+                         duration_seconds=duration, error=error or None, traceback=trace or None)
 
 
 def _app_traceback(exc: BaseException) -> str:
