@@ -128,3 +128,15 @@ def test_a_real_frappe_already_imported_is_left_alone(apps_path: Path, monkeypat
     bench, _ = install_shape(apps_path, "literal")
     assert len([r for r in hooks.load_events(bench) if r.ok]) == len(DECLARED["literal"])
     assert sys.modules["frappe"] is real
+
+
+def test_the_syntax_tree_reader_applies_literal_changes_too() -> None:
+    """When hooks.py cannot run at all, the fallback still follows literal subscript assignments,
+    .update, .append and .extend after the literal, in order."""
+    subscript = hooks.read_literal((CORPUS / "subscript.py").read_text())
+    assert subscript == {"cron": {"0 1 * * *": ["corpusapp.tasks.cleanup"], "30 2 * * *": ["corpusapp.tasks.report"]},
+                         "daily": ["corpusapp.tasks.sync"], "hourly_long": ["corpusapp.tasks.rebuild"]}
+    update = hooks.read_literal((CORPUS / "update.py").read_text())
+    assert set(update) == {"daily", "hourly", "cron"}
+    assert hooks.read_literal("scheduler_events = {'daily': []}\nscheduler_events['daily'].extend(['a.b', 'c.d'])\n"
+                              "scheduler_events[compute()] = ['x.y']\n") == {"daily": ["a.b", "c.d"]}

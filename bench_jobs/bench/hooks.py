@@ -140,24 +140,64 @@ def _plain(value: Any) -> Any:
 
 
 def read_literal(source: str, filename: str = "hooks.py") -> dict[str, Any] | None:
-    """The literal assigned to `scheduler_events` at the top level of `source` (the last one wins)."""
+    """`scheduler_events` from the syntax tree of `source`: the literal assigned at the top level (the
+    last one wins), then the top-level statements that change it with literals, in order —
+    `scheduler_events["cron"]["0 1 * * *"] = [...]`, `.update({...})`, `["daily"].append(...)`,
+    `.extend([...])`. Anything computed is skipped (the caller says that only literals were read)."""
     tree = ast.parse(source, filename)
-    value: ast.expr | None = None
+    events: dict[str, Any] | None = None
     for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == "scheduler_events" for t in targets):
-            value = node.value
-    if value is None:
-        return None
-    events = ast.literal_eval(value)
-    if not isinstance(events, dict):
-        raise ValueError(f"scheduler_events is a {type(events).__name__}, not a dict")
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "scheduler_events" for t in targets):
+                events = ast.literal_eval(node.value)
+                if not isinstance(events, dict):
+                    raise ValueError(f"scheduler_events is a {type(events).__name__}, not a dict")
+                continue
+            if events is not None:
+                for target in targets:
+                    _apply_literal(events, target, None, node.value)
+        elif events is not None and isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = node.value
+            if isinstance(call.func, ast.Attribute) and len(call.args) == 1 and not call.keywords:
+                _apply_literal(events, call.func.value, call.func.attr, call.args[0])
     return events
+
+
+def _key_path(expr: ast.expr) -> list[Any] | None:
+    """`scheduler_events["a"]["b"]` -> ["a", "b"]; None for anything else."""
+    keys: list[Any] = []
+    while isinstance(expr, ast.Subscript):
+        try:
+            keys.append(ast.literal_eval(expr.slice))
+        except (ValueError, TypeError, SyntaxError):
+            return None
+        expr = expr.value
+    return keys[::-1] if isinstance(expr, ast.Name) and expr.id == "scheduler_events" else None
+
+
+def _apply_literal(events: dict[str, Any], target: ast.expr, method: str | None, value: ast.expr) -> None:
+    """One top-level change of scheduler_events made with a literal, applied to `events` (else nothing)."""
+    path = _key_path(target)
+    if path is None or (method is None and not path):
+        return
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError):
+        return
+    container: Any = events
+    for key in path[:-1] if method is None else path:
+        if not isinstance(container, dict) or key not in container:
+            return
+        container = container[key]
+    if method is None and isinstance(container, dict):
+        container[path[-1]] = literal
+    elif method == "update" and isinstance(container, dict) and isinstance(literal, dict):
+        container.update(literal)
+    elif method == "append" and isinstance(container, list):
+        container.append(literal)
+    elif method == "extend" and isinstance(container, list) and isinstance(literal, list | tuple):
+        container.extend(literal)
 
 
 @dataclass(frozen=True)
