@@ -176,7 +176,8 @@ def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[.
         raise MethodNotFound(f"'{path}' is not callable ({type(target).__name__})",
                              "point at a function")
     check_defined_in_app(bench, path, target)
-    return target
+    func: Callable[..., Any] = target
+    return func
 
 
 def check_defined_in_app(bench: Bench, path: str, target: Callable[..., Any]) -> None:
@@ -202,7 +203,8 @@ def whitelist(allow_guest: bool = False, methods: list[str] | None = None) -> Ca
     Usable as `@whitelist()` or `@whitelist`.
     """
     if callable(allow_guest):  # used bare: @whitelist
-        return whitelist()(allow_guest)
+        decorated: Callable[..., Any] = whitelist()(allow_guest)
+        return decorated
     allowed = tuple(m.upper() for m in methods) if methods else DEFAULT_HTTP_METHODS
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:

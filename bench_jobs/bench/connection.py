@@ -129,7 +129,8 @@ def _sentinel_client(bench: Bench, socket_timeout: float | None) -> redis.Redis:
                        **{k: v for k, v in sentinel_auth.items() if v}}
     sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **client_options(socket_timeout),
                         **{k: v for k, v in master_auth.items() if v})
-    return sentinel.master_for(service)
+    client: redis.Redis = sentinel.master_for(service)
+    return client
 
 
 def display_url(bench: Bench) -> str:

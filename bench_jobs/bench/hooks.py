@@ -127,7 +127,8 @@ def _execute(app: str, path: Path, bench: Bench | None = None) -> dict[str, Any]
         return {}
     if not isinstance(events, dict):
         raise TypeError(f"scheduler_events is a {type(events).__name__}, not a dict")
-    return _plain(events)
+    plain: dict[str, Any] = _plain(events)
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -218,7 +218,8 @@ class Worker:
                 return
 
     def _claim(self) -> Job | None:
-        return self._redis_retry(lambda: self.dispatch.claim(self._order()))
+        claimed: Job | None = self._redis_retry(lambda: self.dispatch.claim(self._order()))
+        return claimed
 
     def _run(self, job: Job) -> Ending:
         self.log.info("started", f"attempt {job.attempts}" if job.attempts > 1 else "", job_id=job.id,
@@ -234,6 +235,7 @@ class Worker:
     def _finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None) -> Job | None:
         # Retried through Redis outages: losing a finished job's state would run it twice. Only a
         # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
+        claimed: Job | None
         try:
             applied, claimed = self._redis_retry(lambda: self.dispatch.finish(job, ending, next_queues),
                                                  essential=True)

@@ -170,7 +170,8 @@ class Pool:
             if newline >= 0:
                 line = bytes(child.buffer[:newline])
                 del child.buffer[:newline + 1]
-                return json.loads(line)
+                reply: dict[str, Any] | None = json.loads(line)
+                return reply
             now = time.monotonic()
             if now >= deadline and self.kill_reason is None:
                 self._kill(JobTimeout(f"timeout after {timeout}s"))

@@ -148,7 +148,7 @@ def retry_delay(attempt: int, base: float = DEFAULT_BACKOFF_BASE, cap: float = D
                 rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): exponential, capped, with "equal
     jitter" (half fixed, half random) so a burst of failures does not retry in lockstep."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     return ceiling / 2 + rand() * ceiling / 2
 
 
