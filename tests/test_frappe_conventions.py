@@ -82,3 +82,26 @@ def test_scheduler_interval_per_site(bench: BenchFixture, tmp_path: Path) -> Non
     rows = json.loads(bench.run("--site", "all", "scheduler", "list", "--format", "json").stdout)["events"]
     crons = {r["site"]: r["cron"] for r in rows if r["event"] == "all"}
     assert crons == {"site1.test": "* * * * *", "site2.test": "*/2 * * * *"}, app
+
+
+def test_a_running_scheduler_follows_each_sites_interval(bench: BenchFixture, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.sched_helpers import log_entries, make_app
+    from tests.waiting import wait_for
+
+    make_app(tmp_path, bench.bench, {"all": ["testapp.jobs.sleep"]})
+    bench.set_config("site1.test", scheduler_interval=1)  # every second
+    bench.set_config("site2.test", scheduler_interval=86400)  # daily
+    proc = bench.popen("scheduler", "run", "--quiet", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def entries(site: str, kind: str) -> list[dict]:
+            return [e for e in log_entries(bench.client(), bench.bench, site, kind=kind)
+                    if e.get("method") == "testapp.jobs.sleep"]
+
+        wait_for(lambda: entries("site1.test", "queued"), what="site1's `all` queued within seconds")
+        wait_for(lambda: entries("site1.test", "skipped"), what="site1's next second (still queued: skipped)")
+        assert entries("site2.test", "queued") == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
