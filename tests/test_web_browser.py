@@ -164,6 +164,10 @@ def test_every_page_on_a_laptop_and_a_phone(page, web, bench, workers):
     page.wait_for_selector("#chart rect")
     assert int(page.inner_text("#tot-ok")) >= 48 and int(page.inner_text("#tot-failed")) >= 3
     shot(page, "overview")
+    page.evaluate("window.__same_page = true")
+    page.select_option("#chart-site", "site2.test")  # its jobs all finished: no failures on its chart
+    wait_for(lambda: page.inner_text("#tot-failed") == "0", what="the chart of site2.test")
+    assert page.evaluate("window.__same_page") is True and page.url.endswith("/?site=site2.test")
     for name, path in (("workers", "/workers"), ("scheduler", "/scheduler"), ("errors", "/errors"),
                        ("failed", "/jobs?site=site1.test&status=failed")):
         page.goto(web.url + path)

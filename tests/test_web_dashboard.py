@@ -164,3 +164,14 @@ def test_redis_down_is_a_503_not_a_traceback(bench, tmp_path, redis_factory):
         assert listing.status == 503 and "Traceback" not in listing.text
     finally:
         server.stop()
+
+
+def test_the_chart_can_show_one_site(bench, web, tmp_path):
+    _failed_job(bench, tmp_path, site="site2.test")
+    browser = Browser(web)
+    everything = browser.get("/live?what=overview").json
+    assert sum(r["failed"] for r in everything["hour"]) == 1
+    assert sum(r["failed"] for r in browser.get("/live?what=overview&site=site1.test").json["hour"]) == 0
+    assert browser.get("/live?what=overview&site=site2.test").json["last_hour"]["failed"] == 1
+    page = browser.get("/?site=site2.test").text
+    assert "<option selected>site2.test</option>" in page

@@ -185,7 +185,8 @@ def logout(app: App, request: Request) -> Response:
 
 
 # -- data --------------------------------------------------------------------------------------------
-def overview_data(app: App) -> dict[str, Any]:
+def overview_data(app: App, chart_site: str | None = None) -> dict[str, Any]:
+    """Counts per site and queue, workers online per queue, and the chart (all sites, or `chart_site`)."""
     from bench_jobs.jobs.keys import Keys
     from bench_jobs.jobs.queries import pending_summary, worker_rows
     from bench_jobs.ops import throughput
@@ -198,7 +199,8 @@ def overview_data(app: App) -> dict[str, Any]:
         if worker["state"] != "dead":
             for queue in worker["queues"]:
                 online[queue] = online.get(queue, 0) + 1
-    hour = throughput.series(client, keys, "hour")
+    chart_site = chart_site or None
+    hour = throughput.series(client, keys, "hour", site=chart_site)
     last_hour = {outcome: sum(r[outcome] for r in hour) for outcome in throughput.OUTCOMES}
     rows = []
     for site in sites_of(app):
@@ -206,8 +208,8 @@ def overview_data(app: App) -> dict[str, Any]:
             rows.append({"site": site, "queue": q["queue"], "queued": q["pending"], "started": q["started"],
                          "scheduled": q["scheduled"], "failed": q["failed"], "oldest": age(q["oldest_age_seconds"])
                          if q["oldest_age_seconds"] is not None else "—", "workers": online.get(q["queue"], 0)})
-    return {"rows": rows, "hour": hour, "day": throughput.series(client, keys, "day"), "last_hour": last_hour,
-            "at": time.time()}
+    return {"rows": rows, "hour": hour, "day": throughput.series(client, keys, "day", site=chart_site),
+            "last_hour": last_hour, "chart_site": chart_site, "at": time.time()}
 
 
 def jobs_query(app: App, request: Request) -> dict[str, Any]:
@@ -259,7 +261,9 @@ def job_data(app: App, job_id: str) -> dict[str, Any]:
 
 # -- pages -------------------------------------------------------------------------------------------
 def overview(app: App, request: Request, viewer: Viewer) -> Response:
-    return render(app, request, viewer, "overview.html", data=overview_data(app))
+    site = request.args.get("site") or ""
+    return render(app, request, viewer, "overview.html", data=overview_data(app, site), sites=sites_of(app),
+                  chart_site=site)
 
 
 def live(app: App, request: Request, viewer: Viewer) -> Response:
@@ -275,7 +279,7 @@ def live(app: App, request: Request, viewer: Viewer) -> Response:
         except JobNotFound:
             doc = {"job": None}
     else:
-        doc = overview_data(app)
+        doc = overview_data(app, request.args.get("site"))
     response = Response(json.dumps(doc, default=str), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

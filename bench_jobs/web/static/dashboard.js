@@ -157,25 +157,42 @@
     });
   }
 
+  // Poll `url` (a string, or a function giving it) every `every` ms; returns kick(), which polls now.
   function poll(url, apply) {
+    var timer = null;
     function tick() {
-      fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      timer = null;
+      fetch(typeof url === "function" ? url() : url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
         .then(function (response) {
           if (response.status === 401) { window.location.reload(); throw new Error("logged out"); }
           return response.json();
         })
         .then(function (doc) { apply(doc); setState("live · updated " + new Date().toLocaleTimeString()); })
         .catch(function () { setState("offline · retrying"); })
-        .then(function () { window.setTimeout(tick, every); });
+        .then(function () { timer = window.setTimeout(tick, every); });
     }
-    window.setTimeout(tick, every);
+    timer = window.setTimeout(tick, every);
+    return function kick() {
+      if (timer !== null) { window.clearTimeout(timer); tick(); }
+    };
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     showDone();
     var initial = document.getElementById("overview-data");
     if (initial) { chartData = JSON.parse(initial.textContent); drawChart(); }
-    if (document.getElementById("queues")) { poll("/live?what=overview", updateOverview); }
+    var chartSite = document.getElementById("chart-site");
+    if (document.getElementById("queues")) {
+      var kick = poll(function () {
+        return "/live?what=overview" + (chartSite && chartSite.value ? "&site=" + encodeURIComponent(chartSite.value) : "");
+      }, updateOverview);
+      if (chartSite) {  // another site for the chart: fetch it now; the address keeps the choice
+        chartSite.addEventListener("change", function () {
+          window.history.replaceState(null, "", chartSite.value ? "/?site=" + encodeURIComponent(chartSite.value) : "/");
+          kick();
+        });
+      }
+    }
     var jobs = document.getElementById("jobs");
     if (jobs) { poll("/live?" + jobs.getAttribute("data-query"), updateJobs); }
     var job = document.getElementById("job");
