@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -73,7 +73,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     render.listing(fmt, doc, lambda: _jobs_table(rows, foreign, all_sites))
 
 
-def _jobs_table(rows: list[dict[str, Any]], foreign: list[dict[str, Any]], all_sites: bool) -> None:
+def _jobs_table(rows: Sequence[Mapping[str, Any]], foreign: list[dict[str, Any]], all_sites: bool) -> None:
     if not rows and not foreign:
         render.info("No jobs match.")
         return

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import redis
 
     from bench_jobs.bench.layout import Bench
+    from bench_jobs.jobs.queries import JobDetail
     from bench_jobs.jobs.store import EnqueueResult
 
 MAX_JOB_ID = 200
@@ -306,7 +307,7 @@ def enqueue_many(method: Callable[..., Any] | str, kwargs_list: Iterable[dict[st
     return ids
 
 
-def _lookup(job_id: str, site: str | None) -> dict[str, Any] | None:
+def _lookup(job_id: str, site: str | None) -> JobDetail | None:
     from bench_jobs.bench.connection import redis_errors
     from bench_jobs.errors import JobNotFound
     from bench_jobs.jobs.queries import job_detail
@@ -325,7 +326,7 @@ def _lookup(job_id: str, site: str | None) -> dict[str, Any] | None:
     return None
 
 
-def get_job(job_id: str, site: str | None = None) -> dict[str, Any] | None:
+def get_job(job_id: str, site: str | None = None) -> JobDetail | None:
     """The job as plain data (id, status, queue, method, site, kwargs, timestamps, attempts, result,
     error, ...), or None when no such job exists in this bench (finished ones expire)."""
     return _lookup(job_id, site or context.local().site)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import JobNotFound
@@ -43,6 +43,81 @@ METHOD_SCAN_CAP = 20_000
 SCAN_BATCH = 1000
 
 
+class PendingRow(TypedDict):
+    """One of the next jobs of a queue in `show-pending-jobs`."""
+
+    id: str
+    method: str | None
+    site: str | None
+    kwargs: dict[str, Any]
+    enqueued_at: str | None
+    timeout: int | None
+
+
+class QueueSummary(TypedDict):
+    """One queue of `show-pending-jobs`: counts, the oldest pending job's age, the next jobs."""
+
+    queue: str
+    pending: int
+    started: int
+    scheduled: int
+    failed: int
+    oldest_age_seconds: float | None
+    jobs: list[PendingRow]
+    foreign_pending: int
+    foreign_jobs: list[dict[str, Any]]
+
+
+class PendingSummary(TypedDict):
+    bench_id: str
+    site: str | None
+    queues: list[QueueSummary]
+    foreign: dict[str, Any]
+
+
+class ListRow(TypedDict):
+    """One row of `jobs list`."""
+
+    id: str
+    status: str
+    queue: str | None
+    site: str | None
+    method: str | None
+    kwargs: dict[str, Any]
+    enqueued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    attempts: int
+    error: str | None
+
+
+class JobDetail(TypedDict):
+    """Everything `jobs show` shows about one job."""
+
+    id: str
+    status: str | None
+    queue: str | None
+    method: str | None
+    site: str | None
+    kwargs: dict[str, Any]
+    timeout: int | None
+    created_at: str | None
+    enqueued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    run_at: str | None
+    duration_seconds: float | None
+    attempts: int
+    retry: int
+    retries_left: int | None
+    worker: str | None
+    error: str | None
+    traceback: str | None
+    result: Any
+    on_success: str | None
+    on_failure: str | None
+
+
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
@@ -65,7 +140,7 @@ def known_sites(client: redis.Redis, bench: Bench) -> list[str]:
 
 # -- show-pending-jobs -----------------------------------------------------------------------------
 def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], limit: int = 20,
-                    *, all_sites: bool = False) -> dict[str, Any]:
+                    *, all_sites: bool = False) -> PendingSummary:
     """Per queue: pending/started/scheduled/failed counts, oldest age and the next `limit` jobs.
 
     Two round trips whatever the backlog: one pipeline of ZCARD/ZRANGE per (queue, site), then one
@@ -86,7 +161,8 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
             # The first page holds the oldest job too (score = enqueue time), so no extra query.
             pipe.zrange(keys.index(QUEUED, queue, site), 0, max(limit, 1) - 1, withscores=True)
     replies = iter(pipe.execute())
-    summaries: list[dict[str, Any]] = []
+    summaries: list[QueueSummary] = []
+    next_ids: list[list[str]] = []
     for queue in queues:
         counts = {QUEUED: 0, STARTED: 0, SCHEDULED: 0, FAILED: 0}
         page: list[tuple[float, str]] = []
@@ -96,28 +172,28 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
             page.extend((score, text(job_id) or "") for job_id, score in next(replies))
         page.sort()
         oldest = page[0][0] if page else None
-        summaries.append({
-            "queue": queue, "pending": counts[QUEUED], "started": counts[STARTED],
-            "scheduled": counts[SCHEDULED], "failed": counts[FAILED],
-            "oldest_age_seconds": round(max(now - oldest, 0.0), 3) if oldest is not None else None,
-            "_ids": [job_id for _, job_id in page[:limit]],
-        })
-    jobs = Job.fetch_many(client, [i for s in summaries for i in s["_ids"]], Job.PAGE)
-    for summary in summaries:
-        summary["jobs"] = [pending_row(jobs[job_id]) for job_id in summary.pop("_ids")]
+        summaries.append(QueueSummary(
+            queue=queue, pending=counts[QUEUED], started=counts[STARTED], scheduled=counts[SCHEDULED],
+            failed=counts[FAILED],
+            oldest_age_seconds=round(max(now - oldest, 0.0), 3) if oldest is not None else None,
+            jobs=[], foreign_pending=0, foreign_jobs=[]))
+        next_ids.append([job_id for _, job_id in page[:limit]])
+    jobs = Job.fetch_many(client, [i for ids in next_ids for i in ids], Job.PAGE)
+    for summary, ids in zip(summaries, next_ids, strict=True):
+        summary["jobs"] = [pending_row(jobs[job_id]) for job_id in ids]
     one_site = None if all_sites or len(sites) != 1 else sites[0]
     foreign = foreign_jobs(client, bench, queues, limit, site=one_site)
     for summary in summaries:
         theirs = foreign.by_queue()[summary["queue"]]
         summary["foreign_pending"] = theirs.pending
         summary["foreign_jobs"] = [job.as_dict() for job in theirs.jobs]
-    return {"bench_id": bench.bench_id, "site": one_site, "queues": summaries,
-            "foreign": {"pending": foreign.pending, "note": pending_line(foreign)}}
+    return PendingSummary(bench_id=bench.bench_id, site=one_site, queues=summaries,
+                          foreign={"pending": foreign.pending, "note": pending_line(foreign)})
 
 
-def pending_row(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "method": job.method, "site": job.site, "kwargs": job.kwargs,
-            "enqueued_at": iso(job.enqueued), "timeout": job.timeout}
+def pending_row(job: Job) -> PendingRow:
+    return PendingRow(id=job.id, method=job.method, site=job.site, kwargs=job.kwargs, enqueued_at=iso(job.enqueued),
+                      timeout=job.timeout)
 
 
 # -- workers ---------------------------------------------------------------------------------------
@@ -137,10 +213,10 @@ def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> li
 
 # -- jobs list -------------------------------------------------------------------------------------
 def list_jobs(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str],
-              statuses: list[str] | None = None, method: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+              statuses: list[str] | None = None, method: str | None = None, limit: int = 20) -> list[ListRow]:
     """Jobs by status (all indexed states by default), queue and method glob; at most `limit` rows."""
     keys = Keys(bench.bench_id)
-    rows: list[dict[str, Any]] = []
+    rows: list[ListRow] = []
     for status in statuses or LIST_STATES:
         if len(rows) >= limit:
             break
@@ -150,12 +226,12 @@ def list_jobs(client: redis.Redis, bench: Bench, sites: list[str], queues: list[
 
 
 def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[str], status: str,
-                method: str | None, want: int) -> list[dict[str, Any]]:
+                method: str | None, want: int) -> list[ListRow]:
     index_state = INDEX_OF.get(status, status)
     if index_state not in LIST_STATES:
         return []  # `deferred` jobs have no index: bench-jobs never defers (no dependencies yet)
     index_keys = [keys.index(index_state, q, s) for q in queues for s in sites]
-    rows: list[dict[str, Any]] = []
+    rows: list[ListRow] = []
     start, scanned = 0, 0
     # Without filters one page is enough; a filter reads further pages until the page is full.
     filtered = bool(method) or status != index_state
@@ -198,11 +274,10 @@ def _merged_page(client: redis.Redis, index_keys: list[str], start: int, count: 
     return [job_id for _, job_id in merged[start:start + count]]
 
 
-def list_row(job: Job, index_state: str) -> dict[str, Any]:
-    return {"id": job.id, "status": job.status or index_state, "queue": job.queue, "site": job.site,
-            "method": job.method, "kwargs": job.kwargs, "enqueued_at": iso(job.enqueued),
-            "started_at": stamp(job.started_at), "ended_at": stamp(job.ended_at), "attempts": job.attempts,
-            "error": job.error}
+def list_row(job: Job, index_state: str) -> ListRow:
+    return ListRow(id=job.id, status=job.status or index_state, queue=job.queue, site=job.site, method=job.method,
+                   kwargs=job.kwargs, enqueued_at=iso(job.enqueued), started_at=stamp(job.started_at),
+                   ended_at=stamp(job.ended_at), attempts=job.attempts, error=job.error)
 
 
 # -- jobs show -------------------------------------------------------------------------------------
@@ -220,14 +295,12 @@ def load_job(client: redis.Redis, bench: Bench, job_id: str) -> Job:
     return job
 
 
-def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> dict[str, Any]:
+def job_detail(client: redis.Redis, bench: Bench, job_id: str) -> JobDetail:
     job = load_job(client, bench, job_id)
-    return {
-        "id": job.id, "status": job.status, "queue": job.queue, "method": job.method, "site": job.site,
-        "kwargs": job.kwargs, "timeout": job.timeout, "created_at": stamp(job.created_at),
-        "enqueued_at": stamp(job.enqueued_at) or iso(job.enqueued), "started_at": stamp(job.started_at),
-        "ended_at": stamp(job.ended_at), "run_at": iso(job.run_at), "duration_seconds": job.duration,
-        "attempts": job.attempts, "retry": job.retry, "retries_left": job.retries_left, "worker": job.worker_name,
-        "error": job.error, "traceback": job.traceback, "result": job.result, "on_success": job.on_success,
-        "on_failure": job.on_failure,
-    }
+    return JobDetail(
+        id=job.id, status=job.status, queue=job.queue, method=job.method, site=job.site, kwargs=job.kwargs,
+        timeout=job.timeout, created_at=stamp(job.created_at), enqueued_at=stamp(job.enqueued_at) or iso(job.enqueued),
+        started_at=stamp(job.started_at), ended_at=stamp(job.ended_at), run_at=iso(job.run_at),
+        duration_seconds=job.duration, attempts=job.attempts, retry=job.retry, retries_left=job.retries_left,
+        worker=job.worker_name, error=job.error, traceback=job.traceback, result=job.result,
+        on_success=job.on_success, on_failure=job.on_failure)

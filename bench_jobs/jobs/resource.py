@@ -11,6 +11,7 @@ full, capped like `jobs list --method`.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
@@ -22,6 +23,7 @@ from bench_jobs.jobs.queries import (
     METHOD_SCAN_CAP,
     NEWEST_FIRST,
     SCAN_BATCH,
+    ListRow,
     job_detail,
     list_row,
     worker_rows,
@@ -170,7 +172,7 @@ def _method_ok(method: str, tests: list[tuple[str, Any]]) -> bool:
 
 
 def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statuses: list[str],
-            method: list[tuple[str, Any]], start: int, length: int, newest: bool | None) -> list[dict[str, Any]]:
+            method: list[tuple[str, Any]], start: int, length: int, newest: bool | None) -> list[ListRow]:
     """`length` rows after skipping `start`, state by state in LIST_STATES order."""
     by_index: dict[str, set[str]] = {}
     for status in statuses:
@@ -181,7 +183,7 @@ def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statu
         for queue in queues:
             pipe.zcard(keys.index(state, queue, site))
     counts = pipe.execute()
-    rows: list[dict[str, Any]] = []
+    rows: list[ListRow] = []
     for n, state in enumerate(states):
         # Exact: every job of this index is wanted, so positions are plain offsets (no reading to filter).
         held = {state} | {s for s, home in INDEX_OF.items() if home == state}
@@ -202,9 +204,9 @@ def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statu
 
 def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: set[str],
                 method: list[tuple[str, Any]], start: int, want: int, newest: bool,
-                exact: bool) -> tuple[list[dict[str, Any]], int]:
+                exact: bool) -> tuple[list[ListRow], int]:
     """Rows of one index state; returns them and what is left of `start` to skip."""
-    rows: list[dict[str, Any]] = []
+    rows: list[ListRow] = []
     position, scanned = (start, 0) if exact else (0, 0)
     skip = 0 if exact else start
     # Filtering reads from a small first batch up (most pages fill from it), growing to SCAN_BATCH.
@@ -249,7 +251,7 @@ def _window(client: redis.Redis, index_keys: list[str], start: int, count: int, 
     return [job_id for _, job_id in merged[start:start + count]]
 
 
-def _shape(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+def _shape(row: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
     return {name: row[JOB_ALIASES.get(name, name)] for name in names}
 
 

@@ -40,8 +40,10 @@ def queue_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
                                 "Queued or running jobs bench-jobs did not write (Frappe's RQ jobs), left alone.",
                                 labels=["queue"])
     for row in summary["queues"]:
+        counts = {"pending": row["pending"], "started": row["started"], "scheduled": row["scheduled"],
+                  "failed": row["failed"]}
         for state in QUEUE_STATES:
-            jobs.add_metric([row["queue"], state], row[state])
+            jobs.add_metric([row["queue"], state], counts[state])
         oldest.add_metric([row["queue"]], row["oldest_age_seconds"] or 0.0)
         foreign.add_metric([row["queue"]], row.get("foreign_pending", 0))
     yield jobs

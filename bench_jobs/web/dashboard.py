@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import jinja2
     import redis
 
+    from bench_jobs.jobs.queries import JobDetail
     from bench_jobs.web.app import App
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -253,7 +254,7 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "total": sum(pipe.execute())}
 
 
-def job_data(app: App, job_id: str) -> dict[str, Any]:
+def job_data(app: App, job_id: str) -> JobDetail:
     from bench_jobs.jobs.queries import job_detail
 
     return job_detail(client_of(app), app.bench, job_id)
