@@ -111,6 +111,18 @@ def test_guests_and_credentials(bench, web):
     assert _queued(bench) == 0
 
 
+def test_a_body_past_16_mib_is_refused_before_it_is_read(bench, web):
+    import urllib.error
+
+    try:
+        answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "x" * (17 * 1024 * 1024)},
+                             token=api_key(bench))
+        assert answer.status == 413
+    except (ConnectionError, urllib.error.URLError):
+        pass  # the server may close before the client has sent it all: refused all the same
+    assert _queued(bench) == 0
+
+
 def test_the_site_comes_from_the_header_or_the_host(bench, web, workers):
     token2 = api_key(bench, site="site2.test")
     answer = web.request("POST", f"/api/method/{SEED}", json_body={"doc_name": "D2"}, token=token2,

@@ -33,6 +33,12 @@ CSRF_COOKIE = "bj_csrf"  # readable by the page's script (call.js), bound to the
 PAGE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
+
+class BoundedRequest(Request):
+    # Arguments of a method call are JSON for a job: a body past this is refused (413) before it is read.
+    max_content_length = 16 * 1024 * 1024
+    max_form_memory_size = 2 * 1024 * 1024
+
 URLS = Map([
     Rule("/api/method/<path:method>", endpoint="api_method"),
     Rule("/api/resource/<doctype>", endpoint="api_list", methods=["GET"]),
@@ -77,7 +83,7 @@ class App:
 
     # -- WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
+        request = BoundedRequest(environ)
         self.bench.reload()  # a long-lived server sees config edits (developer_mode, apps) at once
         return self.respond(request)(environ, start_response)
 
