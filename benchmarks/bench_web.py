@@ -136,7 +136,7 @@ def main() -> None:
 
             client.flushdb()
             deep = '/api/resource/RQ Job?filters={"status":"queued","queue":"default"}&limit_start='
-            paths = ["/", "/live?what=overview", "/jobs?site=site0.bench",
+            paths = ["/", "/live?what=overview", "/jobs", "/jobs?site=site0.bench",
                      "/jobs?site=site0.bench&queue=default&status=queued&start=900",
                      "/jobs?site=site0.bench&method=testapp.jobs.*", "/workers",
                      '/api/resource/RQ Job?limit_page_length=20&fields=["*"]', deep + "900", deep + "90000"]

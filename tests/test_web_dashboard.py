@@ -175,3 +175,18 @@ def test_the_chart_can_show_one_site(bench, web, tmp_path):
     assert browser.get("/live?what=overview&site=site2.test").json["last_hour"]["failed"] == 1
     page = browser.get("/?site=site2.test").text
     assert "<option selected>site2.test</option>" in page
+
+
+def test_the_jobs_page_lists_all_sites_merged_or_one(bench, web):
+    client, bid = bench.client(), bench.bench.bench_id
+    ids = [add_job(client, bid, site, "testapp.jobs.add", {"a": i, "b": 0})
+           for i in range(4) for site in ("site1.test", "site2.test")]
+    browser = Browser(web)
+    merged = browser.get("/live?what=jobs&status=queued").json
+    assert [r["id"] for r in merged["rows"]] == ids and merged["total"] == 8  # in enqueue order, both sites
+    paged = browser.get("/live?what=jobs&status=queued&start=3").json
+    assert [r["id"] for r in paged["rows"]] == ids[3:]
+    one = browser.get("/live?what=jobs&site=site2.test").json
+    assert [r["id"] for r in one["rows"]] == ids[1::2] and {r["site"] for r in one["rows"]} == {"site2.test"}
+    page = browser.get("/jobs").text
+    assert page.count("<td>site1.test</td>") == 4 and page.count("<td>site2.test</td>") == 4

@@ -132,9 +132,11 @@ def _page(limit_start: Any, limit_page_length: Any) -> tuple[int, int]:
 
 
 # -- RQ Job ----------------------------------------------------------------------------------------
-def get_jobs(client: redis.Redis, bench: Bench, site: str, *, filters: Any = None, fields: Any = None,
+def get_jobs(client: redis.Redis, bench: Bench, site: str | list[str], *, filters: Any = None, fields: Any = None,
              order_by: str | None = None, limit_start: Any = 0, limit_page_length: Any = DEFAULT_PAGE,
              queues: list[str] | None = None) -> list[dict[str, Any]]:
+    """The jobs of `site` (the API: one site), or of several sites merged in time order (the dashboard)."""
+    sites = [site] if isinstance(site, str) else list(site)
     statuses = [*LIST_STATES, STOPPED]
     queues = list(queues or bench.queue_names())
     method: list[tuple[str, Any]] = []
@@ -147,7 +149,8 @@ def get_jobs(client: redis.Redis, bench: Bench, site: str, *, filters: Any = Non
         elif name == "queue":
             queues = _pick(queues, name, op, value)
         elif name == "site":
-            if not _pick([site], name, op, value):
+            sites = _pick(sites, name, op, value)
+            if not sites:
                 return []
         else:
             if op not in ("=", "like", "in"):
@@ -156,7 +159,8 @@ def get_jobs(client: redis.Redis, bench: Bench, site: str, *, filters: Any = Non
     names = _fields(fields)
     start, length = _page(limit_start, limit_page_length)
     newest = _order(order_by)
-    rows = _select(client, Keys(bench.bench_id), site, queues, statuses, method, start, length, newest)
+    places = [(queue, one) for one in sites for queue in queues]
+    rows = _select(client, Keys(bench.bench_id), places, statuses, method, start, length, newest)
     return [_shape(row, names) for row in rows]
 
 
@@ -171,7 +175,7 @@ def _method_ok(method: str, tests: list[tuple[str, Any]]) -> bool:
     return True
 
 
-def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statuses: list[str],
+def _select(client: redis.Redis, keys: Keys, places: list[tuple[str, str]], statuses: list[str],
             method: list[tuple[str, Any]], start: int, length: int, newest: bool | None) -> list[ListRow]:
     """`length` rows after skipping `start`, state by state in LIST_STATES order."""
     by_index: dict[str, set[str]] = {}
@@ -180,7 +184,7 @@ def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statu
     states = [s for s in LIST_STATES if s in by_index]
     pipe = client.pipeline(transaction=False)
     for state in states:
-        for queue in queues:
+        for queue, site in places:
             pipe.zcard(keys.index(state, queue, site))
     counts = pipe.execute()
     rows: list[ListRow] = []
@@ -188,12 +192,12 @@ def _select(client: redis.Redis, keys: Keys, site: str, queues: list[str], statu
         # Exact: every job of this index is wanted, so positions are plain offsets (no reading to filter).
         held = {state} | {s for s, home in INDEX_OF.items() if home == state}
         exact = not method and held <= by_index[state]
-        total = sum(counts[n * len(queues):(n + 1) * len(queues)])
+        total = sum(counts[n * len(places):(n + 1) * len(places)])
         if exact and start >= total:
             start -= total  # the whole state lies before the page: skip it by its count alone
             continue
         order = (state in NEWEST_FIRST) if newest is None else newest
-        index_keys = [keys.index(state, q, site) for q in queues]
+        index_keys = [keys.index(state, queue, site) for queue, site in places]
         got, start = _from_state(client, index_keys, state, by_index[state], method, start, length - len(rows),
                                  order, exact)
         rows.extend(got)

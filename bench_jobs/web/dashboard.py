@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50
 LIVE_EVERY_MS = 2000
+ALL_SITES = "*"
 STATUS_CHOICES = ("queued", "started", "scheduled", "failed", "stopped", "canceled", "finished")
 
 
@@ -215,8 +216,7 @@ def overview_data(app: App, chart_site: str | None = None) -> dict[str, Any]:
 
 def jobs_query(app: App, request: Request) -> dict[str, Any]:
     sites = sites_of(app)
-    default = app.default_site if app.default_site in sites else (sites[0] if sites else "")
-    site = request.args.get("site") or default
+    site = request.args.get("site") or ALL_SITES
     queue = request.args.get("queue") or ""
     status = request.args.get("status") or ""
     method = (request.args.get("method") or "").strip()
@@ -233,7 +233,8 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     from bench_jobs.jobs.resource import get_jobs
 
     client, bench = client_of(app), app.bench
-    if not query["site"]:
+    sites = query["sites"] if query["site"] == ALL_SITES else [query["site"]]
+    if not sites:
         return {"rows": [], "total": 0, "more": False}
     filters: list[list[Any]] = []
     if query["queue"]:
@@ -242,7 +243,7 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
         filters.append(["status", "=", query["status"]])
     if query["method"]:
         filters.append(["method", "like", query["method"]])
-    rows = get_jobs(client, bench, query["site"], filters=filters, fields=["*"], limit_start=query["start"],
+    rows = get_jobs(client, bench, sites, filters=filters, fields=["*"], limit_start=query["start"],
                     limit_page_length=PAGE_SIZE + 1)
     keys = Keys(bench.bench_id)
     states = [INDEX_OF.get(query["status"], query["status"])] if query["status"] else list(LIST_STATES)
@@ -250,7 +251,8 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     pipe = client.pipeline(transaction=False)
     for state in states:
         for queue in queues:
-            pipe.zcard(keys.index(state, queue, query["site"]))
+            for site in sites:
+                pipe.zcard(keys.index(state, queue, site))
     return {"rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "total": sum(pipe.execute())}
 
 
@@ -292,8 +294,9 @@ def jobs(app: App, request: Request, viewer: Viewer) -> Response:
     base = {k: query[k] for k in ("site", "queue", "status", "method") if query[k]}
     prev_link = "/jobs?" + urlencode({**base, "start": max(query["start"] - PAGE_SIZE, 0)}) if query["start"] else None
     next_link = "/jobs?" + urlencode({**base, "start": query["start"] + PAGE_SIZE}) if data["more"] else None
-    return render(app, request, viewer, "jobs.html", query=query, data=data, queues=app.bench.queue_names(),
-                  statuses=STATUS_CHOICES, prev_link=prev_link, next_link=next_link, page_size=PAGE_SIZE,
+    return render(app, request, viewer, "jobs.html", query=query, all_sites=ALL_SITES, data=data,
+                  queues=app.bench.queue_names(), statuses=STATUS_CHOICES, prev_link=prev_link,
+                  next_link=next_link, page_size=PAGE_SIZE,
                   live_query=urlencode({**base, "start": query["start"], "what": "jobs"}))
 
 

@@ -126,7 +126,7 @@
     if (total) { total.textContent = String(doc.total); }
     while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
     if (!doc.rows.length) {
-      var empty = el("td", "No jobs match."); empty.colSpan = 8;
+      var empty = el("td", "No jobs match."); empty.colSpan = 9;
       tbody.appendChild(el("tr")).appendChild(empty);
     }
     doc.rows.forEach(function (row) {
@@ -135,6 +135,7 @@
       var link = el("a", row.id); link.href = "/jobs/" + encodeURIComponent(row.id);
       tr.appendChild(el("td")).appendChild(link);
       tr.appendChild(el("td")).appendChild(el("span", row.status, "status " + row.status));
+      tr.appendChild(el("td", row.site));
       tr.appendChild(el("td", row.queue));
       tr.appendChild(el("td")).appendChild(el("code", row.method));
       tr.appendChild(el("td", JSON.stringify(row.kwargs), "args"));
