@@ -2,7 +2,10 @@
 sweep, and worker registration / heartbeat.
 
 Every job state change is one Lua script in bench_jobs/lua/, so a crash between two writes cannot
-leave a half-moved job. `finish` can claim the next job in the same script: one round trip per job.
+leave a half-moved job. A worker claims a batch of jobs in one script, sends each job's finish as soon
+as the job ends without waiting for the reply (`send_finish`), and ends the batch with a finish that
+also claims the next batch (`finish_batch`): one round trip per batch, and Redis' state is as exact
+as with one round trip per job (a finish is on the wire before the next job begins).
 """
 
 from __future__ import annotations
@@ -78,6 +81,53 @@ class SweepResult:
     held: bool = False  # just after an outage: nobody was judged (see lua/dispatch_common.lua `contact`)
 
 
+@dataclass
+class RunStats:
+    """Counters of ended runs, gathered by a worker over a batch and written with the call that ends
+    it (finish.lua `record`): the duration histogram, the dashboard's throughput, the worker's RQ counters."""
+
+    durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (base, bucket) -> [n, sum]
+    throughput: dict[tuple[int, str], int] = field(default_factory=dict)  # (minute, site|queue|outcome) -> n
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def add(self, job: Job, ending: Ending, now: float) -> None:
+        if ending.status == "released":  # never ran: nothing to count
+            return
+        entry = self.durations.setdefault((f"{job.queue}|{job.method}|", bucket(ending.duration)), [0, 0.0])
+        entry[0] += 1
+        entry[1] += ending.duration
+        outcome = ("ok" if ending.status == "finished" else "failed" if ending.status in ("failed", "stopped")
+                   else "retried")
+        key = (int(now // 60), f"{job.site}|{job.queue}|{outcome}")
+        self.throughput[key] = self.throughput.get(key, 0) + 1
+        if ending.status == "finished":
+            self.ok += 1
+        else:
+            self.failed += 1
+        self.seconds += ending.duration
+
+    def dump(self) -> str:
+        """The JSON record.lua reads ('' when there is nothing)."""
+        if not self.durations and not self.throughput:
+            return ""
+        sums: dict[str, list[float]] = {}
+        for (base, _), (n, total) in self.durations.items():
+            acc = sums.setdefault(base, [0.0, 0])
+            acc[0] += total
+            acc[1] += int(n)
+        return json.dumps({"b": [[base + label, int(n)] for (base, label), (n, _) in self.durations.items()],
+                           "s": [[base, total, n] for base, (total, n) in sums.items()],
+                           "t": [[m, f, n] for (m, f), n in self.throughput.items()],
+                           "w": [self.ok, self.failed, self.seconds]}, separators=(",", ":"))
+
+    def clear(self) -> None:
+        self.durations, self.throughput = {}, {}
+        self.ok = self.failed = 0
+        self.seconds = 0.0
+
+
 class Dispatcher:
     """The scripts of one bench on one client, for one worker name (or None for sweep-only users)."""
 
@@ -85,29 +135,146 @@ class Dispatcher:
         self.client = client
         self.keys = keys
         self.worker_name = worker_name
+        self.stats = RunStats()
+        self._counted: Job | None = None
+        self._retrying: float | None = None
+        # Finishes sent and not yet answered, in order, on `self._conn` (a connection of its own, so
+        # nothing else can slip in between them and the call that reads their replies).
+        self._conn: Any = None
+        self.unanswered: list[tuple[Job, list[Any]]] = []
+        self.answered: list[tuple[Job, bool]] = []  # (job, applied) read back; the worker empties it
 
     def _run(self, name: str, args: list[Any]) -> Any:
         return scripts.run(self.client, self.keys, name, [], args)
 
     def claim(self, queues: list[str], now: float | None = None) -> Job | None:
-        now = time.time() if now is None else now
-        reply = self._run("claim", [self.keys.bench_id, self.worker_name, now, rq_time(now), *queues])
-        return Job.from_claim(reply) if reply else None
+        jobs = self.claim_batch(queues, 1, now)
+        return jobs[0] if jobs else None
+
+    def claim_batch(self, queues: list[str], n: int, now: float | None = None) -> list[Job]:
+        """Up to `n` queued jobs in priority order, moved to started for this worker (see lua `claim`)."""
+        self.collect()
+        now = self._claim_time(now)
+        reply = self._run("claim", [self.keys.bench_id, self.worker_name, now, rq_time(now), n, *queues])
+        self._retrying = None
+        return _jobs(reply) if reply else []
+
+    def _claim_time(self, now: float | None) -> float:
+        """The claim's time stamp, the same again when the caller retries a call that failed: the
+        claim script knows a repeated claim by it and hands back what the first one took."""
+        if now is not None:
+            return now
+        if self._retrying is None:
+            self._retrying = time.time()
+        return self._retrying
+
+    def _finish_args(self, job: Job, ending: Ending, now: float, started: float | None) -> list[Any]:
+        return [self.keys.bench_id, job.id, self.worker_name, ending.status, now, rq_time(now), ending.result,
+                ending.error, ending.exc_info, ending.duration, ending.ttl, ending.failed_limit, ending.run_at,
+                rq_time(started) if started else "", rq_value(ending)]
 
     def finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None,
-               now: float | None = None) -> tuple[bool, Job | None]:
+               now: float | None = None, started: float | None = None) -> tuple[bool, Job | None]:
         """End `job`; with `next_queues`, claim the next job in the same script.
 
         Returns (applied, next job). applied is False when the job was no longer ours (the sweep
         recovered it meanwhile), in which case nothing about it was written.
         """
-        now = time.time() if now is None else now
-        args = [self.keys.bench_id, job.id, self.worker_name, ending.status, now, rq_time(now), ending.result,
-                ending.error, ending.exc_info, ending.duration, ending.ttl, ending.failed_limit, ending.run_at,
-                bucket(ending.duration), rq_value(ending), *(next_queues or [])]
-        reply = self._run("finish", args)
-        claimed = Job.from_claim(reply[1:]) if len(reply) > 1 else None
-        return bool(int(reply[0])), claimed
+        applied, jobs = self.finish_batch(job, ending, next_queues, 1, now, started)
+        return applied, (jobs[0] if jobs else None)
+
+    def finish_batch(self, job: Job, ending: Ending, next_queues: list[str] | None = None, n: int = 1,
+                     now: float | None = None, started: float | None = None) -> tuple[bool, list[Job]]:
+        """End `job` and the batch (the counters gathered since the last such call go with it); with
+        `next_queues`, claim up to `n` jobs in the same script. Reads the replies of every finish sent before."""
+        self.collect()
+        now = self._claim_time(now)
+        if self._counted is not job:  # once, however often the caller retries this call
+            self._counted = job
+            self.stats.add(job, ending, now)
+        queues = [n, *next_queues] if next_queues else []
+        reply = self._run("finish", [*self._finish_args(job, ending, now, started), self.stats.dump(), *queues])
+        self.stats.clear()
+        self._retrying = None
+        return bool(int(reply[0])), _jobs(reply[1:])
+
+    def send_finish(self, job: Job, ending: Ending, started: float | None = None) -> None:
+        """End `job` without waiting for the reply (read by `collect`, or by the next claim or
+        finish_batch). The command is on its way to Redis before this returns: a worker killed
+        right after still had this job's end recorded."""
+        now = time.time()
+        self.stats.add(job, ending, now)
+        call = scripts.call_args(self.keys, [], self._finish_args(job, ending, now, started))
+        if self._conn is None:
+            self._resend()  # what an earlier connection left unanswered goes first, in order
+            scripts.load(self.client, "finish")  # so the EVALSHAs below do not meet NOSCRIPT
+            self._conn = self.client.connection_pool.get_connection()
+        self.unanswered.append((job, call))
+        try:
+            self._conn.send_command("EVALSHA", scripts.sha("finish"), *call)
+        except BaseException:
+            self.unanswered.pop()  # the caller sends it again (a finish applies once)
+            self._drop_connection()
+            raise
+
+    def collect(self) -> list[tuple[Job, bool]]:
+        """Read the replies of the finishes sent: (job, applied) for each, in order (also kept in
+        `answered`). On a connection error the unanswered ones are sent again, synchronously (a
+        finish applies once: a second one finds the job no longer started and changes nothing)."""
+        from redis.exceptions import NoScriptError
+
+        done: list[tuple[Job, bool]] = []
+        if self._conn is None:
+            self._resend()
+            return done
+        while self.unanswered:
+            job, call = self.unanswered[0]
+            try:
+                reply = self._conn.read_response()
+            except NoScriptError:  # Redis lost its scripts (SCRIPT FLUSH): load and send again
+                reply = self._evalsha(call)
+            except BaseException:
+                self._drop_connection()
+                self._resend()
+                return done
+            self.unanswered.pop(0)
+            done.append((job, bool(int(reply[0]))))
+        self.answered += done
+        return done
+
+    def _resend(self) -> None:
+        while self.unanswered:
+            self._evalsha(self.unanswered[0][1])
+            self.unanswered.pop(0)
+
+    def _evalsha(self, call: list[Any]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        try:
+            return self.client.evalsha(scripts.sha("finish"), *call)
+        except NoScriptError:
+            scripts.load(self.client, "finish")
+            return self.client.evalsha(scripts.sha("finish"), *call)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+            self.client.connection_pool.release(self._conn)
+            self._conn = None
+
+    def close(self) -> None:
+        self.collect()
+        if self._conn is not None:
+            self.client.connection_pool.release(self._conn)
+            self._conn = None
+
+    def release(self, jobs: list[Job], collect: bool = True) -> None:
+        """Give back claimed jobs that never began: to the front of their queues in their order,
+        the attempt not counted. (collect=False from another thread: the replies are the owner's.)"""
+        if collect:
+            self.collect()
+        for job in reversed(jobs):
+            self._run("finish", [*self._finish_args(job, Ending("released"), time.time(), None), ""])
 
     def promote(self, now: float | None = None, limit: int = 1000) -> int:
         """Move due scheduled jobs (retries, --in/--at) to the tail of their queue."""
@@ -128,6 +295,11 @@ class Dispatcher:
                                   int(dead_after * 1000)])
         return SweepResult(bool(int(reply[0])), int(reply[1]), int(reply[2]), [text(x) or "" for x in reply[4:]],
                            held=bool(int(reply[3])))
+
+
+def _jobs(reply: list[Any]) -> list[Job]:
+    """The jobs of a claim reply, 10 fields each, in claim (= run) order."""
+    return [Job.from_claim(reply[i:i + 10]) for i in range(0, len(reply), 10)]
 
 
 # -- workers ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The worker loop: claim, run, finish-and-claim-next (one round trip per job), and between jobs
+"""The worker loop: claim a batch, run it, finish each job without waiting and the batch with a
+finish that claims the next (one round trip per batch; see `_loop`), and between batches
 promote due retries (once a second). The heartbeat thread runs the recovery sweep (rate-limited
 bench-wide in Redis), so it goes on while a long job runs.
 
@@ -9,9 +10,11 @@ retries left, else failed "worker stopped" — never silently dropped).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
 
 STRATEGIES = ("default", "round_robin", "random")
+BATCH_MAX = 64  # jobs claimed in one round trip, at most
+BATCH_BUDGET = 0.02  # seconds: batches that run faster than this grow, slower ones shrink
+RELEASE_AFTER = 1.0  # seconds a job may run before the heartbeat gives back the jobs waiting behind it
 IDLE_WAIT = 1  # seconds of BLPOP on the wake lists; must stay below the connection's socket_timeout
 PROMOTE_EVERY = 1.0
 LOST_MESSAGE = "lost: the recovery sweep gave this job to another worker"
@@ -82,6 +88,13 @@ class Worker:
         self.next_promote = self.next_sweep = 0.0
         self.rotation = 0
         self.done = 0
+        # Claimed, not begun (see _loop); the heartbeat thread may give them back, hence the lock.
+        self.batch: list[Job] = []
+        self.batch_lock = threading.Lock()
+        self.batch_claimed = 0.0
+        self.batch_size, self.prefetch = 0, 1
+        self.running_since: float | None = None
+        self.stop_ids: set[str] = set()
 
     def _executor(self) -> Executor:
         if not self.options.fork:
@@ -119,6 +132,7 @@ class Worker:
             self._redis_retry(self._warn_foreign)
             self._loop()
         finally:
+            self._close_dispatch()
             self.executor.close()
             beat.stop()
             self._unregister()
@@ -172,7 +186,12 @@ class Worker:
     def _on_command(self, command: dict[str, Any]) -> None:
         """From the heartbeat thread: `jobs stop ID` and friends."""
         if command.get("cmd") == "stop-job":
-            if not self.executor.stop_job(str(command.get("job_id"))):
+            job_id = str(command.get("job_id"))
+            with self.batch_lock:
+                waiting = any(j.id == job_id for j in self.batch)
+            if waiting:
+                self.stop_ids.add(job_id)  # claimed, waiting in this worker's batch: ends stopped, never run
+            elif not self.executor.stop_job(job_id):
                 self.log.warning("stop-ignored", "not running here (any more)", job_id=command.get("job_id"))
         elif command.get("cmd") == "shutdown":
             self._request_stop()
@@ -188,67 +207,155 @@ class Worker:
         if job_id and not owned and self.executor.stop_job(job_id, JobLost(LOST_MESSAGE)):
             self.log.warning("lost", "this worker lost its alive key; the job was re-queued meanwhile, so this "
                              "copy is killed", job_id=job_id)
+        since = self.running_since
+        if since is not None and time.monotonic() - since > RELEASE_AFTER and self.batch:
+            self._release_batch(from_heartbeat=True)
         if time.monotonic() >= self.next_sweep:
             self.next_sweep = time.monotonic() + self.sweep_every
             self._sweep()
 
     # -- the loop ----------------------------------------------------------------------------
+    # A worker claims jobs in batches (one round trip), runs them in claim order, sends each one's
+    # finish without waiting (so Redis knows at once), and ends each batch with a finish that claims
+    # the next. The batch size adapts: it doubles while batches run in under BATCH_BUDGET and halves
+    # when one runs long, so slow jobs are claimed one at a time (as before) and an idle worker's
+    # claim of the one job just enqueued is as fast as ever. Claimed jobs that have not begun go back
+    # to the front of their queues (attempt not counted) at a stop, when the batch is older than half
+    # the alive TTL (a frozen worker must not run jobs the sweep gave away), and, from the heartbeat
+    # thread, when the running job has taken more than RELEASE_AFTER: nobody waits behind a long job.
     def _loop(self) -> None:
-        job: Job | None = None
         while True:
             self._housekeeping()
-            if job is not None and self.stop_requested:
-                self._finish(job, Ending("released"))  # claimed together with the last finish, never run
+            if self.stop_requested:
+                self._release_batch()
                 return
+            job = self._take()
             if job is None:
-                if self.stop_requested:
-                    return
-                job = self._claim()
-                if job is None:
+                claimed = self._claim()
+                if not claimed:
                     if self.options.burst:
                         return
                     self._wait_for_work()
                     continue
+                self._start_batch(claimed)
+                continue
             self._rotate_after(job.queue or "")
+            started = time.time()
             ending = self._run(job)
             self.done += 1
             more = not self.stop_requested and (self.options.max_jobs is None or self.done < self.options.max_jobs)
-            job = self._finish(job, ending, self._order() if more else None)
-            if not more and job is None:
+            if more and self.batch:
+                self._send_finish(job, ending, started)
+                continue
+            if not more:
+                self._release_batch()
+            claimed = self._finish(job, ending, self._order() if more else None, started)
+            self._adapt()
+            if not more:
                 return
+            if claimed:
+                self._start_batch(claimed)
 
-    def _claim(self) -> Job | None:
-        claimed: Job | None = self._redis_retry(lambda: self.dispatch.claim(self._order()))
+    def _take(self) -> Job | None:
+        """The next claimed job to run, or None (batch empty, or too old to trust: given back)."""
+        if time.monotonic() - self.batch_claimed > self.alive_ttl / 2:
+            self._release_batch()
+        with self.batch_lock:
+            return self.batch.pop(0) if self.batch else None
+
+    def _start_batch(self, jobs: list[Job]) -> None:
+        with self.batch_lock:
+            self.batch = list(jobs)
+        self.batch_claimed, self.batch_size = time.monotonic(), len(jobs)
+
+    def _release_batch(self, from_heartbeat: bool = False) -> None:
+        with self.batch_lock:
+            jobs, self.batch = self.batch, []
+        # Redis gone at a stop: this worker's alive key runs out, and the sweep gives them back (no attempt used).
+        if jobs:
+            with contextlib.suppress(RedisGone):
+                self._redis_retry(lambda: self.dispatch.release(jobs, collect=not from_heartbeat), essential=True)
+
+    def _adapt(self) -> None:
+        if self.options.strategy != "default":
+            return  # round_robin and random choose the queue per job: one job per claim, as before
+        took = time.monotonic() - self.batch_claimed
+        if self.batch_size >= self.prefetch and took < BATCH_BUDGET:
+            self.prefetch = min(BATCH_MAX, self.prefetch * 2)
+        elif took > 2 * BATCH_BUDGET:
+            self.prefetch = max(1, self.prefetch // 2)
+
+    def _claim(self) -> list[Job]:
+        n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
+                                                                            self.options.max_jobs - self.done))
+        self.batch_claimed = time.monotonic()
+        claimed: list[Job] = self._redis_retry(lambda: self.dispatch.claim_batch(self._order(), n)) or []
         return claimed
 
     def _run(self, job: Job) -> Ending:
         self.log.info("started", f"attempt {job.attempts}" if job.attempts > 1 else "", job_id=job.id,
                       site=job.site, method=job.method)
+        self.running_since = time.monotonic()
         if job.problem:  # written into Redis by hand, unreadable: fail it, run nothing
             outcome = Outcome("not-allowed", error=f"InvalidJob: {job.problem}")
+        elif job.id in self.stop_ids:  # `jobs stop` reached it while it waited in the batch
+            self.stop_ids.discard(job.id)
+            outcome = Outcome("stopped", error="stopped by request")
         else:
             outcome = self.executor.run(job, job.timeout or self.timeouts.get(job.queue or "", 300))
+        self.running_since = None
         ending = settle(job, outcome, self._policy(job.site or ""), time.time())
         conclude(self.bench, job, outcome, ending, self.log)
         return ending
 
-    def _finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None) -> Job | None:
+    def _finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None,
+                started: float | None = None) -> list[Job]:
         # Retried through Redis outages: losing a finished job's state would run it twice. Only a
         # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
-        claimed: Job | None
+        n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
+                                                                            self.options.max_jobs - self.done))
+        claimed: list[Job]
         try:
-            applied, claimed = self._redis_retry(lambda: self.dispatch.finish(job, ending, next_queues),
-                                                 essential=True)
+            applied, claimed = self._redis_retry(
+                lambda: self.dispatch.finish_batch(job, ending, next_queues, n, started=started), essential=True)
         except RedisGone as exc:
-            path = spool.save(self.bench, self.name, job.id, ending)
-            self.log.warning("spooled", f"stopping while Redis is unreachable ({exc}); the job's ending "
-                             f"({ending.status}) is kept in {path} and recorded by the next worker to start",
-                             job_id=job.id, site=job.site, method=job.method)
-            return None
+            self._spool(job, ending, exc)
+            return []
+        self.batch_claimed = time.monotonic()
         if not applied:
-            self.log.warning("lost", "the recovery sweep took this job over meanwhile; this run's result is not "
-                             "recorded", job_id=job.id, site=job.site, method=job.method)
+            self._lost(job)
+        self._report_answered()
         return claimed
+
+    def _send_finish(self, job: Job, ending: Ending, started: float) -> None:
+        try:
+            self._redis_retry(lambda: self.dispatch.send_finish(job, ending, started), essential=True)
+        except RedisGone as exc:
+            self._spool(job, ending, exc)
+
+    def _spool(self, job: Job, ending: Ending, exc: Exception) -> None:
+        path = spool.save(self.bench, self.name, job.id, ending)
+        self.log.warning("spooled", f"stopping while Redis is unreachable ({exc}); the job's ending "
+                         f"({ending.status}) is kept in {path} and recorded by the next worker to start",
+                         job_id=job.id, site=job.site, method=job.method)
+
+    def _report_answered(self) -> None:
+        for earlier, done in self.dispatch.answered:
+            if not done:
+                self._lost(earlier)
+        self.dispatch.answered.clear()
+
+    def _close_dispatch(self) -> None:
+        """Read the last replies (a stopping worker does not wait on Redis for long: the finishes are
+        already sent, and one that is not answered is sent again by nobody — it reached Redis or the
+        connection broke before it did, which the sweep then covers)."""
+        with contextlib.suppress(RedisGone):
+            self._redis_retry(self.dispatch.close)
+            self._report_answered()
+
+    def _lost(self, job: Job) -> None:
+        self.log.warning("lost", "the recovery sweep took this job over meanwhile; this run's result is not "
+                         "recorded", job_id=job.id, site=job.site, method=job.method)
 
     def _wait_for_work(self) -> None:
         self.log.flush()

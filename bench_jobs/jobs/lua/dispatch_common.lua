@@ -130,7 +130,12 @@ local function take_behind_foreign(key)
   return nil
 end
 
--- The first queued job of the first non-empty queue, moved to started for `worker`.
+-- The fields of a claimed job as the worker reads them (dispatch.ClaimedJob.from_reply): 10 per job.
+local CLAIM_FIELDS = {'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout', 'bj_retry', 'bj_on_success',
+                      'bj_on_failure', 'bj_attempts', 'bj_queue', 'worker_name'}
+
+-- Up to `n` queued jobs, in priority order (the first non-empty queue's head first, then on down
+-- the list), moved to started for `worker`; their fields, 10 per job, or false when every queue is empty.
 -- Ids whose hash is gone or no longer queued (deleted, canceled) are dropped from the list.
 -- A job's timeout as a ZADD score can use: a hand-written 'nan', 'inf' or junk must not fail the
 -- script after the job was popped (the worker then fails such a job as InvalidJob).
@@ -140,62 +145,138 @@ local function seconds(value)
   return 300
 end
 
-local function claim(worker, now, iso, queues)
-  -- A worker claims only with no job in hand. If its current job is still started by it, an
-  -- earlier claim was applied but its reply was lost (and redis-py retried): hand that job back
-  -- rather than take a second one and strand the first until its deadline.
-  local held = redis.call('HGET', wkey(worker), 'current_job')
-  if held and held ~= '' then
-    local f = redis.call('HMGET', jkey(held), 'status', 'worker_name', 'bj_site', 'bj_method', 'bj_kwargs',
-                         'timeout', 'bj_attempts', 'bj_retry', 'bj_on_success', 'bj_on_failure', 'bj_queue')
-    if f[1] == 'started' and f[2] == worker then
-      return {held, f[11] or '', f[3] or '', f[4] or '', f[5] or '{}', f[6] or '', f[7] or '1', f[8] or '0',
-              f[9] or '', f[10] or ''}
+-- A batch is run in claim order, so each job's score in the started sets is the claim time plus a
+-- millisecond per place: the sweep reads a dead worker's jobs in that order, and only the first one
+-- can have begun (see sweep.lua); the others go back to the front without using an attempt.
+-- Index writes are gathered per queue and site: one command each per batch, not per job.
+local function claim(worker, now, iso, queues, n)
+  n = n or 1
+  -- A claim whose reply was lost is sent again as it was (redis-py retries it; the worker repeats
+  -- its `iso`): hand back the jobs that claim took and are still started here, rather than take more
+  -- and strand those until their deadline. Any other call skips this (one HGET per batch).
+  local out = {}
+  local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch')
+  if held[1] == iso and held[2] and held[2] ~= '' then
+    for hid in string.gmatch(held[2], '[^,]+') do
+      local f = redis.call('HMGET', jkey(hid), unpack(CLAIM_FIELDS))
+      if f[1] == 'started' and f[11] == worker then
+        for _, v in ipairs({hid, f[10] or '', f[2] or '', f[3] or '', f[4] or '{}', f[5] or '', f[9] or '1',
+                            f[6] or '0', f[7] or '', f[8] or ''}) do out[#out + 1] = v end
+      end
     end
+    if #out > 0 then return out end
+  end
+  local ids, started, wip, moved = {}, {}, {}, {}
+  local function take(q, id, f)
+    local site = f[2] or ''
+    -- (junk written by hand as bj_attempts counts as 0, as the claim's HINCRBY used to)
+    local attempts = (string.match(f[9] or '0', '^%d+$') and tonumber(f[9]) or 0) + 1
+    local score = now + #ids * 0.001
+    redis.call('HSET', jkey(id), 'status', 'started', 'worker_name', worker, 'started_at', iso,
+               'last_heartbeat', iso, 'bj_attempts', attempts)
+    ids[#ids + 1] = id
+    started[#started + 1] = score
+    started[#started + 1] = id
+    local qs = q .. '\0' .. site
+    if not moved[qs] then moved[qs] = {q = q, site = site, scored = {}, ids = {}} end
+    local m = moved[qs]
+    m.ids[#m.ids + 1] = id
+    m.scored[#m.scored + 1] = score
+    m.scored[#m.scored + 1] = id
+    if not wip[q] then wip[q] = {} end
+    wip[q][#wip[q] + 1] = score + seconds(f[5]) + 60
+    wip[q][#wip[q] + 1] = id
+    for _, v in ipairs({id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
+                        f[7] or '', f[8] or ''}) do out[#out + 1] = v end
   end
   for _, q in ipairs(queues) do
     local key = qkey(q)
-    while true do
-      local id = redis.call('LPOP', key)
-      if not id then break end
-      local jk = jkey(id)
-      local f = redis.call('HMGET', jk, 'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout',
-                           'bj_retry', 'bj_on_success', 'bj_on_failure')
-      if not f[3] and redis.call('EXISTS', jk) == 1 then
-        -- Not ours (a pickled RQ/Frappe job): back where it was, and look past it for ours.
-        redis.call('LPUSH', key, id)
-        id = take_behind_foreign(key)
-        if not id then break end
-        jk = jkey(id)
-        f = redis.call('HMGET', jk, 'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout',
-                       'bj_retry', 'bj_on_success', 'bj_on_failure')
-      end
-      if f[1] == 'queued' then
-        local site = f[2] or ''
-        if not string.match(redis.call('HGET', jk, 'bj_attempts') or '0', '^%d+$') then
-          redis.call('HSET', jk, 'bj_attempts', '0') -- junk written by hand: HINCRBY would fail mid-claim
+    local empty = false
+    while #ids < n and not empty do
+      local popped = redis.call('LPOP', key, n - #ids)
+      if not popped then break end
+      for i, id in ipairs(popped) do
+        local jk = jkey(id)
+        local f = redis.call('HMGET', jk, unpack(CLAIM_FIELDS))
+        if not f[3] and redis.call('EXISTS', jk) == 1 then
+          -- Not ours (a pickled RQ/Frappe job): it and the rest popped go back where they were, and
+          -- one of ours is taken from behind it; the next LPOP goes on from there.
+          for j = #popped, i, -1 do redis.call('LPUSH', key, popped[j]) end
+          id = take_behind_foreign(key)
+          if not id then empty = true break end
+          f = redis.call('HMGET', jkey(id), unpack(CLAIM_FIELDS))
+          if f[1] == 'queued' then take(q, id, f) end
+          break
         end
-        local attempts = redis.call('HINCRBY', jk, 'bj_attempts', 1)
-        redis.call('HSET', jk, 'status', 'started', 'worker_name', worker, 'started_at', iso,
-                   'last_heartbeat', iso)
-        redis.call('ZREM', idx('queued', q, site), id)
-        redis.call('ZADD', idx('started', q, site), now, id)
-        redis.call('ZADD', STARTED, now, id)
-        redis.call('ZADD', WIP_P .. q, now + seconds(f[5]) + 60, id)
-        if redis.call('EXISTS', wkey(worker)) == 1 then
-          redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', id)
-          rq_execution_start(worker, id, attempts, now, seconds(f[5]) + 60) -- [rq-compat]
-        end
-        return {id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
-                f[7] or '', f[8] or ''}
+        if f[1] == 'queued' then take(q, id, f) end
       end
     end
+    if #ids >= n then break end
+  end
+  if #ids > 0 then
+    for _, m in pairs(moved) do
+      redis.call('ZREM', idx('queued', m.q, m.site), unpack(m.ids))
+      redis.call('ZADD', idx('started', m.q, m.site), unpack(m.scored))
+    end
+    redis.call('ZADD', STARTED, unpack(started))
+    for q, entries in pairs(wip) do redis.call('ZADD', WIP_P .. q, unpack(entries)) end
+    if redis.call('EXISTS', wkey(worker)) == 1 then
+      redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', ids[1], 'bj_batch', table.concat(ids, ','),
+                 'bj_claim', iso)
+      -- [rq-compat] each claimed job is one of the worker's executions (as rq_execution_start, with
+      -- the worker's index written once for the batch)
+      local execs, longest = {}, 0
+      for i, id in ipairs(ids) do
+        local attempts, ttl = out[(i - 1) * 10 + 7], seconds(out[(i - 1) * 10 + 6]) + 60
+        local ek = EXECUTION_P .. rq_execution(id, attempts)
+        redis.call('HSET', ek, 'id', 'bj' .. attempts, 'job_id', id, 'created_at', now, 'last_heartbeat', now,
+                   'worker_name', worker)
+        redis.call('EXPIRE', ek, ttl)
+        execs[#execs + 1] = rq_execution(id, attempts)
+        longest = math.max(longest, ttl)
+      end
+      local xk = wkey(worker) .. EXECUTIONS_S
+      redis.call('SADD', xk, unpack(execs))
+      redis.call('EXPIRE', xk, longest)
+    end
+    return out
   end
   -- Every queue is empty: the tokens left on their wake lists are stale, and a worker that
   -- BLPOPs them would only wake for nothing. Enqueues after this point push fresh ones.
   for _, q in ipairs(queues) do redis.call('DEL', WAKE_P .. q) end
   if redis.call('EXISTS', wkey(worker)) == 1 then
-    redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '')
+    redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '', 'bj_batch', '')
   end
   return false
+end
+
+-- Run counters gathered by the worker over a batch (dispatch.RunStats), applied in one go: the
+-- duration histogram, the dashboard's throughput per minute and hour, the worker's RQ counters.
+-- JSON {b: [[base..bucket, n]...], s: [[base, sum, count]...], t: [[minute, field, n]...],
+-- w: [ok, failed, seconds]}.
+local function record(worker, data)
+  if not data or data == '' then return end
+  local s = cjson.decode(data)
+  local h = DURATIONS
+  for _, e in ipairs(s.b or {}) do redis.call('HINCRBY', h, e[1], e[2]) end
+  for _, e in ipairs(s.s or {}) do
+    redis.call('HINCRBYFLOAT', h, e[1] .. 'sum', e[2])
+    redis.call('HINCRBY', h, e[1] .. 'count', e[3])
+  end
+  -- [throughput] ended runs per minute and per hour for the dashboard chart and `metrics`
+  -- (ops/throughput.py, Keys.throughput); the TTLs bound them to 2 h of minutes, 2 days of hours.
+  for _, e in ipairs(s.t or {}) do
+    local tk = TPUT_MINUTE_P .. e[1]
+    redis.call('HINCRBY', tk, e[2], e[3])
+    redis.call('EXPIRE', tk, 7200)
+    tk = TPUT_HOUR_P .. math.floor(e[1] / 60)
+    redis.call('HINCRBY', tk, e[2], e[3])
+    redis.call('EXPIRE', tk, 172800)
+  end
+  local w = s.w
+  if w and redis.call('EXISTS', wkey(worker)) == 1 then
+    if w[1] > 0 then redis.call('HINCRBY', wkey(worker), 'successful_job_count', w[1]) end
+    if w[2] > 0 then redis.call('HINCRBY', wkey(worker), 'failed_job_count', w[2]) end
+    redis.call('HINCRBYFLOAT', wkey(worker), 'total_working_time', w[3])
+  end
 end

@@ -1,12 +1,18 @@
 -- include: dispatch_common
--- finish (and optionally claim the next job in the same round trip).
+-- finish (and optionally claim the next batch in the same round trip).
 -- ARG = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
---        ttl, failed_limit, run_at, bucket, rq_value (base64, RQ's results stream), queue...
+--        ttl, failed_limit, run_at, started_iso, rq_value (base64, RQ's results stream),
+--        [stats, claim_n, queue...]
 -- status: finished | failed | stopped | scheduled (retry later) | queued (retry now, at the front)
 --         | released (claimed but not run: back to the front, the attempt not counted).
+-- started_iso: when the job really began (a job claimed in a batch waited for the ones before it);
+-- '' leaves started_at as the claim wrote it. A worker sends one finish per job without waiting for
+-- the reply (15 arguments), and ends each batch with one that also carries `stats` (the run counters
+-- gathered since its last such call, see `record`; '' for none) and, to claim the next batch, `claim_n`
+-- and the queues.
 -- Applied only while the job is still started by this worker: if the recovery sweep took it
 -- away meanwhile, it may be running elsewhere and its state is not ours to write.
--- Returns {applied (0/1), claimed job fields...}.
+-- Returns {applied (0/1), claimed jobs' fields...}.
 local id, worker, status = ARG[2], ARG[3], ARG[4]
 local now, iso = tonumber(ARG[5]), ARG[6]
 local duration, ttl, limit = tonumber(ARG[10]), tonumber(ARG[11]), tonumber(ARG[12])
@@ -18,7 +24,6 @@ if f[1] == 'started' and f[2] == worker then
   applied = 1
   local q, site, method = f[3] or '', f[4] or '', f[5] or ''
   unstart(id, q, site)
-  local counted = status ~= 'released'
   -- [rq-compat] the run is over for RQ too: its execution ends; an end state gets RQ's result entry.
   rq_execution_end(worker, id, f[6] or '1')
   if status == 'finished' and ttl ~= 0 then
@@ -27,17 +32,22 @@ if f[1] == 'started' and f[2] == worker then
     if ARG[15] ~= '' then rq_result(id, '1', worker, now, ttl, 'return_value', ARG[15], 'bj' .. (f[6] or '1')) end
     local rqf = FINISHED_P .. q
     redis.call('ZADD', rqf, ttl > 0 and (now + ttl) or '+inf', id)
-    redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now)
+    if #ARG >= 16 then redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now) end  -- trimmed once per batch
   elseif status == 'failed' or status == 'stopped' then
     rq_result(id, status == 'failed' and '2' or '3', worker, now, ttl, 'exc_string', ARG[15], 'bj' .. (f[6] or '1'))
   end
   if status == 'finished' then
-    redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARG[7], 'bj_duration', ARG[10])
+    if ARG[14] ~= '' then
+      redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARG[7], 'bj_duration', ARG[10],
+                 'started_at', ARG[14])
+    else
+      redis.call('HSET', jk, 'status', 'finished', 'ended_at', iso, 'bj_result', ARG[7], 'bj_duration', ARG[10])
+    end
     local fin = idx('finished', q, site)
     redis.call('ZADD', fin, now, id)
     if ttl > 0 then
       redis.call('EXPIRE', jk, ttl)
-      redis.call('ZREMRANGEBYSCORE', fin, '-inf', now - ttl)
+      if #ARG >= 16 then redis.call('ZREMRANGEBYSCORE', fin, '-inf', now - ttl) end  -- trimmed once per batch
     elseif ttl == 0 then
       redis.call('DEL', jk)
       redis.call('ZREM', fin, id)
@@ -63,37 +73,15 @@ if f[1] == 'started' and f[2] == worker then
     requeue(id, q, site, now, true)
   end
   if status ~= 'finished' then note_retries_left(id) end
-  if counted then
-    local h = DURATIONS
-    local base = q .. '|' .. method .. '|'
-    redis.call('HINCRBY', h, base .. ARG[14], 1)
-    redis.call('HINCRBYFLOAT', h, base .. 'sum', duration)
-    redis.call('HINCRBY', h, base .. 'count', 1)
-    -- [throughput] ended runs per minute and per hour for the dashboard chart and `metrics`
-    -- (ops/throughput.py, Keys.throughput); the TTLs bound them to 2 h of minutes, 2 days of hours.
-    local outcome = (status == 'finished' and 'ok') or ((status == 'failed' or status == 'stopped') and 'failed')
-                    or 'retried'
-    local minute = math.floor(now / 60)
-    local tk, tf = TPUT_MINUTE_P .. minute, site .. '|' .. q .. '|' .. outcome
-    redis.call('HINCRBY', tk, tf, 1)
-    redis.call('EXPIRE', tk, 7200)
-    tk = TPUT_HOUR_P .. math.floor(minute / 60)
-    redis.call('HINCRBY', tk, tf, 1)
-    redis.call('EXPIRE', tk, 172800)
-    if redis.call('EXISTS', wk) == 1 then
-      local counter = status == 'finished' and 'successful_job_count' or 'failed_job_count'
-      redis.call('HINCRBY', wk, counter, 1)
-      redis.call('HINCRBYFLOAT', wk, 'total_working_time', duration)
-    end
-  end
 end
+record(worker, ARG[16])
 local out = {applied}
-if #ARG >= 16 then
+if #ARG >= 18 then
   local queues = {}
-  for i = 16, #ARG do queues[#queues + 1] = ARG[i] end
-  local job = claim(worker, now, iso, queues)
-  if job then for _, v in ipairs(job) do out[#out + 1] = v end end
-elseif redis.call('EXISTS', wk) == 1 then
-  redis.call('HSET', wk, 'state', 'idle', 'current_job', '')
+  for i = 18, #ARG do queues[#queues + 1] = ARG[i] end
+  local jobs = claim(worker, now, iso, queues, tonumber(ARG[17]) or 1)
+  if jobs then for _, v in ipairs(jobs) do out[#out + 1] = v end end
+elseif #ARG >= 16 and redis.call('EXISTS', wk) == 1 then
+  redis.call('HSET', wk, 'state', 'idle', 'current_job', '', 'bj_batch', '')
 end
 return out

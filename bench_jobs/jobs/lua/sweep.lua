@@ -16,6 +16,11 @@ end
 contact(tonumber(ARG[10]) or 15000)
 local held = ARG[9] ~= '1' and redis.call('EXISTS', OUTAGE) == 1
 local requeued, failed, ids = 0, 0, {}
+-- A dead worker's jobs in claim order (see `claim`): the first may have been running; the others of
+-- its batch never began, so they go back to the front, in order, without using an attempt or being
+-- reported, as fast as the running one. Requeues to the front are applied last first, so the
+-- queue's head keeps the claim order.
+local first_of, front = {}, {}
 local started = redis.call('ZRANGE', STARTED, 0, -1, 'WITHSCORES')
 for i = 1, #started, 2 do
   local id, t0 = started[i], tonumber(started[i + 1])
@@ -26,7 +31,14 @@ for i = 1, #started, 2 do
     unstart(id, q, site) -- stale entry (job deleted or moved by hand)
   elseif not held then
     local reason = nil
-    if redis.call('EXISTS', ALIVE_P .. (f[2] or '')) == 0 then
+    local dead = redis.call('EXISTS', ALIVE_P .. (f[2] or '')) == 0
+    if dead and first_of[f[2] or ''] then
+      unstart(id, q, site)
+      rq_execution_end(f[2], id, f[4] or '1') -- [rq-compat]
+      redis.call('HINCRBY', jkey(id), 'bj_attempts', -1)
+      front[#front + 1] = {id, q, site}
+    elseif dead then
+      first_of[f[2] or ''] = true
       reason = 'worker died'
     elseif now > t0 + (tonumber(f[3]) or 300) + grace then
       reason = 'worker died (no result ' .. grace .. 's after the job timeout)'
@@ -35,7 +47,7 @@ for i = 1, #started, 2 do
       unstart(id, q, site)
       if (tonumber(f[4]) or 1) <= (tonumber(f[5]) or 0) then
         redis.call('HSET', jkey(id), 'bj_error', reason, 'ended_at', iso)
-        requeue(id, q, site, now, true)
+        front[#front + 1] = {id, q, site}
         requeued = requeued + 1
       else
         fail_job(id, q, site, 'failed', reason, '', now, iso, ttl, limit)
@@ -45,6 +57,9 @@ for i = 1, #started, 2 do
       ids[#ids + 1] = id
     end
   end
+end
+for i = #front, 1, -1 do
+  requeue(front[i][1], front[i][2], front[i][3], now, true)
 end
 for _, name in ipairs(held and {} or redis.call('SMEMBERS', WORKERS)) do
   if redis.call('EXISTS', ALIVE_P .. name) == 0 then

@@ -1,0 +1,111 @@
+"""Batched dispatch: a worker claims several jobs in one round trip and reports them without waiting.
+
+Nothing that held with one job per round trip may weaken: priority across queues and at_front, a dead
+worker's claimed-but-unbegun jobs back at once (in order, no attempt used), a repeated claim answered
+with the same jobs, indexes and counters in step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.keys import Keys
+from tests.worker_helpers import add_job, job
+
+SITE = "site1.test"
+
+
+@pytest.fixture
+def setup(bench):
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    register_worker(client, keys, "w1", ["short", "default"], alive_ttl=60)
+    return client, bid, keys, Dispatcher(client, keys, "w1")
+
+
+def test_a_batch_takes_jobs_in_priority_order_across_queues(setup) -> None:
+    client, bid, keys, dispatch = setup
+    d1 = add_job(client, bid, SITE, "testapp.jobs.noop", queue="default")
+    s1 = add_job(client, bid, SITE, "testapp.jobs.noop", queue="short")
+    d2 = add_job(client, bid, SITE, "testapp.jobs.noop", queue="default")
+    front = add_job(client, bid, SITE, "testapp.jobs.noop", queue="default", at_front=True)
+    jobs = dispatch.claim_batch(["short", "default"], 3)
+    assert [j.id for j in jobs] == [s1, front, d1]
+    assert client.lrange(keys.queue("default"), 0, -1) == [d2.encode()]
+    assert all(job(client, j.id)["status"] == "started" for j in jobs)
+    assert client.zcard(keys.index("queued", "default", SITE)) == 1
+    assert client.zcard(keys.index("started", "default", SITE)) == 2
+    assert client.zcard(keys.started()) == 3
+
+
+def test_a_dead_workers_unbegun_jobs_come_back_at_once_in_order_without_using_an_attempt(setup) -> None:
+    client, bid, keys, dispatch = setup
+    ids = [add_job(client, bid, SITE, "testapp.jobs.noop", retry=0) for _ in range(4)]
+    later = add_job(client, bid, SITE, "testapp.jobs.noop")
+    jobs = dispatch.claim_batch(["default"], 4)
+    assert [j.id for j in jobs] == ids
+    dispatch.send_finish(jobs[0], Ending("finished"))  # the first ran and was reported
+    dispatch.collect()
+    client.delete(keys.worker_alive("w1"))  # what SIGKILL amounts to once the TTL ran out
+    result = dispatch.sweep(force=True)
+    # ids[1] was running (retry=0: failed "worker died"); ids[2:] never began
+    assert result.job_ids == [ids[1]] and result.failed == 1
+    assert job(client, ids[1])["bj_error"] == "worker died"
+    assert client.lrange(keys.queue("default"), 0, -1) == [i.encode() for i in (*ids[2:], later)]
+    for unbegun in ids[2:]:
+        data = job(client, unbegun)
+        assert data["status"] == "queued" and data["bj_attempts"] == "0" and "bj_error" not in data
+    assert client.zcard(keys.started()) == 0
+    assert client.zcard(keys.index("queued", "default", SITE)) == 3
+
+
+def test_jobs_given_back_keep_their_order_and_attempts(setup) -> None:
+    client, bid, keys, dispatch = setup
+    ids = [add_job(client, bid, SITE, "testapp.jobs.noop") for _ in range(3)]
+    jobs = dispatch.claim_batch(["default"], 3)
+    dispatch.release(jobs[1:])
+    assert client.lrange(keys.queue("default"), 0, -1) == [i.encode() for i in ids[1:]]
+    assert [job(client, i)["bj_attempts"] for i in ids] == ["1", "0", "0"]
+
+
+def test_a_repeated_claim_hands_back_the_same_jobs(setup) -> None:
+    """redis-py retries a claim whose reply was lost with the same arguments: same jobs, none stranded."""
+    client, bid, _keys, dispatch = setup
+    ids = [add_job(client, bid, SITE, "testapp.jobs.noop") for _ in range(3)]
+    first = dispatch.claim_batch(["default"], 2, now=1000.0)
+    again = dispatch.claim_batch(["default"], 2, now=1000.0)
+    assert [j.id for j in first] == [j.id for j in again] == ids[:2]
+    assert [j.id for j in dispatch.claim_batch(["default"], 2)] == ids[2:]
+
+
+def test_finishes_sent_without_waiting_apply_in_order_and_the_counters_follow(setup) -> None:
+    client, bid, keys, dispatch = setup
+    ids = [add_job(client, bid, SITE, "testapp.jobs.noop") for _ in range(3)]
+    jobs = dispatch.claim_batch(["default"], 3)
+    dispatch.send_finish(jobs[0], Ending("finished", 0.001, result="null"))
+    dispatch.send_finish(jobs[1], Ending("failed", 0.002, error="ValueError: x"))
+    applied, more = dispatch.finish_batch(jobs[2], Ending("finished", 0.003, result="1"), ["default"], 4)
+    assert applied and more == []
+    assert [job(client, i)["status"] for i in ids] == ["finished", "failed", "finished"]
+    assert [ok for _, ok in dispatch.answered] == [True, True]
+    durations = {k.decode(): float(v) for k, v in client.hgetall(keys.durations()).items()}
+    assert durations["default|testapp.jobs.noop|count"] == 3
+    assert durations["default|testapp.jobs.noop|0.005"] == 3
+    assert abs(durations["default|testapp.jobs.noop|sum"] - 0.006) < 1e-9
+    worker = {k.decode(): v.decode() for k, v in client.hgetall("rq:worker:w1").items()}
+    assert (worker["successful_job_count"], worker["failed_job_count"]) == ("2", "1")
+    assert worker["state"] == "idle" and worker["current_job"] == ""
+    assert client.zcard(keys.started()) == 0
+
+
+def test_a_finish_that_is_no_longer_ours_is_reported_not_applied(setup) -> None:
+    client, bid, _keys, dispatch = setup
+    add_job(client, bid, SITE, "testapp.jobs.noop")
+    [claimed] = dispatch.claim_batch(["default"], 5)
+    client.hset(f"rq:job:{claimed.id}", "worker_name", "someone-else")  # what a sweep + new claim amounts to
+    dispatch.send_finish(claimed, Ending("finished", result=json.dumps(1)))
+    assert dispatch.collect() == [(claimed, False)]
+    assert job(client, claimed.id)["status"] == "started"
