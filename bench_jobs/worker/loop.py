@@ -310,6 +310,8 @@ class Worker:
 
     def _finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None,
                 started: float | None = None) -> list[Job]:
+        # The batch's log lines are on disk before its last job's state shows in Redis.
+        self.log.flush()
         # Retried through Redis outages: losing a finished job's state would run it twice. Only a
         # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
         n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
