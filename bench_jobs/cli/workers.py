@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -47,7 +48,7 @@ def show(ctx: Context, fmt: str) -> None:
     render.listing(fmt, render.envelope(ctx.bench.bench_id, "workers", rows), lambda: _table(rows))
 
 
-def _table(rows: list[dict[str, Any]]) -> None:
+def _table(rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         render.info("No workers running. Start one with `bench-jobs worker`.")
         return

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.jobs import scripts
@@ -363,7 +363,25 @@ def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[s
         pipe.execute()
 
 
-def list_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
+class WorkerRow(TypedDict):
+    """One worker as `workers`, metrics, doctor and the dashboard list it."""
+
+    name: str
+    hostname: str | None
+    pid: int | None
+    queues: list[str]
+    state: str | None
+    current_job: str | None
+    successful: int
+    failed: int
+    total_working_time: float
+    birth: str | None
+    last_heartbeat: str | None
+    heartbeat_age: float | None
+    utilisation: NotRequired[float | None]
+
+
+def list_workers(client: redis.Redis, keys: Keys) -> list[WorkerRow]:
     """This bench's workers (never another bench's), sorted by name, with their alive flag."""
     names = sorted(text(n) or "" for n in client.smembers(keys.workers()))
     with client.pipeline(transaction=False) as pipe:
@@ -371,17 +389,16 @@ def list_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
             pipe.hgetall(worker_key(name))
             pipe.exists(keys.worker_alive(name))
         replies = pipe.execute()
-    rows = []
+    rows: list[WorkerRow] = []
     for name, data, alive in zip(names, replies[::2], replies[1::2], strict=True):
         if not data:
             continue
         w = WorkerRecord.from_hash(name, data)
-        rows.append({
-            "name": name, "hostname": w.hostname, "pid": w.pid, "queues": w.queues,
-            "state": w.state if alive else "dead", "current_job": w.current_job,
-            "successful": w.successful, "failed": w.failed, "total_working_time": w.total_working_time,
-            "birth": w.birth, "last_heartbeat": w.last_heartbeat, "heartbeat_age": _age(w.last_heartbeat),
-        })
+        rows.append(WorkerRow(
+            name=name, hostname=w.hostname, pid=w.pid, queues=w.queues, state=w.state if alive else "dead",
+            current_job=w.current_job, successful=w.successful, failed=w.failed,
+            total_working_time=w.total_working_time, birth=w.birth, last_heartbeat=w.last_heartbeat,
+            heartbeat_age=_age(w.last_heartbeat)))
     return rows
 
 

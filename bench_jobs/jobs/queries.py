@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import redis
 
     from bench_jobs.bench.layout import Bench
+    from bench_jobs.jobs.dispatch import WorkerRow
 
 # Order of `jobs list` without --status: what is happening now first, history last.
 LIST_STATES = (STARTED, QUEUED, SCHEDULED, FAILED, CANCELED, FINISHED)
@@ -197,7 +198,7 @@ def pending_row(job: Job) -> PendingRow:
 
 
 # -- workers ---------------------------------------------------------------------------------------
-def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> list[dict[str, Any]]:
+def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> list[WorkerRow]:
     """The bench's workers (dispatch.list_workers) plus `utilisation`: the share of its life spent
     running jobs (0..1), as Sidekiq and rq-dashboard show it; None before its first second."""
     from bench_jobs.jobs.dispatch import list_workers

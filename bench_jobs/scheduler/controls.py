@@ -14,7 +14,7 @@ from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
-from bench_jobs.scheduler.lease import members
+from bench_jobs.scheduler.lease import SchedulerMember, members
 from bench_jobs.scheduler.loop import event_request, site_events, site_state
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ class SiteStatus(TypedDict):
 class SchedulerStatus(TypedDict):
     sites: list[SiteStatus]
     alive: bool
-    leader: dict[str, Any] | None
-    schedulers: list[dict[str, Any]]
+    leader: SchedulerMember | None
+    schedulers: list[SchedulerMember]
 
 
 class EventRow(TypedDict):

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from bench_jobs.jobs.model import text
 
@@ -130,18 +130,30 @@ def _entries(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
     return out
 
 
-def members(client: redis.Redis, keys: Keys, now: float | None = None) -> list[dict[str, Any]]:
+class SchedulerMember(TypedDict):
+    """A live scheduler process, as `scheduler status`, doctor and the dashboard show it."""
+
+    host: str | None
+    pid: int | None
+    started: float | None
+    last_seen: float
+    seen_seconds_ago: float
+    leader: bool
+    token: NotRequired[str]
+
+
+def members(client: redis.Redis, keys: Keys, now: float | None = None) -> list[SchedulerMember]:
     """Live scheduler processes, the leader first: host, pid, started, last_seen, leader."""
     now = time.time() if now is None else now
     lease = client.get(keys.scheduler_lease())
     leader = text(lease)
-    rows = []
+    rows: list[SchedulerMember] = []
     for token, entry in _entries(client, keys).items():
         seen = float(entry.get("seen") or 0)
         if now - seen > MEMBER_STALE:
             continue
-        rows.append({"host": entry.get("host"), "pid": entry.get("pid"), "started": entry.get("started"),
-                     "last_seen": seen, "seen_seconds_ago": round(now - seen, 1), "leader": token == leader,
-                     "token": token})
+        rows.append(SchedulerMember(host=entry.get("host"), pid=entry.get("pid"), started=entry.get("started"),
+                                    last_seen=seen, seen_seconds_ago=round(now - seen, 1), leader=token == leader,
+                                    token=token))
     rows.sort(key=lambda r: (not r["leader"], r["host"] or "", r["pid"] or 0))
     return rows
