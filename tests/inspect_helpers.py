@@ -8,7 +8,6 @@ set up thousands of jobs in any state quickly.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from bench_jobs.jobs.keys import RQ_QUEUES, Keys, job_key
@@ -26,7 +25,7 @@ def put_jobs(client, bench_id: str, count: int = 1, *, site: str = "site1.test",
     ids: list[str] = []
     pipe = client.pipeline(transaction=False)
     for n in range(count):
-        job_id = str(uuid.uuid4())
+        job_id = keys.new_job_id()
         ids.append(job_id)
         _put_one(pipe, keys, job_id, base + n * step, site=site, queue=queue, method=method,
                  kwargs=kwargs if kwargs is not None else {"n": n}, status=status, timeout=timeout,

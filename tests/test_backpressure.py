@@ -30,7 +30,7 @@ def test_limit_from_common_config(bench, keys) -> None:
     assert "queue 'default' is overloaded: 3 jobs queued, the limit is 3" in info.value.message
     client = bench.client()
     assert job_ids(client, keys) == queued
-    assert job_hash(client, f"{keys.bench_id}:site1.test::refused") == {}
+    assert job_hash(client, keys.user_job_id("site1.test", "refused")) == {}
     fill("short", 3)  # the limit is per queue
 
 

@@ -55,7 +55,7 @@ def test_racing_enqueuers_with_deduplicate_make_one_job_per_id(bench, keys) -> N
     assert all(won == IDS for won, _ in outcomes)  # a duplicate is not an error: every caller gets the id
     client = bench.client()
     queued = job_ids(client, keys)
-    assert sorted(queued) == sorted(f"{keys.bench_id}:site1.test::race-{n}" for n in range(IDS))
+    assert sorted(queued) == sorted(keys.user_job_id("site1.test", f"race-{n}") for n in range(IDS))
     assert client.zcard(keys.index("queued", "default", "site1.test")) == IDS
 
 

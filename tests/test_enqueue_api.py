@@ -115,7 +115,7 @@ def test_now_and_not_async_run_in_process(bench, keys) -> None:
 def test_job_id_is_per_site_and_get_job(bench, keys) -> None:
     job_id = enqueue("testapp.jobs.add", job_id="sync", a=1, b=2)
     other = enqueue("testapp.jobs.add", job_id="sync", site="site2.test", a=1, b=2)
-    assert (job_id, other) == (f"{keys.bench_id}:site1.test::sync", f"{keys.bench_id}:site2.test::sync")
+    assert (job_id, other) == (keys.user_job_id("site1.test", "sync"), keys.user_job_id("site2.test", "sync"))
     job = get_job("sync")
     assert job["id"] == job_id and job["status"] == "queued" and job["kwargs"] == {"a": 1, "b": 2}
     assert job["site"] == "site1.test" and job["method"] == "testapp.jobs.add" and job["attempts"] == 0
@@ -127,10 +127,10 @@ def test_job_id_is_per_site_and_get_job(bench, keys) -> None:
 def test_active_job_id_without_deduplicate_is_refused(bench, keys) -> None:
     client = bench.client()
     enqueue("testapp.jobs.add", job_id="once", a=1, b=2)
-    before = job_hash(client, f"{keys.bench_id}:site1.test::once")
+    before = job_hash(client, keys.user_job_id("site1.test", "once"))
     with pytest.raises(JobIdInUse, match="already queued or running"):
         enqueue("testapp.jobs.add", job_id="once", a=5, b=5)
-    assert job_hash(client, f"{keys.bench_id}:site1.test::once") == before
+    assert job_hash(client, keys.user_job_id("site1.test", "once")) == before
     assert len(job_ids(client, keys)) == 1
 
 

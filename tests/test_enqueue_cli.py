@@ -33,15 +33,15 @@ def test_enqueue_prints_the_job_id(bench, keys) -> None:
 
 def test_enqueue_job_id_deduplicate_and_conflict(bench, keys) -> None:
     first = bench.cli("enqueue", "testapp.jobs.noop", "--job-id", "nightly", "--deduplicate")
-    assert first.exit_code == 0 and first.stdout.strip() == f"{keys.bench_id}:site1.test::nightly"
+    assert first.exit_code == 0 and first.stdout.strip() == keys.user_job_id("site1.test", "nightly")
     again = bench.cli("enqueue", "testapp.jobs.noop", "--job-id", "nightly", "--deduplicate")
     assert again.exit_code == 0
-    assert again.stdout.strip() == f"{keys.bench_id}:site1.test::nightly"
+    assert again.stdout.strip() == keys.user_job_id("site1.test", "nightly")
     assert "already queued or running" in again.stderr
     conflict = bench.cli("enqueue", "testapp.jobs.noop", "--job-id", "nightly")
-    assert_clean_error(conflict, f"job '{keys.bench_id}:site1.test::nightly' is already queued or running",
+    assert_clean_error(conflict, f"job '{keys.user_job_id('site1.test', 'nightly')}' is already queued or running",
                        "--deduplicate")
-    assert job_ids(bench.client(), keys) == [f"{keys.bench_id}:site1.test::nightly"]
+    assert job_ids(bench.client(), keys) == [keys.user_job_id("site1.test", "nightly")]
 
 
 def test_enqueue_at_front(bench, keys) -> None:

@@ -123,8 +123,9 @@ def test_the_real_server_accepts_the_config_and_enforces_auth(tmp_path: Path) ->
             wrong.ping()
         # The bench's client can do what RQ and bench-jobs need ...
         client = connect(bench)
-        assert client.set("bj:test", "1") and client.get("bj:test") == b"1"
-        assert client.eval("return redis.call('INCR', KEYS[1])", 1, "bj:counter") == 1
+        own = f"bj:{bench.bench_id}"
+        assert client.set(f"{own}:test", "1") and client.get(f"{own}:test") == b"1"
+        assert client.eval("return redis.call('INCR', KEYS[1])", 1, f"{own}:counter") == 1
         assert client.client_setname("worker-1") and client.client_list()
         assert client.info("persistence")["aof_enabled"] == 1
         assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
@@ -143,14 +144,15 @@ def test_jobs_written_by_scripts_survive_a_restart(tmp_path: Path) -> None:
     with cleanup(bench.path):
         redis_server.start(bench)
         client = connect(bench)
+        own = f"bj:{bench.bench_id}"
         client.eval("redis.call('RPUSH', KEYS[1], 'a', 'b'); redis.call('HSET', KEYS[2], 'f', 'v')", 2,
-                    "bj:list", "bj:hash")
+                    f"{own}:list", f"{own}:hash")
         client.close()
         redis_server.stop(bench)
         redis_server.start(bench)
         client = connect(bench)
-        assert client.lrange("bj:list", 0, -1) == [b"a", b"b"]
-        assert client.hgetall("bj:hash") == {b"f": b"v"}
+        assert client.lrange(f"bj:{bench.bench_id}:list", 0, -1) == [b"a", b"b"]
+        assert client.hgetall(f"bj:{bench.bench_id}:hash") == {b"f": b"v"}
         client.close()
         log = (bench.logs_path / "redis_queue.log").read_text()
         assert "NOPERM" not in log

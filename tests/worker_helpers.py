@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from bench_jobs.jobs.keys import Keys, job_key
@@ -17,7 +16,7 @@ def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
     """Write one queued job exactly as docs/storage.md describes, bypassing enqueue's checks
     (so tests can also write what enqueue would refuse, e.g. a job naming os.system)."""
     keys = Keys(bench_id)
-    job_id = job_id or uuid.uuid4().hex
+    job_id = job_id or keys.new_job_id()
     now = time.time()
     fields = Job(job_id, status="queued", queue=queue, origin=keys.rq_queue_name(queue), site=site, method=method,
                  kwargs=kwargs or {}, timeout=timeout or 300, description=method, created_at=rq_time(now),

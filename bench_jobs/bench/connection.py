@@ -205,10 +205,17 @@ def is_permission_error(exc: BaseException) -> bool:
 
 
 def key_rules(bench_id: str) -> list[tuple[str, str]]:
-    """(probe key, ACL key rule) for every key family bench-jobs uses. The first three are the rules
-    Frappe's `bench create-rq-users` grants; the last is bench-jobs' own prefix."""
-    return [(f"rq:job:{bench_id}-probe", "~rq:[^q]*"), ("rq:queues", "~rq:queues"),
-            (f"rq:queue:{bench_id}:probe", f"~rq:queue:{bench_id}:*"), (f"bj:{bench_id}:probe", f"~bj:{bench_id}:*")]
+    """(probe key, ACL key rule) for each key family bench-jobs uses, with the narrowest rule that grants
+    it (the rules `setup redis` generates, jobs/keys.py `Keys.acl_patterns`; a test keeps them in step).
+    Frappe's `bench create-rq-users` grants `~rq:[^q]* ~rq:queues ~rq:queue:{bench_id}:*`, which covers
+    the rq: families; bench-jobs' own prefix must be added to such a user."""
+    from bench_jobs.bench.layout import bench_tag
+
+    tag = bench_tag(bench_id)
+    return [(f"rq:job:{tag}_probe", f"~rq:job:{tag}_*"), ("rq:queues", "~rq:queues"),
+            (f"rq:queue:{bench_id}:probe", f"~rq:queue:{bench_id}:*"),
+            (f"rq:worker:{tag}.probe", f"~rq:worker:{tag}.*"), (f"rq:wip:{bench_id}:probe", f"~rq:wip:{bench_id}:*"),
+            (f"bj:{bench_id}:probe", f"~bj:{bench_id}:*")]
 
 
 def acl_user(bench: Bench) -> str:

@@ -25,6 +25,21 @@ QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 ALL_SITES = "all"  # `--site all`, as in Frappe: every site of the bench
 
 
+# A bench id usable as it is at the head of job ids and worker names: no '_' (it ends the tag) and no '.'.
+TAG_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def bench_tag(bench_id: str) -> str:
+    """What job ids and worker names of a bench begin with (docs/storage.md, "Benches sharing a Redis"):
+    the bench id itself when it is made of letters, digits and '-', else `b` + 12 hex digits of its SHA-1.
+    A tag never holds '_' or '.', so `rq:job:{tag}_*` and `rq:worker:{tag}.*` match one bench only."""
+    if TAG_RE.match(bench_id):
+        return bench_id
+    import hashlib  # here: hashlib's OpenSSL load costs every CLI start ~5 ms
+
+    return "b" + hashlib.sha1(bench_id.encode()).hexdigest()[:12]
+
+
 def is_bench(path: Path) -> bool:
     return (path / "sites").is_dir() and (path / "sites" / "apps.txt").is_file()
 

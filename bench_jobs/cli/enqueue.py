@@ -128,7 +128,7 @@ def job_traceback(exc: BaseException) -> str:
 @click.option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), metavar="SECONDS",
               help="Kill the job after this long (default: the queue's timeout).")
 @click.option("--job-id", metavar="ID",
-              help="Job id (stored as BENCH_ID:SITE::ID); refused while a job with it is active.")
+              help="Job id (letters, digits, - and _; stored scoped to bench and site); refused while it is active.")
 @click.option("--deduplicate", is_flag=True, help="With --job-id: if that job is queued or running, keep it.")
 @click.option("--at-front", is_flag=True, help="Put the job at the head of the queue.")
 @click.option("--retry", type=click.IntRange(0, MAX_RETRY), default=0, show_default=True,

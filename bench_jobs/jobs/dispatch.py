@@ -304,8 +304,8 @@ def _jobs(reply: list[Any]) -> list[Job]:
 
 # -- workers ----------------------------------------------------------------------------------
 
-def new_worker_name() -> str:
-    return f"{socket.gethostname()}.{os.getpid()}.{os.urandom(2).hex()}"
+def new_worker_name(keys: Keys) -> str:
+    return keys.worker_name(socket.gethostname(), os.getpid(), os.urandom(2).hex())
 
 
 def register_worker(client: redis.Redis, keys: Keys, name: str, queues: list[str], alive_ttl: float) -> None:

@@ -8,7 +8,7 @@ mistake fails at the call site and nothing is half-enqueued. The Redis side is o
 (`bench_jobs.jobs.store`).
 
 A job id given by the caller is scoped to the site, as Frappe does, and to the bench (benches may
-share a Redis): `job_id="sync"` on site1 is stored as `{bench_id}:site1::sync`, so two sites or two
+share a Redis): `job_id="sync"` on site1 is stored as `{tag}_{site digest}_sync` (docs/storage.md), so two sites or two
 benches deduplicating on the same name never block each other. `enqueue` returns the stored id;
 `get_job`/`is_job_enqueued` accept either form.
 """
@@ -26,7 +26,7 @@ from bench_jobs.bench import context
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.apps import method_path, resolve_method
 from bench_jobs.errors import BenchJobsError, PayloadError, QueueOverloaded
-from bench_jobs.jobs.keys import ACTIVE_STATES, MAX_RETRY, MAX_TIMEOUT, Keys
+from bench_jobs.jobs.keys import ACTIVE_STATES, MAX_JOB_ID, MAX_RETRY, MAX_TIMEOUT, RQ_ID_RE, Keys
 from bench_jobs.jobs.store import JobSpec
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from bench_jobs.jobs.queries import JobDetail
     from bench_jobs.jobs.store import EnqueueResult
 
-MAX_JOB_ID = 200
 
 
 class JobIdInUse(BenchJobsError):
@@ -105,13 +104,12 @@ def _positive_int(name: str, value: Any, minimum: int, maximum: int) -> int:
 
 
 def scoped_job_id(bench: Bench, site: str, job_id: str) -> str:
-    """The stored id: `{bench_id}:{site}::{job_id}` (unchanged if it already carries that prefix)."""
-    if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > MAX_JOB_ID or any(
-            ch.isspace() for ch in job_id):
-        raise BenchJobsError(f"job_id must be a non-empty string without spaces (at most {MAX_JOB_ID} "
-                             f"characters), not {job_id!r}", "pass e.g. job_id='sync-customer-42'")
-    prefix = f"{bench.bench_id}:{site}::"
-    return job_id if job_id.startswith(prefix) else prefix + job_id
+    """The stored id of a caller's job id (`Keys.user_job_id`: `{tag}_{site digest}_{job_id}`), after
+    checking it is one RQ's own tools can fetch: letters, digits, '-' and '_'."""
+    if not isinstance(job_id, str) or len(job_id) > MAX_JOB_ID or not RQ_ID_RE.match(job_id):
+        raise BenchJobsError(f"job_id must be 1 to {MAX_JOB_ID} letters, digits, '-' or '_' (RQ's job id "
+                             f"alphabet), not {job_id!r}", "pass e.g. job_id='sync-customer-42'")
+    return Keys(bench.bench_id).user_job_id(site, job_id)
 
 
 def max_queued_for(bench: Bench, site: str, queue: str) -> int | None:
@@ -269,9 +267,7 @@ def enqueue(method: Callable[..., Any] | str, queue: str = "default", timeout: i
     unit = _unit.get()
     if enqueue_after_commit and unit is not None:
         if request.job_id is None:
-            from bench_jobs.jobs.store import new_job_id
-
-            request.job_id = new_job_id()  # so the caller gets the id the job will have
+            request.job_id = Keys(request.bench.bench_id).new_job_id()  # the caller gets the job's id now
         unit.pending.append(request)
         return request.job_id
     return send(request).id
@@ -314,8 +310,8 @@ def _lookup(job_id: str, site: str | None) -> JobDetail | None:
 
     bench = context.local().bench
     candidates = [job_id]
-    if site and "::" not in job_id:
-        candidates.append(f"{bench.bench_id}:{site}::{job_id}")
+    if site:
+        candidates.append(Keys(bench.bench_id).user_job_id(site, job_id))
     with redis_errors(bench):
         client = context.redis_for(bench)
         for candidate in candidates:

@@ -13,10 +13,14 @@ Our own keys live under `bj:{bench_id}:`.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from bench_jobs.bench import settings as S
+from bench_jobs.bench.layout import bench_tag
 
 RQ_QUEUES = "rq:queues"
 RQ_WORKERS = "rq:workers"
@@ -41,6 +45,16 @@ FINISHED, FAILED, CANCELED, STOPPED = "finished", "failed", "canceled", "stopped
 ACTIVE_STATES = (QUEUED, STARTED, SCHEDULED, DEFERRED)
 INDEXED_STATES = (QUEUED, STARTED, SCHEDULED, FAILED, FINISHED, CANCELED)
 ALL_STATES = (QUEUED, STARTED, SCHEDULED, DEFERRED, FINISHED, FAILED, CANCELED, STOPPED)
+
+
+# RQ's job id alphabet (rq.job.JOB_ID_PATTERN): `Job.fetch` refuses anything else, and splits at ':'.
+RQ_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_JOB_ID = 200
+
+
+def acl_glob(text: str) -> str:
+    """`text` with Redis glob characters escaped, for an ACL key pattern."""
+    return re.sub(r"([*?\\[\]])", r"\\\1", text)
 
 
 def job_key(job_id: str) -> str:
@@ -75,6 +89,40 @@ class Keys:
     @property
     def prefix(self) -> str:
         return f"bj:{self.bench_id}"
+
+    # -- ids -------------------------------------------------------------------
+    @cached_property
+    def tag(self) -> str:
+        return bench_tag(self.bench_id)
+
+    def new_job_id(self) -> str:
+        """`{tag}_` + 32 random hex digits: an RQ job id that an ACL pattern can tell apart per bench."""
+        return f"{self.tag}_{os.urandom(16).hex()}"
+
+    def new_job_ids(self, count: int) -> list[str]:
+        """`count` new ids from one read of the OS's randomness (the bulk enqueue path)."""
+        pool = os.urandom(16 * count).hex()
+        return [f"{self.tag}_{pool[32 * n:32 * n + 32]}" for n in range(count)]
+
+    def user_job_id(self, site: str, job_id: str) -> str:
+        """The stored id of a job id a caller chose: scoped to the bench and the site, so two sites or two
+        benches deduplicating on the same name never block each other: `{tag}_{site digest}_{job_id}`
+        (the site as 8 hex digits of its SHA-1: site names hold dots, which RQ's ids may not). An id that
+        already has that form is returned as it is."""
+        scope = f"{self.tag}_{hashlib.sha1(site.encode()).hexdigest()[:8]}_"
+        return job_id if job_id.startswith(scope) else scope + job_id
+
+    def worker_name(self, host: str, pid: int, suffix: str) -> str:
+        """`{tag}.{host}.{pid}.{suffix}`: the bench's tag first, so `rq:worker:{tag}.*` is this bench's."""
+        return f"{self.tag}.{host}.{pid}.{suffix}"
+
+    def acl_patterns(self) -> list[str]:
+        """The key patterns of the bench's Redis user (ops/redis_config.py): exactly this bench's keys.
+        `rq:queues` and `rq:workers`, the registries every RQ tool reads, are shared and handled apart."""
+        b, t = acl_glob(self.bench_id), self.tag
+        return [f"~bj:{b}:*", f"~rq:queue:{b}:*", f"~rq:wip:{b}:*", f"~rq:failed:{b}:*", f"~rq:finished:{b}:*",
+                f"~rq:scheduled:{b}:*", f"~rq:deferred:{b}:*", f"~rq:canceled:{b}:*", f"~rq:workers:{b}:*",
+                f"~rq:job:{t}_*", f"~rq:results:{t}_*", f"~rq:execution:{t}_*", f"~rq:worker:{t}.*"]
 
     # -- queues ----------------------------------------------------------------
     def rq_queue_name(self, queue: str) -> str:
@@ -188,17 +236,19 @@ class Keys:
     # -- what the Lua scripts get (lua/keys.lua reads them in this order) ------
     @cached_property
     def script_keys(self) -> tuple[str, ...]:
-        """KEYS[1..10] of every script: the bench-wide keys."""
-        return (RQ_QUEUES, RQ_WORKERS, self.started(), self.scheduled(), self.workers(), self.sites_seen(),
+        """KEYS[1..8] of every script: the bench's own bench-wide keys. (RQ's shared `rq:queues` and
+        `rq:workers` go in ARGV: under the bench's ACL user an EVAL whose KEYS mix them with its own keys
+        would match neither its key patterns nor the selector that allows those two sets.)"""
+        return (self.started(), self.scheduled(), self.workers(), self.sites_seen(),
                 self.durations(), self.sweep_lock(), self.contact(), self.outage())
 
     @cached_property
     def script_prefixes(self) -> tuple[str, ...]:
-        """ARGV[1..18] of every script: the prefix of each family of keys whose last part (a job id, a
-        queue, a site, a worker name) a script only learns while it runs. Each one is the key above
-        without its last part, so a script never spells a key name of its own."""
-        return (RQ_JOB_PREFIX, self.rq_queue_name(""), self.queue(""), self.rq_wip(""), self.rq_failed(""),
-                self.rq_finished(""), self.rq_workers_of("").removesuffix(self.rq_queue_name("")),
+        """ARGV[1..20] of every script: RQ's two shared sets, then the prefix of each family of keys whose
+        last part (a job id, a queue, a site, a worker name) a script only learns while it runs. Each one
+        is the key above without its last part, so a script never spells a key name of its own."""
+        return (RQ_QUEUES, RQ_WORKERS, RQ_JOB_PREFIX, self.rq_queue_name(""), self.queue(""), self.rq_wip(""),
+                self.rq_failed(""), self.rq_finished(""), self.rq_workers_of("").removesuffix(self.rq_queue_name("")),
                 RQ_WORKER_PREFIX, self.index("", "", "").removesuffix("::"), self.wake(""), self.worker_alive(""),
                 self.worker_stop(""), self.throughput("m", ""), self.throughput("h", ""), self.rq_scheduled(""),
                 rq_results_key(""), rq_execution_key(""), worker_executions_key("").removeprefix(RQ_WORKER_PREFIX))

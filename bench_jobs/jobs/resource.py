@@ -261,7 +261,7 @@ def _shape(row: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
 
 def get_job_doc(client: redis.Redis, bench: Bench, site: str, name: str) -> dict[str, Any]:
     """One job of `site` in full (`/api/resource/RQ Job/<id>`); JobNotFound for another site's job."""
-    candidates = [name] if "::" in name else [name, f"{bench.bench_id}:{site}::{name}"]
+    candidates = list(dict.fromkeys([name, Keys(bench.bench_id).user_job_id(site, name)]))
     for candidate in candidates:
         try:
             doc = job_detail(client, bench, candidate)

@@ -7,7 +7,6 @@ check and write it in one step, so a crash can never leave half a job or a ghost
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -59,9 +58,6 @@ class JobSpec:
     kwargs_json: str | None = None  # `kwargs` already encoded by a caller that checked it (saves a second pass)
 
 
-def new_job_id() -> str:
-    """32 random hex digits (RQ accepts any id; uuid4 formatting costs more than the rest of a bulk job)."""
-    return os.urandom(16).hex()
 
 
 def _is_scheduled(spec: JobSpec, now: float) -> bool:
@@ -84,7 +80,7 @@ def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[str, bytes,
 
 def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of one enqueue.lua call."""
-    job_id = spec.job_id or new_job_id()
+    job_id = spec.job_id or keys.new_job_id()
     scheduled = _is_scheduled(spec, now)
     kwargs_json, data, description = _payload(spec)
     fields = [*_common_fields(keys, spec, now), "bj_kwargs", kwargs_json, "data", data,
@@ -156,9 +152,9 @@ def _batch_command(keys: Keys, sha: str, batch: list[JobSpec], now: float) -> tu
         first.site, int(first.deduplicate), int(first.max_queued or 0), repr(now), "", len(common), *common])]
     ids = []
     method_json = to_json(first.method)
-    fresh = os.urandom(16 * len(batch)).hex()  # one syscall for the batch's new ids
+    fresh = keys.new_job_ids(len(batch))  # one read of the OS's randomness for the batch's new ids
     for n, spec in enumerate(batch):
-        job_id = spec.job_id or fresh[32 * n: 32 * n + 32]
+        job_id = spec.job_id or fresh[n]
         ids.append(job_id)
         flags = ("f" if not spec.job_id else "") + ("a" if spec.at_front else "")
         run_at = repr(float(spec.run_at)) if _is_scheduled(spec, now) else ""  # type: ignore[arg-type]

@@ -102,12 +102,15 @@ def site_events(bench: Bench, state: SiteState) -> list[ScheduledEvent]:
 def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
     """One job id per (bench, site, event): `deduplicate` on it skips a slot while the last run is active.
 
-    Job ids are global in a Redis that several benches share, so the bench goes into the digest.
+    Job ids are global in a Redis that several benches share: the id begins with the bench's tag (its ACL
+    user reaches only those) and the digest holds bench, site and event.
     """
     import hashlib
 
-    digest = hashlib.sha1(f"{bench_id}|{event.key}".encode()).hexdigest()[:12]
-    return f"sched:{site}:{event.method}:{digest}"
+    from bench_jobs.jobs.keys import bench_tag
+
+    digest = hashlib.sha1(f"{bench_id}|{site}|{event.key}".encode()).hexdigest()[:16]
+    return f"{bench_tag(bench_id)}_sched_{digest}"
 
 
 def event_request(bench: Bench, site: str, event: ScheduledEvent, once_key: str | None = None,

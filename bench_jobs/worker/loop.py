@@ -72,7 +72,7 @@ class Worker:
         from bench_jobs.bench.connection import connect
 
         self.bench, self.options = bench, options
-        self.name = options.name or new_worker_name()
+        self.name = options.name or new_worker_name(Keys(bench.bench_id))
         self.keys = Keys(bench.bench_id)
         self.client = client or connect(bench)
         self.dispatch = Dispatcher(self.client, self.keys, self.name)

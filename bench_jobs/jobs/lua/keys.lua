@@ -1,15 +1,16 @@
--- Key names. bench_jobs/jobs/store.py prepends this file to every script and passes, before the
+-- Key names. bench_jobs/jobs/scripts.py prepends this file to every script and passes, before the
 -- script's own keys and arguments, what bench_jobs/jobs/keys.py says (Keys.script_keys / script_prefixes):
--- KEYS[1..10] the bench-wide keys, ARGV[1..18] the prefixes of the keys whose last part (a job id, a
--- queue, a site, a worker) is only known while the script runs (EXECUTIONS_S is a suffix of a worker key). A script's own keys are K[1..],
--- its own arguments ARG[1..]. No script spells a key name of its own.
-local RQ_QUEUES, RQ_WORKERS, STARTED, SCHEDULED, WORKERS, SITES, DURATIONS, SWEEP_LOCK, CONTACT, OUTAGE =
-  unpack(KEYS, 1, 10)
-local JOB_P, ORIGIN_P, QUEUE_P, WIP_P, FAILED_P, FINISHED_P, WORKERS_OF_P, WORKER_P, IDX_P, WAKE_P, ALIVE_P,
-  CONTROL_P, TPUT_MINUTE_P, TPUT_HOUR_P, RQ_SCHEDULED_P, RESULTS_P, EXECUTION_P, EXECUTIONS_S = unpack(ARGV, 1, 18)
+-- KEYS[1..8] the bench's bench-wide keys; ARGV[1..20] RQ's two shared sets, then the prefixes of the keys
+-- whose last part (a job id, a queue, a site, a worker) is only known while the script runs
+-- (EXECUTIONS_S is a suffix of a worker key). A script's own keys are K[1..], its own arguments ARG[1..].
+-- No script spells a key name of its own.
+local STARTED, SCHEDULED, WORKERS, SITES, DURATIONS, SWEEP_LOCK, CONTACT, OUTAGE = unpack(KEYS, 1, 8)
+local RQ_QUEUES, RQ_WORKERS, JOB_P, ORIGIN_P, QUEUE_P, WIP_P, FAILED_P, FINISHED_P, WORKERS_OF_P, WORKER_P,
+  IDX_P, WAKE_P, ALIVE_P, CONTROL_P, TPUT_MINUTE_P, TPUT_HOUR_P, RQ_SCHEDULED_P, RESULTS_P, EXECUTION_P,
+  EXECUTIONS_S = unpack(ARGV, 1, 20)
 local K, ARG = {}, {}
-for i = 11, #KEYS do K[#K + 1] = KEYS[i] end
-for i = 19, #ARGV do ARG[#ARG + 1] = ARGV[i] end
+for i = 9, #KEYS do K[#K + 1] = KEYS[i] end
+for i = 21, #ARGV do ARG[#ARG + 1] = ARGV[i] end
 
 local function jkey(id) return JOB_P .. id end
 local function qkey(q) return QUEUE_P .. q end
