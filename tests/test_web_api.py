@@ -59,6 +59,7 @@ def test_arguments_come_from_query_form_and_json(bench, web):
         == {"message": 5}
     assert web.request("POST", "/api/method/testapp.web_jobs.add", json_body={"a": 3, "b": 4},
                        token=token).json == {"message": 7}
+    assert web.request("POST", "/api/method/testapp.web_jobs.nothing", token=token).json == {}  # as Frappe
 
 
 def test_a_method_that_fails_sends_nothing_it_enqueued_after_commit(bench, web):

@@ -178,7 +178,8 @@ class App:
         caller = self.caller(request, site)
         self.check_csrf(request, caller)
         result = call(self.bench, site, method, request.method, request_args(request), caller.principal)
-        return json_response({"message": result})
+        # As Frappe's handler: a method that returns None answers {} (no "message").
+        return json_response({"message": result} if result is not None else {})
 
     # -- /api/resource ----------------------------------------------------------------------------
     def _reader(self, request: Request) -> str:

@@ -173,7 +173,7 @@ def login(app: App, request: Request) -> Response:
             return response
         error = "Unknown key or wrong secret."
     return render(app, request, Viewer(None, None, None), "login.html", status=401 if error else 200, error=error,
-                  next=_safe_next(request.values.get("next")))
+                  next=_safe_next(request.values.get("next")), keys_exist=auth.auth_configured(app.bench))
 
 
 def logout(app: App, request: Request) -> Response:

@@ -43,6 +43,11 @@ def enqueue_with_payload(**kwargs: object) -> str:
     return enqueue("testapp.enqueue_jobs.echo", **kwargs)
 
 
+@whitelist()
+def nothing() -> None:
+    return None
+
+
 def fail(message: str) -> None:
     raise RuntimeError(message)
 
