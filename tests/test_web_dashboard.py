@@ -190,3 +190,18 @@ def test_the_jobs_page_lists_all_sites_merged_or_one(bench, web):
     assert [r["id"] for r in one["rows"]] == ids[1::2] and {r["site"] for r in one["rows"]} == {"site2.test"}
     page = browser.get("/jobs").text
     assert page.count("<td>site1.test</td>") == 4 and page.count("<td>site2.test</td>") == 4
+
+
+def test_the_cookie_secret_is_made_once_whole_and_0600(bench):
+    import os
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench_jobs.web.auth import server_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: server_secret(bench.bench), range(16)))
+    assert len(secrets) == 1 and len(secrets.pop()) == 32
+    path = bench.path / "config" / "web_secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".web_secret")] == []

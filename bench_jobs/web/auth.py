@@ -167,20 +167,28 @@ def parse_token(header: str | None) -> tuple[str, str] | None:
 
 # -- sessions and CSRF -----------------------------------------------------------------------------
 def server_secret(bench: Bench) -> bytes:
-    """The bench's cookie-signing secret, created once (0600); every server process reads the same."""
+    """The bench's cookie-signing secret, created once (0600); every server process reads the same.
+
+    Created whole or not at all: written to a temporary file, then hard-linked into place, so a
+    process starting at the same moment reads either nothing (and links its own, which fails) or
+    the complete secret, never an empty file.
+    """
     path = bench.config_path / SECRET_FILE
     try:
         return bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        time.sleep(0.05)
-        return bytes.fromhex(path.read_text().strip())
+    tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
     return bytes.fromhex(path.read_text().strip())
 
 
