@@ -93,7 +93,7 @@ echo "job id: $JOB"
 step "Waiting for the scheduler to enqueue the app's \`all\` event (every 10 s here) and a worker to run it"
 scheduled_run_finished() {
     "$BJ" scheduler log --format json | "$ROOT/.venv/bin/python" -c 'import json, sys
-rows = json.load(sys.stdin)
+rows = json.load(sys.stdin)["entries"]  # the listing envelope (docs/cli.md)
 queued = {r["job_id"] for r in rows if r["kind"] == "queued"}  # "queued": enqueued by the scheduler itself
 sys.exit(0 if any(r["kind"] == "end" and r["status"] == "finished" and r["job_id"] in queued for r in rows) else 1)'
 }
