@@ -27,6 +27,7 @@ from bench_jobs.jobs.keys import (
     RQ_QUEUES,
     RQ_WORKERS,
     Keys,
+    worker_executions_key,
     worker_key,
 )
 from bench_jobs.jobs.model import Job, WorkerRecord, parse_rq_time, rq_time, text
@@ -359,7 +360,7 @@ def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[s
             pipe.srem(keys.rq_workers_of(q), worker_key(name))
         pipe.srem(keys.workers(), name)
         pipe.delete(worker_key(name), keys.worker_alive(name), keys.worker_stop(name),
-                    f"{worker_key(name)}:executions")  # [rq-compat] RQ's execution index of the worker
+                    worker_executions_key(name))  # [rq-compat] RQ's execution index of the worker
         pipe.execute()
 
 
