@@ -7,6 +7,7 @@ Layout (Frappe-compatible):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -103,11 +104,12 @@ class Bench:
         self._site_configs.clear()
 
     def site_config(self, site: str) -> dict[str, Any]:
-        """The site's own site_config.json (not merged)."""
-        self.require_site(site)
-        if site not in self._site_configs:
-            self._site_configs[site] = read_json(self.site_config_file(site))
-        return self._site_configs[site]
+        """The site's own site_config.json (not merged); checked and read once (until `reload`)."""
+        config = self._site_configs.get(site)
+        if config is None:
+            self.require_site(site)
+            config = self._site_configs[site] = read_json(self.site_config_file(site))
+        return config
 
     def merged_config(self, site: str | None) -> dict[str, Any]:
         """Common config with the site's keys on top, as Frappe's get_site_config does."""
@@ -123,7 +125,7 @@ class Bench:
         configured = S.BENCH_ID.read(self)
         if configured:
             return str(configured)
-        return os.path.realpath(self.path).strip("/").replace("/", "-")
+        return _derived_bench_id(self.path)
 
     @property
     def redis_url(self) -> str:
@@ -195,3 +197,9 @@ class Bench:
     def workers_for(self, queue: str) -> int:
         """How many worker processes production files start for `queue`."""
         return S.QUEUE_WORKERS.read(self, queue=queue) or S.BACKGROUND_WORKERS.read(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_bench_id(path: Path) -> str:
+    """The bench id Frappe derives from the real path (resolved once per path: every enqueue asks)."""
+    return os.path.realpath(path).strip("/").replace("/", "-")

@@ -16,6 +16,7 @@ benches deduplicating on the same name never block each other. `enqueue` returns
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -160,7 +161,13 @@ def submit(request: JobRequest, client: redis.Redis | None = None) -> EnqueueRes
     from bench_jobs.jobs import store
 
     bench = request.bench
-    return store.enqueue_spec(client or context.redis_for(bench), Keys(bench.bench_id), with_limits(request))
+    return store.enqueue_spec(client or context.redis_for(bench), _keys(bench.bench_id), with_limits(request))
+
+
+@functools.lru_cache(maxsize=64)
+def _keys(bench_id: str) -> Keys:
+    """One Keys per bench (its script keys and prefixes are worked out once, not per enqueue)."""
+    return Keys(bench_id)
 
 
 def send(request: JobRequest) -> EnqueueResult:
