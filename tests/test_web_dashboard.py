@@ -205,3 +205,25 @@ def test_the_cookie_secret_is_made_once_whole_and_0600(bench):
     path = bench.path / "config" / "web_secret"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".web_secret")] == []
+
+
+def test_an_admin_stops_a_running_job(bench, web, tmp_path):
+    from tests.worker_helpers import wait_busy
+
+    client = bench.client()
+    job_id = add_job(client, bench.bench.bench_id, "site1.test", "testapp.jobs.sleep", {"seconds": 60})
+    procs = WorkerProcs(bench, tmp_path)
+    try:
+        procs.start("--queue", "default")
+        wait_busy(client, bench.bench.bench_id, job_id)
+        browser = Browser(web)
+        browser.login(api_key(bench, role="admin"))
+        page = browser.get(f"/jobs/{job_id}").text
+        assert 'action="/actions/stop"' in page and 'action="/actions/delete"' not in page
+        answer = browser.post("/actions/stop", {"job_id": job_id, "csrf_token": browser.cookie("bj_csrf"),
+                                                "confirmed": "1"})
+        assert answer.status == 303 and "stop+requested" in answer.headers["Location"]
+        wait_status(client, job_id, "stopped")
+        assert "stopped" in browser.get(f"/jobs/{job_id}").text
+    finally:
+        procs.stop_all()
