@@ -165,6 +165,13 @@ def test_rqs_own_api_reads_each_bench(shared) -> None:
         other = next(b for b in benches if b is not bench)
         with pytest.raises(redis.exceptions.NoPermissionError):
             RQJob.fetch(ids["queued"], connection=connect(other), serializer=JSONSerializer)
+        # `rq info` on the bench's own queues, under the bench's user.
+        user, password = bench.common_config["rq_username"], bench.common_config["rq_password"]
+        info = subprocess.run([str(Path(sys.executable).parent / "rq"), "info", "-u",
+                               f"redis://{user}:{password}@127.0.0.1:{_server.port}", "--serializer",
+                               "rq.serializers.JSONSerializer", keys.rq_queue_name("default")],
+                              capture_output=True, text=True, timeout=60)
+        assert info.returncode == 0 and keys.rq_queue_name("default") in info.stdout, info.stdout + info.stderr
 
 
 def test_the_generated_rules_name_only_the_benchs_keys() -> None:

@@ -120,9 +120,9 @@ class Keys:
         """The key patterns of the bench's Redis user (ops/redis_config.py): exactly this bench's keys.
         `rq:queues` and `rq:workers`, the registries every RQ tool reads, are shared and handled apart."""
         b, t = acl_glob(self.bench_id), self.tag
-        return [f"~bj:{b}:*", f"~rq:queue:{b}:*", f"~rq:wip:{b}:*", f"~rq:failed:{b}:*", f"~rq:finished:{b}:*",
-                f"~rq:scheduled:{b}:*", f"~rq:deferred:{b}:*", f"~rq:canceled:{b}:*", f"~rq:workers:{b}:*",
-                f"~rq:job:{t}_*", f"~rq:results:{t}_*", f"~rq:execution:{t}_*", f"~rq:worker:{t}.*"]
+        per_queue = ("queue", "wip", "failed", "finished", "scheduled", "deferred", "canceled", "ready", "workers")
+        return [f"~bj:{b}:*", *(f"~rq:{family}:{b}:*" for family in per_queue), f"~rq:job:{t}_*",
+                f"~rq:results:{t}_*", f"~rq:execution:{t}_*", f"~rq:worker:{t}.*"]
 
     # -- queues ----------------------------------------------------------------
     def rq_queue_name(self, queue: str) -> str:

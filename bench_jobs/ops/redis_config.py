@@ -42,7 +42,7 @@ USER_COMMANDS = ("+@all -@admin +config|get +client|list -flushall -flushdb -swa
                  "-script|flush -function")
 # RQ's two registries of queues and workers are shared by every bench on the server (RQ's tools list
 # them): a selector lets each bench's user add, remove and read members, never delete or replace a set.
-SHARED_SETS = "(~rq:queues ~rq:workers +sadd +srem +smembers +sismember +smismember +scard +exists +type)"
+SHARED_SETS = "(~rq:queues ~rq:workers ~rq:rl-keys +sadd +srem +smembers +sismember +smismember +scard +exists +type)"
 
 
 @dataclass(frozen=True)
