@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, JobNotFound
@@ -154,7 +154,16 @@ def check_outcome(outcome: Outcome, verb: str, allowed: tuple[str, ...]) -> None
                              "list jobs and their status with `bench-jobs jobs list`")
 
 
-def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = None) -> dict[str, Any]:
+class StopRequest(TypedDict):
+    """What `jobs stop` did: the command was queued for `worker`; `worker_alive` says whether it will read it."""
+
+    id: str
+    worker: str
+    worker_alive: bool
+    requested: bool
+
+
+def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = None) -> StopRequest:
     """Ask the job's worker to stop it: push a command on the worker's control list.
 
     The worker (bench_jobs.worker.loop) kills the job's work-horse, marks the job `stopped` (kept in the
@@ -176,7 +185,7 @@ def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = 
     pipe.expire(control, 3600)  # a worker that died never reads it: do not keep it forever
     pipe.exists(keys.worker_alive(worker))
     alive = pipe.execute()[2]
-    return {"id": job_id, "worker": worker, "worker_alive": bool(alive), "requested": True}
+    return StopRequest(id=job_id, worker=worker, worker_alive=bool(alive), requested=True)
 
 
 # -- selections -------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
     """
     import hashlib
 
-    from bench_jobs.jobs.keys import bench_tag
+    from bench_jobs.bench.layout import bench_tag
 
     digest = hashlib.sha1(f"{bench_id}|{site}|{event.key}".encode()).hexdigest()[:16]
     return f"{bench_tag(bench_id)}_sched_{digest}"

@@ -11,7 +11,7 @@ so live workers beat again first (lua/dispatch_common.lua `contact`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.jobs.keys import FAILED, Keys
@@ -43,13 +43,23 @@ class Timings:
                    max(30.0, 2 * dead_after) if grace is None else grace)
 
 
-def sweep_options(bench: Bench) -> dict[str, Any]:
+class SweepOptions(TypedDict):
+    """The keyword arguments of `Dispatcher.sweep` that come from the bench's config."""
+
+    grace: float
+    interval: float
+    dead_after: float
+    failure_ttl: int
+    failed_limit: int
+
+
+def sweep_options(bench: Bench) -> SweepOptions:
     """The keyword arguments of `Dispatcher.sweep` from the bench's config (workers and scheduler alike)."""
     from bench_jobs.worker.runner import RetryPolicy
 
     timings, policy = Timings.of(bench), RetryPolicy.for_site(bench, None)
-    return {"grace": timings.grace, "interval": timings.sweep_every, "dead_after": timings.dead_after,
-            "failure_ttl": policy.failure_ttl, "failed_limit": policy.failed_limit}
+    return SweepOptions(grace=timings.grace, interval=timings.sweep_every, dead_after=timings.dead_after,
+                        failure_ttl=policy.failure_ttl, failed_limit=policy.failed_limit)
 
 
 
