@@ -74,8 +74,9 @@ def test_errors_are_translated_in_one_place_and_commands_do_not_import_each_othe
 
 
 def test_tables_have_no_trailing_blanks(bench: BenchFixture) -> None:
-    bench.cli("enqueue", "testapp.jobs.add", "--kwargs", '{"a": 1, "b": 2}')
-    for args in (("show-pending-jobs",), ("jobs", "list"), ("scheduler", "list")):
+    job_id = bench.cli("enqueue", "testapp.jobs.add", "--kwargs", '{"a": 1, "b": 2}').stdout.strip()
+    for args in (("show-pending-jobs",), ("jobs", "list"), ("scheduler", "list"), ("jobs", "show", job_id),
+                 ("doctor",), ("redis", "status")):
         text = bench.cli(*args).stdout
         assert text.strip() and not [line for line in text.splitlines() if line != line.rstrip()], (args, text)
 
