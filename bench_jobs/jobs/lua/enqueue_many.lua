@@ -1,18 +1,19 @@
--- enqueue_many: enqueue a batch of jobs that share queue, site, method and options, in one script.
--- The bulk twin of enqueue.lua (same checks per job, same writes), with the per-queue writes
--- (RPUSH, index ZADD, wake tokens, registrations) done once per batch instead of once per job.
+-- enqueue_many: enqueue a batch of jobs that share queue, method and options, in one script.
+-- The bulk twin of enqueue.lua (same checks per job, same writes), with the per-queue and per-site
+-- writes (RPUSH, index ZADD per site, wake tokens, registrations) done once per batch, not per job.
 --
--- K[1] rq:queue:{B}:{q}  K[2] bj:{B}:idx:queued:{q}:{s}  K[3] bj:{B}:idx:scheduled:{q}:{s}  K[4] bj:{B}:wake:{q}
--- ARG[1] site  ARG[2] deduplicate 0|1  ARG[3] max_queued (0 = none)  ARG[4] enqueue time
+-- K[1] rq:queue:{B}:{q}  K[2] bj:{B}:wake:{q}   (a job's site indexes are named from its site)
+-- ARG[1] deduplicate 0|1  ARG[2] max_queued (0 = none)  ARG[3] enqueue time  ARG[4] queue name
 -- ARG[5] (unused)  ARG[6] n = number of common field/value ARG entries
 -- ARG[7 .. 6+n] common field/value pairs (same for every job of the batch)
--- then per job 6 entries: id, flags ("f" fresh id, "a" at front), run_at or "", kwargs json, data, description
+-- then per job 7 entries: id, flags ("f" fresh id, "a" at front), run_at or "", site, kwargs json, data,
+-- description
 -- Returns {codes, queued}: codes has one letter per job in order (e enqueued, d duplicate, c conflict,
 -- o overloaded); queued is the queue's length as the last overloaded job saw it.
 -- (A compact reply: parsing a 2-entry-per-job array would cost the client more than the whole script.)
 
-local queue_key, site, dedupe = K[1], ARG[1], ARG[2]
-local limit, now = tonumber(ARG[3]), ARG[4]
+local queue_key, dedupe, q = K[1], ARG[1], ARG[4]
+local limit, now = tonumber(ARG[2]), ARG[3]
 local ncommon = tonumber(ARG[6])
 local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true}
 
@@ -21,7 +22,7 @@ for i = 7, 6 + ncommon do fields[#fields + 1] = ARG[i] end
 local base = #fields
 
 local queued = (limit > 0) and redis.call('LLEN', queue_key) or 0
-local tail, front, index = {}, {}, {}
+local tail, front, sites = {}, {}, {}
 local out = {}
 local CODE = {duplicate = 'd', conflict = 'c', overloaded = 'o'}
 
@@ -37,8 +38,8 @@ local function drop_old(job_key, job_id, old)
   end
 end
 
-for i = 7 + ncommon, #ARG, 6 do
-  local job_id, flags, run_at = ARG[i], ARG[i + 1], ARG[i + 2]
+for i = 7 + ncommon, #ARG, 7 do
+  local job_id, flags, run_at, site = ARG[i], ARG[i + 1], ARG[i + 2], ARG[i + 3]
   local job_key = jkey(job_id)
   local old = {}
   local status = nil
@@ -52,37 +53,44 @@ for i = 7 + ncommon, #ARG, 6 do
   else
     if #old > 0 then drop_old(job_key, job_id, old) end  -- not a fresh id: clear any old hash
     for j = base + 1, #fields do fields[j] = nil end
-    fields[base + 1], fields[base + 2] = 'bj_kwargs', ARG[i + 3]
-    fields[base + 3], fields[base + 4] = 'data', ARG[i + 4]
-    fields[base + 5], fields[base + 6] = 'description', ARG[i + 5]
+    fields[base + 1], fields[base + 2] = 'bj_kwargs', ARG[i + 4]
+    fields[base + 3], fields[base + 4] = 'data', ARG[i + 5]
+    fields[base + 5], fields[base + 6] = 'description', ARG[i + 6]
+    fields[base + 7], fields[base + 8] = 'bj_site', site
+    if not sites[site] then sites[site] = {} end
     if run_at ~= '' then
-      fields[base + 7], fields[base + 8] = 'status', 'scheduled'
-      fields[base + 9], fields[base + 10] = 'bj_run_at', run_at
+      fields[base + 9], fields[base + 10] = 'status', 'scheduled'
+      fields[base + 11], fields[base + 12] = 'bj_run_at', run_at
       redis.call('HSET', job_key, unpack(fields))
       redis.call('ZADD', SCHEDULED, run_at, job_id)
-      redis.call('ZADD', K[3], run_at, job_id)
+      redis.call('ZADD', idx('scheduled', q, site), run_at, job_id)
       redis.call('ZADD', RQ_SCHEDULED_P .. string.sub(queue_key, #QUEUE_P + 1), run_at, job_id) -- [rq-compat]
     else
-      fields[base + 7], fields[base + 8] = 'status', 'queued'
+      fields[base + 9], fields[base + 10] = 'status', 'queued'
       redis.call('HSET', job_key, unpack(fields))
       if string.find(flags, 'a', 1, true) then front[#front + 1] = job_id else tail[#tail + 1] = job_id end
-      index[#index + 1] = now
-      index[#index + 1] = job_id
+      local entries = sites[site]
+      entries[#entries + 1] = now
+      entries[#entries + 1] = job_id
       queued = queued + 1
     end
     out[#out + 1] = 'e'
   end
 end
 
-redis.call('SADD', SITES, site)
+local names = {}
+for site, entries in pairs(sites) do
+  names[#names + 1] = site
+  if #entries > 0 then redis.call('ZADD', idx('queued', q, site), unpack(entries)) end
+end
+if #names > 0 then redis.call('SADD', SITES, unpack(names)) end
 if #tail + #front > 0 then
   if #tail > 0 then redis.call('RPUSH', queue_key, unpack(tail)) end
   for _, job_id in ipairs(front) do redis.call('LPUSH', queue_key, job_id) end
-  redis.call('ZADD', K[2], unpack(index))
   redis.call('SADD', RQ_QUEUES, queue_key)
   local tokens = {}
   for t = 1, math.min(#tail + #front, 1000) do tokens[t] = '1' end
-  redis.call('LPUSH', K[4], unpack(tokens))
-  redis.call('LTRIM', K[4], 0, 999)
+  redis.call('LPUSH', K[2], unpack(tokens))
+  redis.call('LTRIM', K[2], 0, 999)
 end
 return {table.concat(out), queued}
