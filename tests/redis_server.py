@@ -96,15 +96,19 @@ class SentinelProcess(RedisProcess):
     """
 
     def __init__(self, directory: Path, master: RedisProcess, service: str = "mymaster",
-                 master_auth: tuple[str, str] | None = None, requirepass: str | None = None) -> None:
+                 master_auth: tuple[str, str] | None = None, requirepass: str | None = None,
+                 quorum: int = 1, down_after_ms: int = 5000, failover_timeout_ms: int | None = None) -> None:
         super().__init__(directory)
         self.master, self.service = master, service
         self.master_auth, self.requirepass = master_auth, requirepass
+        self.quorum, self.down_after_ms, self.failover_timeout_ms = quorum, down_after_ms, failover_timeout_ms
 
     def _config(self) -> str:
         lines = [f"port {self.port}", "bind 127.0.0.1", f'dir "{self.dir}"', f'logfile "{self.dir / "redis.log"}"',
-                 f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1",
-                 f"sentinel down-after-milliseconds {self.service} 5000"]
+                 f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {self.quorum}",
+                 f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}"]
+        if self.failover_timeout_ms:
+            lines.append(f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}")
         if self.master_auth:
             lines += [f"sentinel auth-user {self.service} {self.master_auth[0]}",
                       f"sentinel auth-pass {self.service} {self.master_auth[1]}"]

@@ -56,6 +56,22 @@ def redact(url: str) -> str:
     return re.sub(r"(?<=//)([^/@]*?):[^/@]*@", r"\1:***@", url)
 
 
+# Replies of a Redis that cannot take writes now but will: a replica or an old master during a
+# Sentinel failover (READONLY, NOREPLICAS under min-replicas-to-write), one still loading its AOF, a
+# blocking call cut off by a role change (UNBLOCKED). Long-running processes wait them out like an outage.
+TRANSIENT_REPLIES = ("NOREPLICAS", "READONLY", "MASTERDOWN", "UNBLOCKED", "LOADING", "TRYAGAIN")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a Redis error means "not now" (down, paused, failing over) rather than a bug."""
+    import redis
+    from redis.exceptions import ExecAbortError
+
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, ExecAbortError)):
+        return True
+    return isinstance(exc, redis.ResponseError) and any(word in str(exc) for word in TRANSIENT_REPLIES)
+
+
 def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
     """A client for the bench's queue Redis (not yet checked: call `check` or use it)."""
     if S.SENTINEL_ENABLED.read(bench):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
+from bench_jobs.bench.connection import transient
 from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
@@ -78,7 +79,9 @@ class Lease:
             else:
                 ok = bool(self.client.set(self.key, self.token, nx=True, px=px))
             self.unreachable = None
-        except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
+        except redis_mod.RedisError as exc:
+            if not transient(exc):
+                raise
             ok, self.unreachable = False, exc
         self.leading = ok
         self.valid_until = sent + self.ttl * SAFETY if ok else 0.0

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import hooks
 from bench_jobs.bench import settings as S
+from bench_jobs.bench.connection import transient
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.model import text
 from bench_jobs.scheduler import cron
@@ -177,7 +178,9 @@ class Scheduler:
                         self._trouble_over("redis", "Redis reachable again")
                     else:  # the lease could not be asked for: the same trouble as an error
                         self._redis_down(self.lease.unreachable)
-                except (redis_mod.ConnectionError, redis_mod.TimeoutError) as exc:
+                except redis_mod.RedisError as exc:
+                    if not transient(exc):
+                        raise
                     self._redis_down(exc)
                     delay = 1.0
                 except BenchJobsError as exc:  # a config file broken mid-edit: say so, keep the last good plans

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
+from bench_jobs.bench.connection import transient
 from bench_jobs.jobs.dispatch import (
     Dispatcher,
     Ending,
@@ -145,7 +146,9 @@ class Worker:
 
         try:
             unregister_worker(self.client, self.keys, self.name, self.options.queues)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.RedisError as exc:
+            if not transient(exc):
+                raise
             self.log.warning("redis-down", f"could not unregister ({error_line(exc)}); the recovery sweep removes "
                              "this worker's entry once Redis is back")
 
@@ -159,7 +162,9 @@ class Worker:
                               "ending left on disk by a worker stopped while Redis was away: "
                               + ("recorded" if applied else "not recorded (the job was recovered meanwhile)"),
                               job_id=job_id)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.RedisError as exc:
+            if not transient(exc):
+                raise
             self.log.warning("redis-down", f"endings left on disk not recorded yet: {error_line(exc)}")
 
     def _warn_foreign(self) -> None:
@@ -405,7 +410,9 @@ class Worker:
         while True:
             try:
                 return call()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except redis.RedisError as exc:
+                if not transient(exc):
+                    raise
                 if self.stop_requested:
                     if not essential:
                         return None
