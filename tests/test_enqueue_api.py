@@ -175,6 +175,8 @@ BAD_CALLS = [
     (dict(method="testapp.jobs.noop", on_failure="testapp.jobs.missing"), MethodNotFound, "missing"),
     (dict(method="testapp.jobs.noop", deduplicate=True), BenchJobsError, "deduplicate needs a job_id"),
     (dict(method="testapp.jobs.noop", job_id="has space"), BenchJobsError, "job_id must be"),
+    # RQ's job id alphabet: RQ's own Job.fetch refuses ':' and '.', so bench-jobs does too (docs/storage.md)
+    (dict(method="testapp.jobs.noop", job_id="sync:42"), BenchJobsError, "letters, digits, '-' or '_'"),
     (dict(method="testapp.jobs.noop", timeout=0), BenchJobsError, "timeout must be"),
     (dict(method="testapp.jobs.noop", retry=-1), BenchJobsError, "retry must be"),
 ]
