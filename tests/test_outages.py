@@ -2,7 +2,7 @@
 `kill -9` + restart, or a `CLIENT PAUSE`, each end once with their real result.
 
 worker_dead_after is 3 s here, so every outage below outlasts the workers' alive keys (the case
-that used to fail or re-run jobs). Longer outages and jobs (60 s / 40 s) are in benchmarks/soak.py.
+that used to fail or re-run jobs). Longer outages and jobs (60 s / 40 s) are in benchmarks/outage.py.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ def own_bench(tmp_path: Path, redis_factory) -> BenchFixture:
     return fixture
 
 
-def _run_through_outage(bench: BenchFixture, tmp_path: Path, outage) -> None:
+def run_through_outage(bench: BenchFixture, tmp_path: Path, outage, job_seconds: float = JOB_SECONDS) -> None:
+    """JOBS jobs of `job_seconds` running on JOBS live workers (fork and --no-fork) when `outage()`
+    happens; each must end finished, once, and no worker may log a death or a lost job.
+    benchmarks/outage.py runs it with longer outages and jobs."""
     client, bid = bench.client(), bench.bench.bench_id
     workers = WorkerProcs(bench, tmp_path)
     try:
         marks = [tmp_path / f"job-{i}" for i in range(JOBS)]
         ids = [add_job(client, bid, "site1.test", "testapp.worker_jobs.sleep_then_mark",
-                       {"path": str(mark), "seconds": JOB_SECONDS}) for mark in marks]
+                       {"path": str(mark), "seconds": job_seconds}) for mark in marks]
         for i in range(JOBS):
             workers.start("--queue", "default", *(["--no-fork"] if i % 2 else []))
         for job_id in ids:
@@ -44,7 +47,7 @@ def _run_through_outage(bench: BenchFixture, tmp_path: Path, outage) -> None:
         outage()
         client = bench.client()
         for job_id in ids:
-            data = wait_status(client, job_id, "finished", "failed", "queued", timeout=90)
+            data = wait_status(client, job_id, "finished", "failed", "queued", timeout=90 + job_seconds)
             assert data["status"] == "finished", data
             assert data["bj_attempts"] == "1", data
         for mark in marks:  # ran once, to its end: one start and one "done"
@@ -66,7 +69,7 @@ def test_redis_kill_9_and_restart_is_not_a_death(own_bench, tmp_path, seconds) -
         time.sleep(seconds)
         own_bench.redis.start()
 
-    _run_through_outage(own_bench, tmp_path, outage)
+    run_through_outage(own_bench, tmp_path, outage)
 
 
 @pytest.mark.parametrize("seconds", [5, pytest.param(20, marks=pytest.mark.slow)])
@@ -76,7 +79,7 @@ def test_client_pause_is_not_a_death(own_bench, tmp_path, seconds) -> None:
         own_bench.client().execute_command("CLIENT", "PAUSE", seconds * 1000, "ALL")
         time.sleep(seconds)
 
-    _run_through_outage(own_bench, tmp_path, outage)
+    run_through_outage(own_bench, tmp_path, outage)
 
 
 def test_sweep_holds_its_verdicts_after_an_outage_then_judges(own_bench) -> None:

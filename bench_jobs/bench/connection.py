@@ -312,6 +312,10 @@ def as_user_error(exc: BaseException, bench: Bench) -> BenchJobsError | None:
     if isinstance(exc, redis.ResponseError) and (
             any(word in str(exc) for word in ("NOAUTH", "WRONGPASS")) or is_permission_error(exc)):
         return translate(exc, bench)
+    if transient(exc):  # failing over (READONLY, NOREPLICAS), loading: nothing was written, try again
+        first = str(exc).split(". script:")[0].strip()
+        return RedisUnavailable(f"{describe(bench)} cannot take writes right now ({first})",
+                                "it is failing over or starting; try again in a few seconds")
     return None
 
 
