@@ -205,14 +205,15 @@ class Dispatcher:
         right after still had this job's end recorded."""
         now = time.time()
         self.stats.add(job, ending, now)
-        call = scripts.call_args(self.keys, [], self._finish_args(job, ending, now, started))
+        args = self._finish_args(job, ending, now, started)
+        call = scripts.call_args(self.keys, [], args)
         if self._conn is None:
             self._resend()  # what an earlier connection left unanswered goes first, in order
             scripts.load(self.client, "finish")  # so the EVALSHAs below do not meet NOSCRIPT
             self._conn = self.client.connection_pool.get_connection()
         self.unanswered.append((job, call))
         try:
-            self._conn.send_command("EVALSHA", scripts.sha("finish"), *call)
+            self._conn.send_packed_command([scripts.packed(self.keys, "finish", [], args)])
         except BaseException:
             self.unanswered.pop()  # the caller sends it again (a finish applies once)
             self._drop_connection()
