@@ -13,6 +13,7 @@ import pytest
 from bench_jobs.jobs.dispatch import list_workers
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import enqueue_job
+from tests.conftest import BenchFixture, make_bench
 
 RQ = Path(sys.executable).parent / "rq"
 
@@ -21,6 +22,14 @@ def rq_info(url: str, *args: str) -> str:
     proc = subprocess.run([str(RQ), "info", "--url", url, *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+@pytest.fixture
+def bench(tmp_path, redis_factory) -> BenchFixture:
+    """A bench on a Redis of its own: `rq info` with no queue names reads (and cleans) every queue of the
+    server, and other tests leave hand-written hostile jobs on the session's Redis."""
+    server = redis_factory()
+    return BenchFixture(make_bench(tmp_path / "bench", server), server)
 
 
 @pytest.mark.slow
