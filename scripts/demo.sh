@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole thing in well under two minutes on a fresh machine with Python 3.11+:
 # make ./demo-bench with the demo app (examples/demo_app) and a site, run `bench-jobs start`
-# (its own Redis, workers per queue, the scheduler) in the background, enqueue a job, wait for its
+# (its own Redis, workers per queue, the scheduler, the web page) in the background, check that the
+# dashboard answers and say where to open it, enqueue a job, wait for its
 # result, wait for the scheduler to enqueue the app's event and a worker to run it, show what the
 # bench looks like, then stop everything. Exits 0 when all of that worked.
 set -euo pipefail
@@ -45,8 +46,14 @@ if [ -d "$BENCH" ]; then
     "$BJ" --bench "$BENCH" redis stop >/dev/null 2>&1 || true  # a Redis left by an interrupted run
     rm -rf "$BENCH"
 fi
-# A free port of our own, so the demo never touches another Redis (nor the default 11000).
-PORT="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# Free ports of our own, so the demo never touches another Redis (nor the default 11000) and its web
+# page never collides with another server on the default 8010.
+free_port() {
+    .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PORT="$(free_port)"
+WEB_PORT="$(free_port)"
+DASHBOARD="http://127.0.0.1:$WEB_PORT/"
 
 step "Making a bench in ./demo-bench with the demo app and site $SITE"
 "$BJ" init "$BENCH" --redis-port "$PORT"
@@ -58,9 +65,10 @@ cd "$BENCH"
 # The app's `all` event runs every scheduler_interval seconds (Frappe's key; 240 by default): 10 here,
 # so the scheduler enqueues something within seconds of the start.
 "$ROOT/.venv/bin/python" -c 'import sys; from pathlib import Path; from bench_jobs.bench.config import update_json
-update_json(Path(sys.argv[1]), {"scheduler_interval": 10})' sites/common_site_config.json
+update_json(Path(sys.argv[1]), {"scheduler_interval": 10, "web_port": int(sys.argv[2])})' \
+    sites/common_site_config.json "$WEB_PORT"
 
-step "Starting the bench: bench-jobs start (Redis, workers per queue, scheduler) — output in demo-bench/logs/start.out"
+step "Starting the bench: bench-jobs start (Redis, workers per queue, scheduler, web page) — output in demo-bench/logs/start.out"
 "$BJ" start >logs/start.out 2>&1 &
 START_PID=$!
 stop_bench() {
@@ -83,6 +91,24 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 "$BJ" scheduler status
+
+# The web page: loopback only and no API key yet, so its pages are open and read-only (docs/web.md).
+dashboard_answers() {
+    "$ROOT/.venv/bin/python" -c 'import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "live", timeout=2) as r:
+    sys.exit(0 if r.status == 200 and b"\"rows\"" in r.read() else 1)' "$DASHBOARD" 2>/dev/null
+}
+for _ in $(seq 1 100); do
+    dashboard_answers && break
+    sleep 0.2
+done
+if ! dashboard_answers; then
+    echo "demo: the web page did not answer on $DASHBOARD; bench-jobs start said:" >&2
+    cat logs/start.out >&2
+    exit 1
+fi
+step "The dashboard answers: open $DASHBOARD in a browser while the demo runs"
+grep -E '\| Serving ' logs/start.out | sed -n 1p || true
 
 step "Enqueuing the demo job: bench-jobs enqueue demo_app.jobs.hello --kwargs '{\"name\": \"bench-jobs\"}'"
 JOB="$("$BJ" enqueue demo_app.jobs.hello --kwargs '{"name": "bench-jobs"}')"
@@ -123,5 +149,6 @@ trap - EXIT
 kill -TERM "$START_PID"
 wait "$START_PID" || true
 tail -n 12 logs/start.out
-step "Demo finished: the bench is in ./demo-bench (bench-jobs --bench demo-bench start runs it again)"
+step "Demo finished: the bench is in ./demo-bench"
+echo "bench-jobs --bench demo-bench start runs it again, with the dashboard on $DASHBOARD (Ctrl-C stops it)"
 echo "bench-jobs is in .venv/bin: run 'source .venv/bin/activate' (or 'pipx install .' / 'uv tool install .') to have it on PATH"
