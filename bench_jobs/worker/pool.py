@@ -88,8 +88,8 @@ class _Child:
 
 
 def _serve(bench: Bench, job_fd: int, result_fd: int, parent: int) -> None:
-    """The child's loop: one JSON line in (a job), one JSON line out (its outcome and the child's
-    RSS). Never returns; exits when the worker closes the job pipe."""
+    """The child's loop: one JSON line in (a job), one JSON line out (the outcome's fields and the
+    child's RSS). Never returns; exits when the worker closes the job pipe."""
     code = 0
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):  # the worker's business: a warm stop lets the job end
@@ -107,7 +107,8 @@ def _serve(bench: Bench, job_fd: int, result_fd: int, parent: int) -> None:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
-            reply = json.dumps({"outcome": outcome.to_json(), "rss": rss(os.getpid())}).encode() + b"\n"
+            reply = json.dumps([outcome.kind, outcome.duration, outcome.result, outcome.error, outcome.traceback,
+                                rss(os.getpid())]).encode() + b"\n"
             view = memoryview(reply)
             while view:
                 view = view[os.write(result_fd, view):]
@@ -151,10 +152,12 @@ class Pool:
             self.current = None
         if reply is not None:
             child.jobs += 1
-            if child.jobs >= self.max_jobs or reply["rss"] > self.max_memory:
-                self._retire()
-            with contextlib.suppress(ValueError, TypeError, KeyError):
-                return Outcome.from_json(reply["outcome"])
+            with contextlib.suppress(ValueError, TypeError, IndexError):
+                kind, duration, result, error, traceback, used = reply
+                if child.jobs >= self.max_jobs or used > self.max_memory:
+                    self._retire()
+                return Outcome(str(kind), float(duration), str(result), str(error), str(traceback))
+            self._retire()
             return Outcome("died", time.perf_counter() - start, error="job process sent an unreadable report")
         status = self._bury()
         duration = time.perf_counter() - start
@@ -162,7 +165,7 @@ class Pool:
             return Outcome(self.kill_reason.kind, duration, error=self.kill_reason.message)
         return Outcome("died", duration, error=f"job process died ({describe_status(status)})")
 
-    def _wait(self, child: _Child, deadline: float, timeout: int) -> dict[str, Any] | None:
+    def _wait(self, child: _Child, deadline: float, timeout: int) -> list[Any] | None:
         """The child's reply line, or None once it has died (killed or crashed)."""
         next_poll = time.monotonic() + MEMORY_POLL
         while True:
@@ -170,7 +173,7 @@ class Pool:
             if newline >= 0:
                 line = bytes(child.buffer[:newline])
                 del child.buffer[:newline + 1]
-                reply: dict[str, Any] | None = json.loads(line)
+                reply: list[Any] | None = json.loads(line)
                 return reply
             now = time.monotonic()
             if now >= deadline and self.kill_reason is None:
