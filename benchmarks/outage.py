@@ -15,7 +15,7 @@ import time
 from _common import RedisProcess, make_bench, scratch_dir
 
 from tests.conftest import BenchFixture
-from tests.test_outages import run_through_outage
+from tests.worker.test_outages import run_through_outage
 
 
 def main() -> int:

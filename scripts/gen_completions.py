@@ -1,7 +1,7 @@
 """Regenerate completions/ (bash, zsh, fish) from `bench-jobs completion SHELL`.
 
 Run after changing the CLI's name or completion protocol:  .venv/bin/python scripts/gen_completions.py
-tests/test_completion.py fails while the checked-in files differ from what this writes.
+tests/cli/test_completion.py fails while the checked-in files differ from what this writes.
 """
 
 from __future__ import annotations

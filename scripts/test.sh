@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a virtualenv with bench-jobs and its test extras, then run ruff, mypy and the test suite.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_bench.py -x`.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/bench/test_bench.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"

@@ -1,4 +1,4 @@
-"""The fault-injection run shared by tests/test_recovery.py (small) and benchmarks/fault_soak.py (large)."""
+"""The fault-injection run shared by tests/worker/test_recovery.py (small) and benchmarks/fault_soak.py (large)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,8 @@ def test_supervisor_conf_stop_timeouts_exceed_job_timeouts(bench):
         # on PYTHONPATH only): a process manager starts programs with neither
         assert section["environment"].startswith(f'BENCH_PATH="{bench.path}",PATH="{VENV_BIN}:')
         pythonpath = section["environment"].split('PYTHONPATH="', 1)[1].split('"', 1)[0]
-        assert str(Path(__file__).parent / "apps") in pythonpath.split(os.pathsep)  # other tests may prepend theirs
+        # other tests may prepend theirs
+        assert str(Path(__file__).parents[1] / "apps") in pythonpath.split(os.pathsep)
         # bench-jobs writes worker.log / worker.error.log itself: stdout would repeat them,
         # stderr (a crash) gets a file of its own
         assert section["stdout_logfile"] == "NONE"

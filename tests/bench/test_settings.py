@@ -10,7 +10,7 @@ from pathlib import Path
 from bench_jobs.bench import settings as S
 from tests.conftest import assert_clean_error
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "bench_jobs"
 # A config dict read by key outside the declaration: `.common_config.get(`, `site_config(x)["k"]`, ...
 RAW_READ = re.compile(r"(common_config|site_config\([^)]*\)|merged_config\([^)]*\))\s*(\.get\(|\[)")

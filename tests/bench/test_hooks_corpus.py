@@ -13,7 +13,7 @@ import pytest
 
 from bench_jobs.bench import admin, hooks
 
-CORPUS = Path(__file__).parent / "hooks_corpus"
+CORPUS = Path(__file__).parent.parent / "hooks_corpus"
 TASKS = ("every_tick", "sync", "cleanup", "report", "rebuild", "poll")
 
 D, H, W, M = "0 0 * * *", "0 * * * *", "0 0 * * 0", "0 0 1 * *"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench_jobs.ops import process_files as procfiles
+from tests.ops.test_procfiles import VENV_BIN, _ctl, _setup, _supervisord_conf, _wait_for
 from tests.redis_server import free_port
-from tests.test_procfiles import VENV_BIN, _ctl, _setup, _supervisord_conf, _wait_for
 
 JOB_SECONDS = 4
 

@@ -5,7 +5,7 @@ under the process manager while the workers look healthy)."""
 from __future__ import annotations
 
 from bench_jobs.ops import process_files as procfiles
-from tests.test_doctor import checks, doctor
+from tests.ops.test_doctor import checks, doctor
 
 
 def test_generated_files_carry_pythonpath_and_doctor_agrees(bench) -> None:

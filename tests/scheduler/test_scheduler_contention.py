@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.sched_helpers import make_app
-from tests.test_scheduler_procs import TICK, Procs, enqueue_delay, queued, slot_epoch
+from tests.scheduler.test_scheduler_procs import TICK, Procs, enqueue_delay, queued, slot_epoch
 from tests.waiting import wait_for
 
 HOG = "import os\nwhile True:\n    pass\n"

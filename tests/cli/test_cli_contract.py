@@ -12,7 +12,7 @@ from tests.conftest import BenchFixture, assert_clean_error
 from tests.redis_server import free_port
 from tests.sched_helpers import make_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "bench_jobs" / "cli"
 
 # Every listing: (argv, items key, site-scoped?)

@@ -18,7 +18,7 @@ from bench_jobs.jobs.foreign import frappe_bench_id
 from tests.frappe_helpers import frappe_enqueue, snapshot
 from tests.worker_helpers import add_job
 
-STUB = Path(__file__).parent / "frappe_stub"
+STUB = Path(__file__).parent.parent / "frappe_stub"
 DRAIN = ("import sys; from redis import Redis; from rq import Queue, SimpleWorker; "
          "c = Redis(port=int(sys.argv[1])); "
          "SimpleWorker([Queue(n, connection=c) for n in sys.argv[2:]], connection=c).work(burst=True)")

@@ -18,7 +18,7 @@ from tests.web_helpers import WebServer, api_key
 from tests.worker_helpers import WorkerProcs, add_job, wait_status
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).parent.parent / "test-output" / "browser"
+SHOTS = Path(__file__).parents[2] / "test-output" / "browser"
 XSS = "<script>window.__xss = 1</script>"
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from bench_jobs.cli.completion import FILES, script
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPLETIONS = ROOT / "completions"
 VENV_BIN = Path(sys.executable).parent
 
