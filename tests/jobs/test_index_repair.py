@@ -89,3 +89,19 @@ def test_a_running_worker_repairs_within_a_sweep_interval(bench, tmp_path) -> No
     finally:
         worker.terminate()
         worker.wait(20)
+
+
+def test_an_id_that_left_the_index_meanwhile_is_not_counted(bench) -> None:
+    """The repair reads ids (ZSCAN) before checking them: a job a worker finished in between has left
+    the started index already, so it is no drift and no 'repaired' line (it was one in a fresh bench)."""
+    from bench_jobs.jobs import scripts
+
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    job_id = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    started = keys.index("started", "default", "site1.test")
+    assert client.zscore(started, job_id) is None
+    assert int(scripts.run(client, keys, "reconcile", [started], [bid, "started", job_id])) == 0
+    client.zadd(started, {job_id: 1})  # a real stale entry: the job is queued, not started
+    assert int(scripts.run(client, keys, "reconcile", [started], [bid, "started", job_id])) == 1
+    assert client.zcard(started) == 0
