@@ -20,17 +20,9 @@ DOC = ROOT / "docs" / "architecture.md"
 LAYERS = ("errors", "bench", "jobs", "logs", "worker", "scheduler", "ops", "web", "cli")
 
 # Known breaks of the layer rule: (importer, imported) -> why it is still there. This list may only shrink.
-ALLOWED: dict[tuple[str, str], str] = {
-    # hooks.py (bench) validates cron expressions and expands Frappe's frequencies with the pure
-    # functions of scheduler/cron.py. Fix: move the pure cron module below bench, or the validation up.
-    ("bench_jobs.bench.hooks", "bench_jobs.scheduler.cron"): "cron validation of scheduler_events",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 # Known import cycles (each a sorted tuple of the modules in it) -> why. May only shrink.
-ALLOWED_CYCLES: dict[tuple[str, ...], str] = {
-    # The dashboard calls an action from one view (function-level import) and the actions render the
-    # dashboard's pages. Fix: move render/error_page/client_of to a module both import.
-    ("bench_jobs.web.actions", "bench_jobs.web.dashboard"): "dashboard pages <-> dashboard actions",
-}
+ALLOWED_CYCLES: dict[tuple[str, ...], str] = {}
 
 
 def module_name(path: Path) -> str:

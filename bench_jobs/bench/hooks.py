@@ -8,6 +8,8 @@ row with `error` set, and `problems()` names it for `scheduler list`, `doctor` a
 
 Event keys are normalised as Frappe does (it title-cases `hourly_long` to the frequency "Hourly Long"),
 and only Frappe's frequencies are accepted, plus `cron_long` (bench-jobs' own: cron on the long queue).
+Each event gets its cron here: a named frequency through Frappe's mapping (`all` follows
+scheduler_interval), a `cron` entry validated; when an expression fires is scheduler/cron.py's business.
 A bad entry (unknown key, invalid cron, a method that does not resolve) becomes a ScheduledEvent with
 `error` set: listed and logged, never run; the other entries still run.
 """
@@ -18,16 +20,17 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, CronError
-from bench_jobs.scheduler import cron
 
 if TYPE_CHECKING:
     from bench_jobs.bench.layout import Bench
@@ -77,6 +80,78 @@ class ScheduledEvent:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+# -- the cron of an event ---------------------------------------------------------------------------
+DEFAULT_SCHEDULER_INTERVAL = S.SCHEDULER_INTERVAL.default
+
+# Named events and their cron, as Frappe's Scheduled Job Type maps them (`all` depends on the interval).
+NAMED_CRONS = {
+    "hourly": "0 * * * *",
+    "daily": "0 0 * * *",
+    "weekly": "0 0 * * 0",
+    "monthly": "0 0 1 * *",
+    "yearly": "0 0 1 1 *",
+    "annual": "0 0 1 1 *",
+}
+
+
+def interval_cron(seconds: int) -> str:
+    """The cron of the `all` event for `scheduler_interval` seconds (Frappe: every 4 minutes).
+
+    Cron steps restart at each minute, hour or day, so an interval that does not divide the next unit
+    (say 7 minutes) runs a little early once per hour; whole hours up to a day use the hour field.
+    """
+    seconds = int(seconds or DEFAULT_SCHEDULER_INTERVAL)
+    if seconds <= 0:
+        raise CronError(f"scheduler_interval must be positive, not {seconds}",
+                        "set it in seconds in common_site_config.json, e.g. 240")
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    minutes = seconds // 60
+    if minutes < 60:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    hours = min(minutes // 60, 24)
+    return "0 0 * * *" if hours == 24 else "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+
+
+SECONDS_CRON = re.compile(r"^\* \* \* \* \* \*/(\d+)$")
+
+
+def describe_cron(expr: str) -> str:
+    """The cron as `scheduler list` shows it: `interval_cron`'s six-field seconds form as `every 10s`."""
+    match = SECONDS_CRON.match(expr.strip())
+    return f"every {match.group(1)}s" if match else expr
+
+
+def event_cron(event: str, scheduler_interval: int | None = None) -> str:
+    """The cron of a named event (`daily`, `hourly_long`, `all`, ...)."""
+    base = event.removesuffix("_long").removesuffix("_maintenance")
+    if base == "all":
+        return interval_cron(scheduler_interval or DEFAULT_SCHEDULER_INTERVAL)
+    try:
+        return NAMED_CRONS[base]
+    except KeyError:
+        raise CronError(f"'{event}' is not a scheduler event",
+                        f"use one of all, {', '.join(NAMED_CRONS)} (with _long for the long queue), "
+                        "cron or cron_long") from None
+
+
+@lru_cache(maxsize=1024)
+def validate(expr: str) -> str:
+    """`expr` normalised, or CronError saying why croniter refuses it."""
+    from croniter import croniter
+
+    text = " ".join(str(expr).split())
+    fields = text.split()
+    if not text.startswith("@") and len(fields) not in (5, 6):
+        raise CronError(f"invalid cron '{expr}': expected 5 fields (minute hour day month weekday), "
+                        f"got {len(fields)}", "e.g. '*/15 * * * *' or '0 2 * * 1-5'")
+    try:
+        croniter(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CronError(f"invalid cron '{expr}': {exc}", "e.g. '*/15 * * * *' or '0 2 * * 1-5'") from None
+    return text
 
 
 def queue_for(event: str) -> str:
@@ -307,7 +382,7 @@ def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[Schedu
                 continue
             for expr, methods in value.items():
                 try:
-                    expression, error = cron.validate(str(expr)), None
+                    expression, error = validate(str(expr)), None
                 except CronError as exc:
                     expression, error = str(expr), exc.message
                 for method in _methods(methods):
@@ -319,7 +394,7 @@ def _entries(app: str, events: dict[str, Any], interval: int) -> Iterator[Schedu
                                      f"'{key}' maps cron expressions to methods: put them under 'cron'")
         elif event in NAMED_EVENTS:
             for method in _methods(value):
-                yield ScheduledEvent(app, event, str(method), cron.event_cron(event, interval), queue)
+                yield ScheduledEvent(app, event, str(method), event_cron(event, interval), queue)
         else:
             error = (f"unknown scheduler event '{key}' (Frappe's events: {', '.join(NAMED_EVENTS)} and cron; "
                      "bench-jobs adds cron_long)")

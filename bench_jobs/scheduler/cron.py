@@ -1,5 +1,8 @@
 """When scheduled events are due: pure functions over cron expressions, no Redis, no sleeping.
 
+What an expression is (its syntax, the cron of each named event) is read with the hooks, in
+bench/hooks.py; this module says when it fires.
+
 Cron is evaluated in the site's time zone with croniter. Around DST changes we follow Vixie cron:
 - a wall time skipped by a spring-forward change fires at the first instant after the gap
   (`30 2 * * *` in Europe/Berlin on 2026-03-29 fires at 03:00 CEST), once;
@@ -10,85 +13,14 @@ Expressions may have a sixth field for seconds (croniter's `* * * * * */5`); tes
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
 
-from bench_jobs.bench import settings as S
+from bench_jobs.bench.hooks import validate
 from bench_jobs.errors import CronError
 
-DEFAULT_SCHEDULER_INTERVAL = S.SCHEDULER_INTERVAL.default
-
-# Named events and their cron, as Frappe's Scheduled Job Type maps them (`all` depends on the interval).
-NAMED_CRONS = {
-    "hourly": "0 * * * *",
-    "daily": "0 0 * * *",
-    "weekly": "0 0 * * 0",
-    "monthly": "0 0 1 * *",
-    "yearly": "0 0 1 1 *",
-    "annual": "0 0 1 1 *",
-}
 ONE_MICROSECOND = timedelta(microseconds=1)
 # No cron slot can be further apart than this (a leap-day cron is once in 8 years at worst).
 MAX_SEARCH = 5000
-
-
-def interval_cron(seconds: int) -> str:
-    """The cron of the `all` event for `scheduler_interval` seconds (Frappe: every 4 minutes).
-
-    Cron steps restart at each minute, hour or day, so an interval that does not divide the next unit
-    (say 7 minutes) runs a little early once per hour; whole hours up to a day use the hour field.
-    """
-    seconds = int(seconds or DEFAULT_SCHEDULER_INTERVAL)
-    if seconds <= 0:
-        raise CronError(f"scheduler_interval must be positive, not {seconds}",
-                        "set it in seconds in common_site_config.json, e.g. 240")
-    if seconds < 60:
-        return f"* * * * * */{seconds}"
-    minutes = seconds // 60
-    if minutes < 60:
-        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
-    hours = min(minutes // 60, 24)
-    return "0 0 * * *" if hours == 24 else "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
-
-
-SECONDS_CRON = re.compile(r"^\* \* \* \* \* \*/(\d+)$")
-
-
-def describe(expr: str) -> str:
-    """The cron as `scheduler list` shows it: `interval_cron`'s six-field seconds form as `every 10s`."""
-    match = SECONDS_CRON.match(expr.strip())
-    return f"every {match.group(1)}s" if match else expr
-
-
-def event_cron(event: str, scheduler_interval: int | None = None) -> str:
-    """The cron of a named event (`daily`, `hourly_long`, `all`, ...)."""
-    base = event.removesuffix("_long").removesuffix("_maintenance")
-    if base == "all":
-        return interval_cron(scheduler_interval or DEFAULT_SCHEDULER_INTERVAL)
-    try:
-        return NAMED_CRONS[base]
-    except KeyError:
-        raise CronError(f"'{event}' is not a scheduler event",
-                        f"use one of all, {', '.join(NAMED_CRONS)} (with _long for the long queue), "
-                        "cron or cron_long") from None
-
-
-@lru_cache(maxsize=1024)
-def validate(expr: str) -> str:
-    """`expr` normalised, or CronError saying why croniter refuses it."""
-    from croniter import croniter
-
-    text = " ".join(str(expr).split())
-    fields = text.split()
-    if not text.startswith("@") and len(fields) not in (5, 6):
-        raise CronError(f"invalid cron '{expr}': expected 5 fields (minute hour day month weekday), "
-                        f"got {len(fields)}", "e.g. '*/15 * * * *' or '0 2 * * 1-5'")
-    try:
-        croniter(text)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CronError(f"invalid cron '{expr}': {exc}", "e.g. '*/15 * * * *' or '0 2 * * 1-5'") from None
-    return text
 
 
 def _fixed_hour(expr: str) -> bool:

@@ -16,18 +16,16 @@ from werkzeug.wrappers import Request, Response
 
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.web import auth
+from bench_jobs.web.rendering import Viewer, client_of, error_page, render
 
 if TYPE_CHECKING:
     from bench_jobs.web.app import App
-    from bench_jobs.web.dashboard import Viewer
 
 JOB_ACTIONS = ("retry", "cancel", "stop", "delete")
 ACTIONS = (*JOB_ACTIONS, "purge", "pause", "resume")
 
 
 def act(app: App, request: Request, viewer: Viewer, action: str) -> Response:
-    from bench_jobs.web.dashboard import client_of, error_page, render
-
     if action not in ACTIONS:
         return error_page(app, request, 404, f"unknown action {action}")
     if not viewer.is_admin:

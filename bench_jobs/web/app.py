@@ -122,9 +122,9 @@ class App:
         return self.error_page(request, status, message)
 
     def error_page(self, request: Request, status: int, message: str) -> Response:
-        from bench_jobs.web import dashboard
+        from bench_jobs.web.rendering import error_page
 
-        return dashboard.error_page(self, request, status, message)
+        return error_page(self, request, status, message)
 
     # -- the request's site and caller -------------------------------------------------------------
     def site_of(self, request: Request) -> str:

@@ -6,9 +6,12 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from bench_jobs.bench import admin, hooks
 from bench_jobs.bench.config import update_json
 from bench_jobs.bench.layout import Bench
+from bench_jobs.errors import CronError
 
 
 def make_bench(tmp_path: Path, *apps: str) -> Bench:
@@ -94,3 +97,31 @@ def test_event_keys_are_stable_and_distinct() -> None:
     c = hooks.ScheduledEvent("a", "daily", "a.b.c", "0 0 * * *", "default")
     assert len({a.key, b.key, c.key}) == 3
     assert a.digest == hooks.ScheduledEvent("a", "cron", "a.b.c", "* * * * *", "default").digest
+
+
+@pytest.mark.parametrize(("event", "expected"), [
+    ("hourly", "0 * * * *"), ("daily", "0 0 * * *"), ("weekly", "0 0 * * 0"), ("monthly", "0 0 1 * *"),
+    ("yearly", "0 0 1 1 *"), ("annual", "0 0 1 1 *"), ("daily_long", "0 0 * * *"),
+    ("hourly_maintenance", "0 * * * *"), ("all", "*/4 * * * *"),
+])
+def test_named_events(event: str, expected: str) -> None:
+    assert hooks.event_cron(event) == expected
+
+
+def test_all_follows_scheduler_interval() -> None:
+    assert hooks.event_cron("all", 60) == "* * * * *"
+    assert hooks.event_cron("all", 600) == "*/10 * * * *"
+    assert hooks.event_cron("all", 5) == "* * * * * */5"
+    # an hour or more goes to the hour field (`*/120` minutes would mean "minute 0 of every hour")
+    assert hooks.event_cron("all", 3600) == "0 * * * *"
+    assert hooks.event_cron("all", 3 * 3600) == "0 */3 * * *"
+    assert hooks.event_cron("all", 2 * 86400) == "0 0 * * *"
+
+
+def test_unknown_event_and_bad_cron_are_errors() -> None:
+    with pytest.raises(CronError, match="not a scheduler event"):
+        hooks.event_cron("fortnightly")
+    with pytest.raises(CronError, match="invalid cron"):
+        hooks.validate("61 * * * *")
+    with pytest.raises(CronError, match="expected 5 fields"):
+        hooks.validate("* * *")

@@ -27,34 +27,6 @@ def iso(moments: list[datetime]) -> list[str]:
     return [m.isoformat() for m in moments]
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    ("hourly", "0 * * * *"), ("daily", "0 0 * * *"), ("weekly", "0 0 * * 0"), ("monthly", "0 0 1 * *"),
-    ("yearly", "0 0 1 1 *"), ("annual", "0 0 1 1 *"), ("daily_long", "0 0 * * *"),
-    ("hourly_maintenance", "0 * * * *"), ("all", "*/4 * * * *"),
-])
-def test_named_events(event: str, expected: str) -> None:
-    assert cron.event_cron(event) == expected
-
-
-def test_all_follows_scheduler_interval() -> None:
-    assert cron.event_cron("all", 60) == "* * * * *"
-    assert cron.event_cron("all", 600) == "*/10 * * * *"
-    assert cron.event_cron("all", 5) == "* * * * * */5"
-    # an hour or more goes to the hour field (`*/120` minutes would mean "minute 0 of every hour")
-    assert cron.event_cron("all", 3600) == "0 * * * *"
-    assert cron.event_cron("all", 3 * 3600) == "0 */3 * * *"
-    assert cron.event_cron("all", 2 * 86400) == "0 0 * * *"
-
-
-def test_unknown_event_and_bad_cron_are_errors() -> None:
-    with pytest.raises(CronError, match="not a scheduler event"):
-        cron.event_cron("fortnightly")
-    with pytest.raises(CronError, match="invalid cron"):
-        cron.validate("61 * * * *")
-    with pytest.raises(CronError, match="expected 5 fields"):
-        cron.validate("* * *")
-
-
 def test_next_slot_is_strictly_after() -> None:
     at = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
     assert cron.next_slot("0 * * * *", at, UTC) == datetime(2026, 5, 1, 11, 0, tzinfo=UTC)
