@@ -284,7 +284,15 @@ def list_row(job: Job, index_state: str) -> ListRow:
 # -- jobs show -------------------------------------------------------------------------------------
 def load_job(client: redis.Redis, bench: Bench, job_id: str) -> Job:
     """The whole job, or JobNotFound (also for a job of another bench sharing this Redis)."""
-    job = Job.fetch(client, job_id)
+    from redis.exceptions import NoPermissionError
+
+    try:
+        job = Job.fetch(client, job_id)
+    except NoPermissionError:
+        # Under the bench's own ACL user (`setup redis`) a job hash it may not read is another bench's or
+        # a bare id such as a caller's "sync-stock" (stored as `{tag}_{site digest}_sync-stock`).
+        raise JobNotFound(f"no job '{job_id}' in this bench",
+                          "list jobs with `bench-jobs jobs list`") from None
     if job.foreign:
         raise JobNotFound(f"job '{job_id}' was not written by bench-jobs (a Frappe/RQ job): bench-jobs does not "
                           "read its payload or manage it", "`bench-jobs jobs list` shows it from RQ's plain-text "

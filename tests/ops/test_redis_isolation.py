@@ -203,3 +203,20 @@ def test_user_job_ids_are_rq_ids_scoped_to_bench_and_site(tmp_path: Path) -> Non
     assert keys.user_job_id("site2.test", "sync-42") != stored
     assert Keys("bench-beta").user_job_id("site1.test", "sync-42") != stored
     assert Keys("my_bench.v2").tag.startswith("b") and "_" not in Keys("my_bench.v2").tag
+
+
+def test_a_callers_job_id_is_found_under_the_benchs_user(shared) -> None:
+    """get_job/is_job_enqueued("later") try the bare id first: under the bench's ACL user that key is out
+    of reach, which means "not this bench's job", not a permission error (the README's Library API)."""
+    from bench_jobs import get_job, is_job_enqueued
+    from bench_jobs.bench import context
+
+    _server, (alpha, _beta) = shared
+    ids = seed(alpha)
+    with context.using(alpha, "site1.test"):
+        assert is_job_enqueued("later")
+        job = get_job("later")
+        assert job is not None and job["id"] == ids["scheduled"]
+        assert get_job("no-such-job") is None
+    shown = CliRunner().invoke(cli, ["--bench", str(alpha.path), "--site", "site1.test", "jobs", "show", "nowhere"])
+    assert shown.exit_code == 1 and "no job 'nowhere'" in shown.output and "Traceback" not in shown.output
