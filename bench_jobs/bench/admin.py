@@ -33,13 +33,10 @@ def create_bench(path: Path, redis_port: int = 11000) -> Bench:
 
 
 def validate_time_zone(tz: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from bench_jobs.bench.units import zone
 
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone '{tz}'",
-                          "use an IANA name such as Europe/Berlin or Asia/Kolkata") from None
+    if zone(tz) is None:
+        raise ConfigError(f"unknown time zone '{tz}'", "use an IANA name such as Europe/Berlin or Asia/Kolkata")
     return tz
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import click
@@ -69,20 +69,18 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def site_zone(ctx: Context, site: str):
+def site_zone(ctx: Context, site: str) -> tzinfo | None:
     """The site's time_zone, from its database when it has one (None: the machine's local zone)."""
-    from bench_jobs.bench import site_db
+    from bench_jobs.bench import site_db, units
 
     name = site_db.time_zone(ctx.bench, site)
     if not name:
         return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    found = units.zone(name)
+    if found is None:
         raise ConfigError(f"time_zone '{name}' of site {site} is not a known time zone",
-                          "set it to a name like Europe/Berlin in the site's site_config.json") from None
+                          "set it to a name like Europe/Berlin in the site's site_config.json")
+    return found
 
 
 def parse_at(text: str, zone) -> float:

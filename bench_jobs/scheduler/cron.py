@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from bench_jobs.bench import units
 from bench_jobs.bench.hooks import validate
 from bench_jobs.errors import CronError
 
@@ -112,10 +113,8 @@ def zone(name: str | None) -> tzinfo:
     """The tzinfo for a site's `time_zone` (UTC when unset)."""
     if not name:
         return UTC
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    found = units.zone(name)
+    if found is None:
         raise CronError(f"unknown time_zone '{name}'",
-                        "use an IANA name such as Europe/Berlin or Asia/Kolkata in site_config.json") from None
+                        "use an IANA name such as Europe/Berlin or Asia/Kolkata in site_config.json")
+    return found

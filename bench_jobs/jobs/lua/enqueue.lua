@@ -1,3 +1,4 @@
+-- include: enqueue_common
 -- enqueue: put one job on its queue (or on the scheduled set), atomically. See docs/storage.md.
 --
 -- K[1] rq:job:{id}  K[2] rq:queue:{B}:{q}  K[3] bj:{B}:idx:queued:{q}:{s}  K[4] bj:{B}:idx:scheduled:{q}:{s}
@@ -11,17 +12,13 @@
 
 local job_key, queue_key = K[1], K[2]
 local job_id, site, flags = ARG[1], ARG[2], ARG[9]
-local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true}
 
 -- Read-only checks first, so a refused call writes nothing.
-local old = {}
-if not string.find(flags, 'f', 1, true) then
-  old = redis.call('HMGET', job_key, 'status', 'bj_queue', 'bj_site', 'origin')
-  if old[1] and ACTIVE[old[1]] then
-    -- An active job owns this id: with deduplicate it wins; without, the caller must not overwrite it.
-    if ARG[4] == '1' then return {'duplicate', job_id, 0} end
-    return {'conflict', job_id, 0}
-  end
+local old = previous(job_key, flags)
+if old[1] and ACTIVE[old[1]] then
+  -- An active job owns this id: with deduplicate it wins; without, the caller must not overwrite it.
+  if ARG[4] == '1' then return {'duplicate', job_id, 0} end
+  return {'conflict', job_id, 0}
 end
 
 if K[6] and redis.call('EXISTS', K[6]) == 1 then
@@ -34,19 +31,8 @@ if limit > 0 then
   if count >= limit then return {'overloaded', job_id, count} end
 end
 
--- Writes. A finished/failed/... job under the same id is replaced: drop its hash and end-state entries
--- so no stale result or traceback survives next to the new job.
-if #old > 0 then  -- not a fresh id: clear whatever hash was there, even one without a status
-  redis.call('DEL', job_key)
-  if old[2] and old[3] then
-    for _, state in ipairs({'finished', 'failed', 'canceled'}) do
-      redis.call('ZREM', idx(state, old[2], old[3]), job_id)
-    end
-  end
-  if old[4] and string.sub(old[4], 1, #ORIGIN_P) == ORIGIN_P then
-    redis.call('ZREM', FAILED_P .. string.sub(old[4], #ORIGIN_P + 1), job_id)
-  end
-end
+-- Writes.
+if #old > 0 then drop_old(job_key, job_id, old) end  -- not a fresh id: clear whatever hash was there
 
 if K[6] then
   local ttl = tonumber(ARG[8])

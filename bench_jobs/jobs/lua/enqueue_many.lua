@@ -1,3 +1,4 @@
+-- include: enqueue_common
 -- enqueue_many: enqueue a batch of jobs that share queue, method and options, in one script.
 -- The bulk twin of enqueue.lua (same checks per job, same writes), with the per-queue and per-site
 -- writes (RPUSH, index ZADD per site, wake tokens, registrations) done once per batch, not per job.
@@ -15,7 +16,6 @@
 local queue_key, dedupe, q = K[1], ARG[1], ARG[4]
 local limit, now = tonumber(ARG[2]), ARG[3]
 local ncommon = tonumber(ARG[6])
-local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true}
 
 local fields = {}
 for i = 7, 6 + ncommon do fields[#fields + 1] = ARG[i] end
@@ -26,27 +26,12 @@ local tail, front, sites = {}, {}, {}
 local out = {}
 local CODE = {duplicate = 'd', conflict = 'c', overloaded = 'o'}
 
-local function drop_old(job_key, job_id, old)
-  redis.call('DEL', job_key)
-  if old[2] and old[3] then
-    for _, state in ipairs({'finished', 'failed', 'canceled'}) do
-      redis.call('ZREM', idx(state, old[2], old[3]), job_id)
-    end
-  end
-  if old[4] and string.sub(old[4], 1, #ORIGIN_P) == ORIGIN_P then
-    redis.call('ZREM', FAILED_P .. string.sub(old[4], #ORIGIN_P + 1), job_id)
-  end
-end
-
 for i = 7 + ncommon, #ARG, 7 do
   local job_id, flags, run_at, site = ARG[i], ARG[i + 1], ARG[i + 2], ARG[i + 3]
   local job_key = jkey(job_id)
-  local old = {}
+  local old = previous(job_key, flags)
   local status = nil
-  if not string.find(flags, 'f', 1, true) then
-    old = redis.call('HMGET', job_key, 'status', 'bj_queue', 'bj_site', 'origin')
-    if old[1] and ACTIVE[old[1]] then status = (dedupe == '1') and 'duplicate' or 'conflict' end
-  end
+  if old[1] and ACTIVE[old[1]] then status = (dedupe == '1') and 'duplicate' or 'conflict' end
   if not status and limit > 0 and queued >= limit then status = 'overloaded' end
   if status then
     out[#out + 1] = CODE[status]

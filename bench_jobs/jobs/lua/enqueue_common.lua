@@ -1,0 +1,26 @@
+-- Shared by enqueue.lua and enqueue_many.lua (each starts with `-- include: enqueue_common`): how a
+-- new job meets whatever its id names already.
+
+-- A job in one of these states owns its id: a new enqueue under it is a duplicate or a conflict.
+local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true}
+
+-- {status, bj_queue, bj_site, origin} of the hash the id names; {} for a fresh id (flag "f": generated
+-- by the caller, it cannot name an existing job, so the read is skipped).
+local function previous(job_key, flags)
+  if string.find(flags, 'f', 1, true) then return {} end
+  return redis.call('HMGET', job_key, 'status', 'bj_queue', 'bj_site', 'origin')
+end
+
+-- A finished/failed/... job under the same id is replaced: drop its hash and end-state entries so no
+-- stale result or traceback survives next to the new job. `old` is what `previous` read.
+local function drop_old(job_key, job_id, old)
+  redis.call('DEL', job_key)
+  if old[2] and old[3] then
+    for _, state in ipairs({'finished', 'failed', 'canceled'}) do
+      redis.call('ZREM', idx(state, old[2], old[3]), job_id)
+    end
+  end
+  if old[4] and string.sub(old[4], 1, #ORIGIN_P) == ORIGIN_P then
+    redis.call('ZREM', FAILED_P .. string.sub(old[4], #ORIGIN_P + 1), job_id)
+  end
+end
