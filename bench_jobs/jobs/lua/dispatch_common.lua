@@ -151,20 +151,29 @@ end
 -- Index writes are gathered per queue and site: one command each per batch, not per job.
 local function claim(worker, now, iso, queues, n)
   n = n or 1
-  -- A claim whose reply was lost is sent again as it was (redis-py retries it; the worker repeats
-  -- its `iso`): hand back the jobs that claim took and are still started here, rather than take more
-  -- and strand those until their deadline. Any other call skips this (one HGET per batch).
+  -- A worker claims only with no job in hand. If jobs of its last batch are still started by it, an
+  -- earlier claim was applied but its reply was lost (redis-py sent it again with the same `iso`, or
+  -- the worker claims anew): hand those back rather than take more and strand them until their
+  -- deadline. Batches run in order, so one look at the last job of the last batch tells.
   local out = {}
-  local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch')
-  if held[1] == iso and held[2] and held[2] ~= '' then
-    for hid in string.gmatch(held[2], '[^,]+') do
-      local f = redis.call('HMGET', jkey(hid), unpack(CLAIM_FIELDS))
-      if f[1] == 'started' and f[11] == worker then
-        for _, v in ipairs({hid, f[10] or '', f[2] or '', f[3] or '', f[4] or '{}', f[5] or '', f[9] or '1',
-                            f[6] or '0', f[7] or '', f[8] or ''}) do out[#out + 1] = v end
-      end
+  local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch', 'current_job')
+  local batch = (held[2] and held[2] ~= '') and held[2] or held[3]
+  if batch and batch ~= '' then
+    local again = held[1] == iso
+    if not again then
+      local last = redis.call('HMGET', jkey(string.match(batch, '([^,]+)$')), 'status', 'worker_name')
+      again = last[1] == 'started' and last[2] == worker
     end
-    if #out > 0 then return out end
+    if again then
+      for hid in string.gmatch(batch, '[^,]+') do
+        local f = redis.call('HMGET', jkey(hid), unpack(CLAIM_FIELDS))
+        if f[1] == 'started' and f[11] == worker then
+          for _, v in ipairs({hid, f[10] or '', f[2] or '', f[3] or '', f[4] or '{}', f[5] or '', f[9] or '1',
+                              f[6] or '0', f[7] or '', f[8] or ''}) do out[#out + 1] = v end
+        end
+      end
+      if #out > 0 then return out end
+    end
   end
   local ids, started, wip, moved = {}, {}, {}, {}
   local function take(q, id, f)
