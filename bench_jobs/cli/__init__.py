@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "use": ("bench_jobs.cli.bench_cmds:use", "Make SITE the default site."),
     "setup": ("bench_jobs.cli.setup:setup", "Write config for Redis, supervisor or systemd."),
     "redis": ("bench_jobs.cli.redis_cmd:redis_group", "Start, stop or check the bench's own Redis."),
-    "start": ("bench_jobs.cli.start:start", "Run Redis, workers and the scheduler in the foreground."),
+    "start": ("bench_jobs.cli.start:start", "Run Redis, workers, the scheduler and the web page in the foreground."),
     "worker": ("bench_jobs.cli.worker:worker", "Run workers for some or all queues."),
     "worker-pool": ("bench_jobs.cli.worker:worker_pool", "Run N workers (Frappe's `bench worker-pool`)."),
     "workers": ("bench_jobs.cli.workers:workers", "List the bench's workers and what they are doing."),

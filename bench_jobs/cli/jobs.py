@@ -112,8 +112,8 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
 
     \b
     Examples:
-      bench-jobs jobs show 5f0c7c2e-...
-      bench-jobs jobs show 5f0c7c2e-... --format json
+      bench-jobs jobs show my-bench_5f0c7c2e...
+      bench-jobs jobs show my-bench_5f0c7c2e... --format json
     """
     from bench_jobs.jobs.queries import job_detail
 
@@ -141,7 +141,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
 
     \b
     Examples:
-      bench-jobs jobs retry 5f0c7c2e-... 9a1d...
+      bench-jobs jobs retry my-bench_5f0c7c2e... my-bench_9a1d...
       bench-jobs --site site1.local jobs retry --all-failed --queue long
     """
     from bench_jobs.jobs import actions as manage
@@ -170,7 +170,7 @@ def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
 
     \b
     Example:
-      bench-jobs jobs cancel 5f0c7c2e-... 9a1d...
+      bench-jobs jobs cancel my-bench_5f0c7c2e... my-bench_9a1d...
     """
     from bench_jobs.jobs import actions as manage
 
@@ -187,7 +187,7 @@ def stop(ctx: Context, job_id: str) -> None:
 
     \b
     Example:
-      bench-jobs jobs stop 5f0c7c2e-...
+      bench-jobs jobs stop my-bench_5f0c7c2e...
     """
     from bench_jobs.jobs import actions as manage
 
@@ -207,7 +207,7 @@ def delete(ctx: Context, job_ids: tuple[str, ...]) -> None:
 
     \b
     Example:
-      bench-jobs jobs delete 5f0c7c2e-... 9a1d...
+      bench-jobs jobs delete my-bench_5f0c7c2e... my-bench_9a1d...
     """
     from bench_jobs.jobs import actions as manage
 

@@ -29,7 +29,7 @@ def logs(ctx: Context, worker: bool, scheduler: bool, redis: bool, follow: bool,
     \b
     Examples:
       bench-jobs logs --worker -n 100 --level error
-      bench-jobs logs --worker -f --job 5f0c7c2e-...
+      bench-jobs logs --worker -f --job my-bench_5f0c7c2e...
       bench-jobs logs --scheduler --grep 'daily' --format json
     """
     from bench_jobs.logs import reader as core

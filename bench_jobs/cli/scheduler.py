@@ -21,7 +21,7 @@ def scheduler() -> None:
 
     Events come from `scheduler_events` in every installed app's hooks.py.
     Any number of `scheduler run` processes may run: one leads, the others
-    stand by and take over within 15 seconds.
+    stand by and take over within 12 seconds.
 
     \b
     Examples:

@@ -39,7 +39,7 @@ def _warn_unimportable(ctx: Context) -> None:
 @_force
 @click.pass_obj
 def setup_supervisor(ctx: Context, user: str | None, skip_redis: bool, force: bool) -> None:
-    """Write config/supervisor.conf: workers per queue, the scheduler and the bench's Redis.
+    """Write config/supervisor.conf: workers per queue, the scheduler, the web server and the bench's Redis.
 
     Each worker's stopwaitsecs is its queue's job timeout plus a margin, so
     `supervisorctl stop` lets a running job finish (warm stop on SIGTERM).
