@@ -150,5 +150,5 @@ kill -TERM "$START_PID"
 wait "$START_PID" || true
 tail -n 12 logs/start.out
 step "Demo finished: the bench is in ./demo-bench"
-echo "bench-jobs --bench demo-bench start runs it again, with the dashboard on $DASHBOARD (Ctrl-C stops it)"
+echo "PYTHONPATH=examples .venv/bin/bench-jobs --bench demo-bench start runs it again (the demo app is in examples/), with the dashboard on $DASHBOARD; Ctrl-C stops it"
 echo "bench-jobs is in .venv/bin: run 'source .venv/bin/activate' (or 'pipx install .' / 'uv tool install .') to have it on PATH"
