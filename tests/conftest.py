@@ -17,6 +17,7 @@ from bench_jobs.bench import admin
 from bench_jobs.bench.config import update_json
 from bench_jobs.bench.layout import Bench
 from tests.redis_server import RedisProcess
+from tests.worker_helpers import WorkerProcs
 
 TESTS = Path(__file__).parent
 APPS_DIR = TESTS / "apps"
@@ -105,6 +106,23 @@ def make_bench(path: Path, server: RedisProcess, sites: tuple[str, ...] = ("site
 def bench(tmp_path: Path, redis_server: RedisProcess) -> BenchFixture:
     """A bench with two sites and the test app, pointed at the session's Redis."""
     return BenchFixture(make_bench(tmp_path / "bench", redis_server), redis_server)
+
+
+@pytest.fixture
+def worker_config() -> dict[str, object]:
+    """Config keys set on the bench before `workers` starts any; a module overrides this fixture to
+    change them (a short worker_dead_after to see deaths quickly, fast retry backoffs)."""
+    return {}
+
+
+@pytest.fixture
+def workers(bench: BenchFixture, tmp_path: Path, worker_config: dict[str, object]) -> Iterator[WorkerProcs]:
+    """Real worker processes of `bench`, all stopped when the test ends."""
+    if worker_config:
+        bench.set_config(**worker_config)
+    procs = WorkerProcs(bench, tmp_path)
+    yield procs
+    procs.stop_all()
 
 
 def assert_clean_error(result, *fragments: str, code: int = 1) -> None:

@@ -30,6 +30,17 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
 
+def encode_body(headers: dict, data: dict | None, json_body: Any) -> bytes | None:
+    """A request body (JSON, else a form, else none), setting its Content-Type in `headers`."""
+    if json_body is not None:
+        headers["Content-Type"] = "application/json"
+        return json.dumps(json_body).encode()
+    if data is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return urllib.parse.urlencode(data).encode()
+    return None
+
+
 class WebServer:
     """`bench-jobs --site SITE serve` on 127.0.0.1:PORT, killed at teardown."""
 
@@ -61,16 +72,10 @@ class WebServer:
         url = self.url + urllib.parse.quote(path, safe="/:")
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        body = None
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"token {token}"
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        elif data is not None:
-            body = urllib.parse.urlencode(data).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        body = encode_body(headers, data, json_body)
         req = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as response:
@@ -114,14 +119,8 @@ class Browser:
 
     def request(self, method: str, path: str, data: dict | None = None, headers: dict | None = None,
                 json_body: Any = None) -> Answer:
-        body = None
         headers = dict(headers or {})
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        elif data is not None:
-            body = urllib.parse.urlencode(data).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        body = encode_body(headers, data, json_body)
         req = urllib.request.Request(self.server.url + path, data=body, method=method, headers=headers)
         try:
             with self.opener.open(req, timeout=30) as response:

@@ -154,6 +154,26 @@ files={include}
     return conf
 
 
+def _start(conf: Path) -> subprocess.Popen:
+    """supervisord in a session of its own, so `_end` can signal it and every program it started."""
+    return subprocess.Popen([str(VENV_BIN / "supervisord"), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _end(supervisord: subprocess.Popen) -> None:
+    """SIGTERM to supervisord's whole group (SIGKILL after a minute); nothing when it is gone already."""
+    try:
+        os.killpg(supervisord.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        supervisord.wait(10)
+        return
+    try:
+        supervisord.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(supervisord.pid, signal.SIGKILL)
+        supervisord.wait(10)
+
+
 def _ctl(conf: Path, *args: str) -> str:
     proc = subprocess.run([str(VENV_BIN / "supervisorctl"), "-c", str(conf), *args],
                           capture_output=True, text=True, timeout=60)
@@ -180,8 +200,7 @@ def test_real_supervisord_runs_redis_and_a_worker_that_processes_a_job(bench, tm
     bench.set_config(redis_queue=f"redis://127.0.0.1:{redis_port}")
     _setup(bench, "supervisor")
     conf = _supervisord_conf(tmp_path, bench.path / "config" / "supervisor.conf", free_port())
-    supervisord = subprocess.Popen([str(VENV_BIN / "supervisord"), "-c", str(conf)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    supervisord = _start(conf)
     prefix = procfiles.unit_prefix(bench.bench)
     worker = f"{prefix}-workers:{prefix}-worker-default-0"
     try:
@@ -204,12 +223,7 @@ def test_real_supervisord_runs_redis_and_a_worker_that_processes_a_job(bench, tm
         shown = bench.run("--site", bench.site, "jobs", "show", result.stdout.strip(), "--format", "json")
         assert json.loads(shown.stdout)["status"] == "finished", shown.stdout + shown.stderr
     finally:
-        os.killpg(supervisord.pid, signal.SIGTERM)
-        try:
-            supervisord.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(supervisord.pid, signal.SIGKILL)
-            supervisord.wait(10)
+        _end(supervisord)
 
 
 def _frappe_supervisor_conf(bench, tmp: Path, redis_queue_port: int, redis_cache_port: int) -> str:
@@ -267,8 +281,7 @@ def test_beside_a_frappe_supervisor_conf_nothing_of_it_is_touched(bench, tmp_pat
     frappe_conf.write_text(_frappe_supervisor_conf(bench, tmp_path, redis_port, free_port()))
     before = frappe_conf.read_bytes()
     conf = _supervisord_conf(tmp_path, config / "supervisor*.conf", free_port())
-    supervisord = subprocess.Popen([str(VENV_BIN / "supervisord"), "-c", str(conf)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    supervisord = _start(conf)
     try:
         _wait_for(lambda: len(_pids(conf)) == 6, 30, "Frappe's six programs to run")
         frappe_pids = _pids(conf)
@@ -305,12 +318,7 @@ def test_beside_a_frappe_supervisor_conf_nothing_of_it_is_touched(bench, tmp_pat
                      f"{prefix}-redis-queue"):
             assert after.get(name) == frappe_pids[name], name
     finally:
-        os.killpg(supervisord.pid, signal.SIGTERM)
-        try:
-            supervisord.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(supervisord.pid, signal.SIGKILL)
-            supervisord.wait(10)
+        _end(supervisord)
 
 
 def test_systemd_leaves_frappe_units_alone(bench):

@@ -5,33 +5,14 @@ Every job ends once with its real result, no worker is killed by the supervisor,
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from bench_jobs.ops import process_files as procfiles
-from tests.ops.test_procfiles import VENV_BIN, _ctl, _setup, _supervisord_conf, _wait_for
+from tests.ops.test_procfiles import _ctl, _end, _setup, _start, _supervisord_conf, _wait_for
 from tests.redis_server import free_port
 
 JOB_SECONDS = 4
-
-
-def _start(conf: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(VENV_BIN / "supervisord"), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _end(supervisord: subprocess.Popen) -> None:
-    if supervisord.poll() is None:
-        os.killpg(supervisord.pid, signal.SIGTERM)
-        try:
-            supervisord.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(supervisord.pid, signal.SIGKILL)
-            supervisord.wait(10)
 
 
 @pytest.mark.slow

@@ -12,23 +12,9 @@ from bench_jobs.jobs.keys import Keys
 from tests.conftest import assert_clean_error
 from tests.waiting import wait_for
 from tests.web_helpers import WebServer, api_key
-from tests.worker_helpers import WorkerProcs, add_job, wait_status
+from tests.worker_helpers import add_job, wait_status
 
 SEED = "testapp.web_jobs.start_background_job"
-
-
-@pytest.fixture
-def web(bench, tmp_path):
-    server = WebServer(bench, tmp_path)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def workers(bench, tmp_path):
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
 
 
 def _queued(bench, site: str = "site1.test") -> int:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.waiting import wait_for
-from tests.web_helpers import WebServer, api_key
-from tests.worker_helpers import WorkerProcs, add_job, wait_status
+from tests.web_helpers import api_key
+from tests.worker_helpers import add_job, wait_status
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parents[2] / "test-output" / "browser"
@@ -38,20 +38,6 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield chromium
         chromium.close()
-
-
-@pytest.fixture
-def web(bench, tmp_path):
-    server = WebServer(bench, tmp_path)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def workers(bench, tmp_path):
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
 
 
 @pytest.fixture

@@ -5,19 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from tests.web_helpers import Browser, WebServer, api_key
 from tests.worker_helpers import WorkerProcs, add_job, job, wait_status
 
 XSS = "<script>alert('x')</script>"
-
-
-@pytest.fixture
-def web(bench, tmp_path):
-    server = WebServer(bench, tmp_path)
-    yield server
-    server.stop()
 
 
 def _failed_job(bench, tmp_path, site: str = "site1.test") -> str:

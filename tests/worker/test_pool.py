@@ -15,17 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.waiting import wait_for
-from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_status
+from tests.worker_helpers import add_job, job, wait_busy, wait_status
 
 SITE = "site1.test"
 
 
 @pytest.fixture
-def workers(bench, tmp_path):
-    bench.set_config(worker_dead_after=2)
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
+def worker_config():
+    return dict(worker_dead_after=2)
 
 
 def burst(bench, *args: str) -> str:

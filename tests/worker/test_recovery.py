@@ -13,15 +13,12 @@ import pytest
 from bench_jobs.jobs.dispatch import Dispatcher, register_worker
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.logs import error_log as errorlog
-from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, wait_status, workers_of
+from tests.worker_helpers import add_job, job, wait_busy, wait_for, wait_status, workers_of
 
 
 @pytest.fixture
-def workers(bench, tmp_path):
-    bench.set_config(worker_dead_after=2, retry_backoff_base=0.05, retry_backoff_max=0.2)
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
+def worker_config():
+    return dict(worker_dead_after=2, retry_backoff_base=0.05, retry_backoff_max=0.2)
 
 
 def test_sweep_requeues_or_fails_the_jobs_of_a_dead_worker(bench) -> None:

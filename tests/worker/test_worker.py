@@ -13,16 +13,9 @@ import pytest
 from bench_jobs.jobs.dispatch import BUCKETS
 from bench_jobs.jobs.keys import Keys
 from tests.conftest import assert_clean_error
-from tests.worker_helpers import WorkerProcs, add_job, job, put_job
+from tests.worker_helpers import add_job, job, put_job
 
 MODES = [pytest.param([], id="fork"), pytest.param(["--no-fork"], id="no-fork")]
-
-
-@pytest.fixture
-def workers(bench, tmp_path):
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
 
 
 def burst(bench, *args: str) -> None:

@@ -11,17 +11,14 @@ import pytest
 
 from bench_jobs.jobs.dispatch import send_control
 from bench_jobs.jobs.keys import Keys
-from tests.worker_helpers import WorkerProcs, add_job, job, wait_busy, wait_for, wait_status, workers_of
+from tests.worker_helpers import add_job, job, wait_busy, wait_for, wait_status, workers_of
 
 MODES = [pytest.param([], id="fork"), pytest.param(["--no-fork"], id="no-fork")]
 
 
 @pytest.fixture
-def workers(bench, tmp_path):
-    bench.set_config(worker_dead_after=3)
-    procs = WorkerProcs(bench, tmp_path)
-    yield procs
-    procs.stop_all()
+def worker_config():
+    return dict(worker_dead_after=3)
 
 
 def started(path: str) -> bool:
