@@ -139,14 +139,14 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="bench-jobs", prog_name="bench-jobs")
 @click.pass_context
 def cli(ctx: click.Context, bench_path: str | None, site: str | None) -> None:
-    """Background jobs for Python apps on Redis + RQ, run the Bench way.
+    """Background jobs for Python apps on Redis (RQ-compatible storage), run the Bench way.
 
     \b
     Examples:
       bench-jobs init ~/my-bench && cd ~/my-bench
       bench-jobs new-site site1.local && bench-jobs use site1.local
-      bench-jobs setup redis && bench-jobs redis start
-      bench-jobs worker --queue short,default
+      bench-jobs add-app my_app && bench-jobs setup redis
+      bench-jobs start                       # Redis, workers, scheduler, dashboard on 127.0.0.1:8010
       bench-jobs --site site1.local show-pending-jobs
     """
     ctx.obj = Context(bench_option=bench_path, site_option=site)
