@@ -105,3 +105,20 @@ def test_an_id_that_left_the_index_meanwhile_is_not_counted(bench) -> None:
     client.zadd(started, {job_id: 1})  # a real stale entry: the job is queued, not started
     assert int(scripts.run(client, keys, "reconcile", [started], [bid, "started", job_id])) == 1
     assert client.zcard(started) == 0
+
+
+def test_an_expired_ended_job_is_dropped_without_counting_as_drift(bench) -> None:
+    """Finished/failed/canceled hashes expire (result_ttl, failure_ttl) before their lazily trimmed index
+    entries: dropping those is housekeeping, not 'changed by another tool' (a tour bench logged it)."""
+    from bench_jobs.jobs import scripts
+
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    finished = keys.index("finished", "default", "site1.test")
+    queued = keys.index("queued", "default", "site1.test")
+    client.zadd(finished, {f"{keys.tag}_expired": 1})
+    client.zadd(queued, {f"{keys.tag}_vanished": 1})
+    assert int(scripts.run(client, keys, "reconcile", [finished], [bid, "finished", f"{keys.tag}_expired"])) == 0
+    assert client.zcard(finished) == 0
+    assert int(scripts.run(client, keys, "reconcile", [queued], [bid, "queued", f"{keys.tag}_vanished"])) == 1
+    assert client.zcard(queued) == 0
