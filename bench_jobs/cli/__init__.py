@@ -135,7 +135,7 @@ class LazyGroup(click.Group):
 @click.option("--bench", "bench_path", metavar="DIR", envvar="BENCH_PATH", shell_complete=complete.directories,
               help="The bench directory (default: $BENCH_PATH, else found above the working directory).")
 @click.option("--site", metavar="SITE", shell_complete=complete.sites,
-              help="The site to act on (default: $BENCH_SITE, else sites/currentsite.txt).")
+              help="The site to act on (default: $BENCH_SITE, else default_site, else sites/currentsite.txt).")
 @click.version_option(package_name="bench-jobs", prog_name="bench-jobs")
 @click.pass_context
 def cli(ctx: click.Context, bench_path: str | None, site: str | None) -> None:
