@@ -45,6 +45,7 @@ PY = sys.executable
 BIN = Path(PY).parent
 MARK_START = "<!-- compare.py:start -->"
 MARK_END = "<!-- compare.py:end -->"
+TIMES, DASH = "\u00d7", "\u2013"  # the multiplication sign and the en dash of the printed table
 
 
 @dataclass
@@ -394,7 +395,7 @@ class Stat:
         med = fmt.format(self.median) + unit
         if len(self.values) < 2:
             return med
-        return f"{med} ({fmt.format(min(self.values))}-{fmt.format(max(self.values))})"
+        return f"{med} ({fmt.format(min(self.values))}{DASH}{fmt.format(max(self.values))})"
 
 
 @dataclass
@@ -411,16 +412,18 @@ class Row:
 
 ROWS = [
     Row("drain, 2 procs, in-process", "drain.ours_2",
-        [("Celery solo x2", "drain.celery_solo_2"), ("RQ Simple x2", "drain.rq_simple_2")], "/s", True,
-        "≥ 10,000/s and ≥ 3.5x Celery solo x2", lambda v: v("drain.ours_2") >= 10_000
+        [(f"Celery solo{TIMES}2", "drain.celery_solo_2"), (f"RQ Simple{TIMES}2", "drain.rq_simple_2")], "/s", True,
+        f"≥ 10,000/s and ≥ 3.5{TIMES} Celery solo{TIMES}2", lambda v: v("drain.ours_2") >= 10_000
         and v("drain.ours_2") >= 3.5 * v("drain.celery_solo_2")),
     Row("drain, 1 proc, in-process", "drain.ours_1", [("Celery solo", "drain.celery_solo_1")], "/s", True,
         "≥ 6,000/s", lambda v: v("drain.ours_1") >= 6_000),
     Row("drain, isolated mode, 2 procs", "isolated.ours_iso_2",
-        [("RQ Worker x2", "isolated.rq_worker_2"), ("Celery prefork -c2", "isolated.celery_prefork_2")], "/s", True,
-        "≥ 5x RQ Worker and ≥ Celery prefork", lambda v: v("isolated.ours_iso_2") >= 5 * v("isolated.rq_worker_2")
+        [(f"RQ Worker{TIMES}2", "isolated.rq_worker_2"), ("Celery prefork -c2", "isolated.celery_prefork_2")],
+        "/s", True, f"≥ 5{TIMES} RQ Worker and ≥ Celery prefork",
+        lambda v: v("isolated.ours_iso_2") >= 5 * v("isolated.rq_worker_2")
         and v("isolated.ours_iso_2") >= v("isolated.celery_prefork_2")),
-    Row("  same, a fork per job (--fork-per-job)", "isolated.ours_fork_2", [("RQ Worker x2", "isolated.rq_worker_2")],
+    Row("  same, a fork per job (--fork-per-job)", "isolated.ours_fork_2",
+        [(f"RQ Worker{TIMES}2", "isolated.rq_worker_2")],
         "/s", True, "—", lambda v: True),
     Row("idle dispatch p50 (enqueue → started)", "latency.ours_p50", [("RQ Simple", "latency.rq_p50")], " ms",
         False, "≤ 1 ms", lambda v: v("latency.ours_p50") <= 1, 2),
@@ -468,7 +471,7 @@ class Results:
 def versus(ours: float, theirs: float, higher_better: bool) -> str:
     if not ours or not theirs:
         return "—"
-    return f"{(ours / theirs if higher_better else theirs / ours):.1f}x"
+    return f"{(ours / theirs if higher_better else theirs / ours):.1f}{TIMES}"
 
 
 def table_rows(res: Results) -> Iterator[list[str]]:
@@ -494,11 +497,12 @@ def scaling_rows(res: Results) -> Iterator[list[str]]:
     one = res.value("scaling.procs_1")
     for n in (1, 2, 4, 8):
         stat = res.stats[f"scaling.procs_{n}"]
-        yield [f"{n} worker process{'es' if n > 1 else ''} (--no-fork)", stat.text("/s"), f"{stat.median / one:.2f}x"]
+        yield [f"{n} worker process{'es' if n > 1 else ''} (--no-fork)", stat.text("/s"),
+               f"{stat.median / one:.2f}{TIMES}"]
     for n in (10, 1000):
         stat = res.stats[f"scaling.sites_{n}"]
         yield [f"2 processes, jobs of {n:,} sites interleaved", stat.text("/s"),
-               f"{stat.median / one:.2f}x"]
+               f"{stat.median / one:.2f}{TIMES}"]
 
 
 def header(res: Results) -> str:
@@ -515,7 +519,7 @@ def header(res: Results) -> str:
              else f"machine NOT quiet: load {res.load:.2f} at start, figures are noisy")
     return (f"{res.reps} repetition(s); {quiet}; {os.cpu_count()} cores; Python {platform.python_version()}, "
             f"redis-py {redis.__version__}, RQ {rq.__version__}, Celery {celery_version}; "
-            f"medians (min-max); vs = times better than the anchor")
+            f"medians (min{DASH}max); vs = times better than the anchor")
 
 
 def render_text(res: Results) -> str:
