@@ -43,7 +43,11 @@ def ready_for_migration(ctx: Context, site_option: str | None) -> None:
     if foreign is not None:
         render.info(f"  not written by bench-jobs (Frappe/RQ): {foreign.pending} queued or running "
                     "(Frappe's `bench worker` drains them; bench-jobs leaves them alone)")
-        for queue in foreign.queues:
-            for job in queue.jobs:
-                render.info(f"    {job.rq_queue}  {job.status:<8} {job.id}  {job.method or job.description or '?'}")
+        jobs = [job for queue in foreign.queues for job in queue.jobs]
+        # Columns as wide as their longest value, so rows of different queues line up.
+        q_width = max((len(job.rq_queue) for job in jobs), default=0)
+        id_width = max((len(job.id) for job in jobs), default=0)
+        for job in jobs:
+            render.info(f"    {job.rq_queue:<{q_width}}  {job.status:<8} {job.id:<{id_width}}  "
+                        f"{job.method or job.description or '?'}")
     click.get_current_context().exit(1)

@@ -66,6 +66,8 @@ def test_migration_guide_end_to_end(bench, tmp_path, shared):
     assert "not written by bench-jobs (Frappe/RQ): 3 queued or running" in left.stdout
     for method in ("erpnext.stock.reorder", "frappe.email.flush", "insights.refresh"):
         assert method in left.stdout
+    rows = [line for line in left.stdout.splitlines() if line.startswith("    ")]
+    assert len(rows) == 3 and len({row.index(" queued ") for row in rows}) == 1, rows  # default and long line up
     other = bench.run("--site", "site2.test", "ready-for-migration")
     assert other.returncode == 1 and "hrms.payroll.run" in other.stdout
     pending = bench.run("--site", bench.site, "show-pending-jobs", "--all-sites")
