@@ -366,8 +366,10 @@ class Worker:
 
     def _wait_for_work(self) -> None:
         self.log.flush()
+        self._housekeeping()  # now rather than between a wake-up and its claim (dispatch latency)
         wake = [self.keys.wake(q) for q in self.options.queues]
-        self._redis_retry(lambda: self.client.blpop(wake, timeout=IDLE_WAIT))
+        if self._redis_retry(lambda: self.client.blpop(wake, timeout=IDLE_WAIT)):
+            self.next_promote = max(self.next_promote, time.monotonic() + 0.05)
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
