@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,8 +87,17 @@ class BenchFixture:
                               env={**os.environ, **(env or {})}, **kwargs)
 
     def popen(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("preexec_fn", default_signals)
         return subprocess.Popen([sys.executable, "-m", "bench_jobs", "--bench", str(self.path), *args],
                                 env={**os.environ, **(env or {})}, **kwargs)
+
+
+def default_signals() -> None:
+    """A child starts as a shell would start it: in-process worker tests leave signal masks and
+    dispositions in pytest's process that a child would inherit (SIGINT blocked: Ctrl-C ignored)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def make_bench(path: Path, server: RedisProcess, sites: tuple[str, ...] = ("site1.test", "site2.test"),
