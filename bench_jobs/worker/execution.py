@@ -1,4 +1,5 @@
-"""How a worker runs a claimed job: in-process (`--no-fork`) or in a forked child (the default).
+"""How a worker runs a claimed job: in-process (`--no-fork`) or in a child forked for it (`--fork-per-job`);
+the default, a pre-forked child reused for many jobs, is worker/pool.py.
 
 Both enforce the job's timeout and can cut a job short on request (`jobs stop`, a cold stop):
 in-process by raising an `Interrupt` into the main thread (SIGALRM for the timeout, SIGUSR1 for
@@ -98,7 +99,7 @@ class InProcess:
 
 
 class Forking:
-    """The default: each job runs in a child forked for it; the parent enforces the timeout."""
+    """`--fork-per-job`: each job runs in a child forked for it; the parent enforces the timeout."""
 
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
