@@ -4,7 +4,11 @@ Every job ends once with its real result, no worker is killed by the supervisor,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +73,19 @@ def test_stopping_under_supervisord_during_a_job(bench, tmp_path, action):
             assert "event=spooled" in worker_log and "event=recorded" in worker_log, worker_log
     finally:
         _end(supervisord)
+        _kill_leftovers(str(bench.path), f"127.0.0.1:{port}")
+
+
+def _kill_leftovers(*marks: str) -> None:
+    """Programs outlive a supervisord that had to be SIGKILLed (each runs in a process group of its
+    own): end what this test started, found by the bench path or the Redis address in its command line."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(mark in cmdline for mark in marks):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
