@@ -65,11 +65,31 @@ def worker(ctx: Context, *, queue_spec: str | None, burst: bool, no_fork: bool, 
         click.get_current_context().exit(code)
     from bench_jobs.worker.loop import Worker, WorkerOptions
 
-    ctx.check_redis()
+    if burst:
+        ctx.check_redis()  # a drain that cannot start is an error now
+    else:
+        _note_redis_down(ctx)
     options = WorkerOptions(queues, burst=burst, fork=not no_fork, max_jobs=max_jobs, strategy=strategy, quiet=quiet,
                             pool=not fork_per_job, max_jobs_per_child=max_jobs_per_child,
                             max_child_memory=max_child_memory * 2**20)
     Worker(bench, options).run()
+
+
+def _note_redis_down(ctx: Context) -> None:
+    """A long-running worker waits for Redis (a process manager may start it first, or restart Redis
+    beside it); say so on stderr instead of exiting, which a supervisor would count as a failed spawn."""
+    from bench_jobs.errors import RedisUnavailable
+
+    try:
+        ctx.check_redis()
+    except RedisUnavailable as exc:
+        import redis
+
+        cause = exc.__context__
+        down = isinstance(cause, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
+        if not down or isinstance(cause, redis.AuthenticationError):  # a wrong password is not waited out
+            raise
+        click.echo(f"warning: {exc}; the worker waits for it (Ctrl-C to stop)", err=True)
 
 
 def _supervise(ctx: Context, queues: list[str], n: int, burst: bool, no_fork: bool, max_jobs: int | None,

@@ -13,6 +13,7 @@ import pytest
 from bench_jobs.jobs.dispatch import BUCKETS
 from bench_jobs.jobs.keys import Keys
 from tests.conftest import assert_clean_error
+from tests.waiting import wait_for
 from tests.worker_helpers import add_job, job, put_job
 
 MODES = [pytest.param([], id="fork"), pytest.param(["--no-fork"], id="no-fork")]
@@ -191,6 +192,26 @@ def test_redis_down_is_a_clean_error(bench, redis_factory) -> None:
     bench.set_config(redis_queue=server.url)
     server.kill()
     assert_clean_error(bench.cli("worker", "--burst"), "not reachable")
+
+
+def test_a_long_running_worker_waits_for_redis(bench, redis_factory) -> None:
+    """A process manager may start a worker before Redis (or restart Redis beside it): the worker
+    says so on stderr and serves once Redis is up, instead of exiting into a failed spawn."""
+    server = redis_factory()
+    bench.set_config(redis_queue=server.url)
+    server.kill()
+    proc = bench.popen("worker", "--queue", "default", "--quiet", stderr=subprocess.PIPE, text=True)
+    try:
+        assert "the worker waits for it" in proc.stderr.readline()
+        server.start()
+        job_id = add_job(server.client(), bench.bench.bench_id, bench.site, "testapp.jobs.noop")
+        wait_for(lambda: job(server.client(), job_id).get("status") == "finished", timeout=30,
+                 what="the job to run once Redis is up")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert "Traceback" not in proc.stderr.read()
 
 
 def test_workers_lists_only_this_bench(bench, workers, tmp_path) -> None:
