@@ -111,12 +111,21 @@ def test_workers_scheduler_and_enqueue_follow_two_failovers(tmp_path: Path, min_
         wait_for(lambda: _master_port(sentinels[0]) == b.port, timeout=60, what="Sentinel to promote b")
         a.extra += ["--replicaof", "127.0.0.1", str(b.port)]
         a.start()
-        wait_for(lambda: _linked(a), timeout=60, what="the old master to rejoin as a replica")
+        # The Sentinels may still be finishing their own failover and promote `a` back meanwhile (seen
+        # in CI): whichever node they name master now, its replica must be in sync before phase 2.
+        nodes = {a.port: a, b.port: b}
+
+        def replica_in_sync() -> bool:
+            master = _master_port(sentinels[0])
+            return master in nodes and _linked(next(n for port, n in nodes.items() if port != master))
+
+        wait_for(replica_in_sync, timeout=60, what="the old master to rejoin as a replica")
         time.sleep(4)
-        # 2: a planned failover back to a (the old master demoted, its clients cut off)
+        # 2: a planned failover to the replica (the master demoted, its clients cut off)
         phase["now"] = "planned"
+        target = next(port for port in nodes if port != _master_port(sentinels[0]))
         sentinels[0].client(socket_timeout=5).execute_command("SENTINEL", "FAILOVER", SERVICE)
-        wait_for(lambda: _master_port(sentinels[0]) == a.port, timeout=60, what="SENTINEL FAILOVER to a")
+        wait_for(lambda: _master_port(sentinels[0]) == target, timeout=60, what="SENTINEL FAILOVER to the replica")
         failed_back = time.time()
         time.sleep(5)
 
