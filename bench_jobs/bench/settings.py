@@ -12,12 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from bench_jobs.errors import ConfigError
 
-if TYPE_CHECKING:
-    from bench_jobs.bench.layout import Bench
+
+class Bench(Protocol):
+    """What a setting reads from a bench (bench.layout.Bench, which imports this module): its two
+    config files, already parsed."""
+
+    @property
+    def common_config(self) -> dict[str, Any]: ...
+
+    def site_config(self, site: str) -> dict[str, Any]: ...
 
 T = TypeVar("T")
 COMMON_FILE = "sites/common_site_config.json"

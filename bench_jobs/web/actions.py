@@ -8,7 +8,7 @@ same guard holds with JavaScript off. The work itself is jobs/actions.py's, as f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from werkzeug.utils import redirect
@@ -16,10 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.web import auth
-from bench_jobs.web.rendering import Viewer, client_of, error_page, render
-
-if TYPE_CHECKING:
-    from bench_jobs.web.app import App
+from bench_jobs.web.rendering import App, Viewer, client_of, error_page, render
 
 JOB_ACTIONS = ("retry", "cancel", "stop", "delete")
 ACTIONS = (*JOB_ACTIONS, "purge", "pause", "resume")

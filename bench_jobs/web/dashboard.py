@@ -20,11 +20,10 @@ from werkzeug.wrappers import Request, Response
 
 from bench_jobs.web import auth
 from bench_jobs.web.actions import act
-from bench_jobs.web.rendering import LoginRequired, Viewer, age, client_of, error_page, render, viewer_of
+from bench_jobs.web.rendering import App, LoginRequired, Viewer, age, client_of, error_page, render, viewer_of
 
 if TYPE_CHECKING:
     from bench_jobs.jobs.queries import JobDetail
-    from bench_jobs.web.app import App
 
 PAGE_SIZE = 50
 ALL_SITES = "*"

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     import jinja2
     import redis
 
-    from bench_jobs.web.app import App
+    from bench_jobs.bench.layout import Bench
+
+
+class App(Protocol):
+    """What pages and actions read from the server (web.app.App, which dispatches to them): the
+    bench, and the site a request without a Host match falls back to."""
+
+    bench: Bench
+    default_site: str | None
+
 
 TEMPLATES = Path(__file__).parent / "templates"
 LIVE_EVERY_MS = 2000
