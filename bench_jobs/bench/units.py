@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import tzinfo
 
 
-def age(seconds: float | None) -> str:
-    """12.3 -> '12s', 4000 -> '1h06m'."""
+def age(seconds: float | None, missing: str = "-") -> str:
+    """12.3 -> '12s', 4000 -> '1h06m'; `missing` for None (the web page shows an em dash)."""
     if seconds is None:
-        return "-"
+        return missing
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"

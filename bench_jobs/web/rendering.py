@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
+from bench_jobs.bench import units
 from bench_jobs.web import auth
 
 if TYPE_CHECKING:
@@ -66,13 +67,7 @@ def environment() -> jinja2.Environment:
 
 
 def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(float(seconds), 0.0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}" if seconds >= 10 * size else f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
+    return units.age(None if seconds is None else max(float(seconds), 0.0), missing="—")
 
 
 def render(app: App, request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any) -> Response:
