@@ -180,7 +180,7 @@ def _table_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def cron_text(expr: str | None) -> str | None:
     """A cron as people read it: the six-field seconds form of a short `all` interval as `every 10s`."""
-    from bench_jobs.bench.hooks import describe_cron
+    from bench_jobs.bench.events import describe_cron
 
     return describe_cron(expr) if expr else expr
 

@@ -287,9 +287,9 @@ def event_methods(bench: Bench, event: str) -> set[str]:
 
 
 def known_events() -> tuple[str, ...]:
-    from bench_jobs.bench import hooks
+    from bench_jobs.bench import events
 
-    return tuple(hooks.KNOWN_EVENTS)
+    return tuple(events.KNOWN_EVENTS)
 
 
 # -- wait -------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def duration_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
 
 
 def lag_labels(field: str) -> list[str] | None:
-    """'{site}|{event}|[{cron}|]{method}' (hooks.Event.key after the site) -> [site, event, cron, method]."""
+    """'{site}|{event}|[{cron}|]{method}' (the site, then ScheduledEvent.key) -> [site, event, cron, method]."""
     site, *rest = field.split("|")
     if not site or len(rest) not in (2, 3):
         return None

@@ -20,7 +20,7 @@ from bench_jobs.scheduler.loop import event_request, site_events, site_state
 if TYPE_CHECKING:
     import redis
 
-    from bench_jobs.bench.hooks import ScheduledEvent
+    from bench_jobs.bench.events import ScheduledEvent
     from bench_jobs.bench.layout import Bench
 
 # command -> (keys to set, keys to drop) in site_config.json; Frappe's spelling of each key.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from bench_jobs.bench import units
-from bench_jobs.bench.hooks import validate
+from bench_jobs.bench.events import validate
 from bench_jobs.errors import CronError
 
 ONE_MICROSECOND = timedelta(microseconds=1)

@@ -31,7 +31,7 @@ from bench_jobs.worker.recovery import after_sweep, sweep_options
 if TYPE_CHECKING:
     import redis
 
-    from bench_jobs.bench.hooks import ScheduledEvent
+    from bench_jobs.bench.events import ScheduledEvent
     from bench_jobs.bench.layout import Bench
     from bench_jobs.jobs.enqueue import JobRequest
     from bench_jobs.logs.writer import WorkLog

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.bench import admin, hooks
+from bench_jobs.bench import admin, events, hooks
 from bench_jobs.bench.config import update_json
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import CronError
@@ -22,7 +22,7 @@ def make_bench(tmp_path: Path, *apps: str) -> Bench:
     return bench
 
 
-def by_method(rows: list[hooks.ScheduledEvent]) -> dict[tuple[str, str], hooks.ScheduledEvent]:
+def by_method(rows: list[events.ScheduledEvent]) -> dict[tuple[str, str], events.ScheduledEvent]:
     return {(r.event, r.method): r for r in rows}
 
 
@@ -92,11 +92,11 @@ def test_all_uses_scheduler_interval_and_edits_are_seen(tmp_path: Path, monkeypa
 
 
 def test_event_keys_are_stable_and_distinct() -> None:
-    a = hooks.ScheduledEvent("a", "cron", "a.b.c", "* * * * *", "default")
-    b = hooks.ScheduledEvent("a", "cron_long", "a.b.c", "* * * * *", "long")
-    c = hooks.ScheduledEvent("a", "daily", "a.b.c", "0 0 * * *", "default")
+    a = events.ScheduledEvent("a", "cron", "a.b.c", "* * * * *", "default")
+    b = events.ScheduledEvent("a", "cron_long", "a.b.c", "* * * * *", "long")
+    c = events.ScheduledEvent("a", "daily", "a.b.c", "0 0 * * *", "default")
     assert len({a.key, b.key, c.key}) == 3
-    assert a.digest == hooks.ScheduledEvent("a", "cron", "a.b.c", "* * * * *", "default").digest
+    assert a.digest == events.ScheduledEvent("a", "cron", "a.b.c", "* * * * *", "default").digest
 
 
 @pytest.mark.parametrize(("event", "expected"), [
@@ -105,23 +105,23 @@ def test_event_keys_are_stable_and_distinct() -> None:
     ("hourly_maintenance", "0 * * * *"), ("all", "*/4 * * * *"),
 ])
 def test_named_events(event: str, expected: str) -> None:
-    assert hooks.event_cron(event) == expected
+    assert events.event_cron(event) == expected
 
 
 def test_all_follows_scheduler_interval() -> None:
-    assert hooks.event_cron("all", 60) == "* * * * *"
-    assert hooks.event_cron("all", 600) == "*/10 * * * *"
-    assert hooks.event_cron("all", 5) == "* * * * * */5"
+    assert events.event_cron("all", 60) == "* * * * *"
+    assert events.event_cron("all", 600) == "*/10 * * * *"
+    assert events.event_cron("all", 5) == "* * * * * */5"
     # an hour or more goes to the hour field (`*/120` minutes would mean "minute 0 of every hour")
-    assert hooks.event_cron("all", 3600) == "0 * * * *"
-    assert hooks.event_cron("all", 3 * 3600) == "0 */3 * * *"
-    assert hooks.event_cron("all", 2 * 86400) == "0 0 * * *"
+    assert events.event_cron("all", 3600) == "0 * * * *"
+    assert events.event_cron("all", 3 * 3600) == "0 */3 * * *"
+    assert events.event_cron("all", 2 * 86400) == "0 0 * * *"
 
 
 def test_unknown_event_and_bad_cron_are_errors() -> None:
     with pytest.raises(CronError, match="not a scheduler event"):
-        hooks.event_cron("fortnightly")
+        events.event_cron("fortnightly")
     with pytest.raises(CronError, match="invalid cron"):
-        hooks.validate("61 * * * *")
+        events.validate("61 * * * *")
     with pytest.raises(CronError, match="expected 5 fields"):
-        hooks.validate("* * *")
+        events.validate("* * *")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.bench import admin, hooks
+from bench_jobs.bench import admin, events, hooks
 
 CORPUS = Path(__file__).parent.parent / "hooks_corpus"
 TASKS = ("every_tick", "sync", "cleanup", "report", "rebuild", "poll")
@@ -97,11 +97,11 @@ def test_all_long_and_yearly_long_are_refused_with_frappes_events_named(apps_pat
 
 
 def test_event_keys_are_normalised_as_frappe_title_cases_them() -> None:
-    assert hooks.normalise_event("Hourly") == "hourly"
-    assert hooks.normalise_event("Daily_Long") == "daily_long"
-    assert hooks.normalise_event("hourly long") == "hourly_long"
-    assert hooks.normalise_event("CRON") == "cron"
-    assert hooks.normalise_event("all_long") == "all_long"  # unknown: left as written, then refused
+    assert events.normalise_event("Hourly") == "hourly"
+    assert events.normalise_event("Daily_Long") == "daily_long"
+    assert events.normalise_event("hourly long") == "hourly_long"
+    assert events.normalise_event("CRON") == "cron"
+    assert events.normalise_event("all_long") == "all_long"  # unknown: left as written, then refused
 
 
 def test_a_hooks_file_that_only_parses_is_read_from_the_syntax_tree_and_flagged(apps_path: Path) -> None:
