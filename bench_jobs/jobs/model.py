@@ -152,7 +152,7 @@ class Job:
     enqueued_at: str | None = None
     started_at: str | None = None
     ended_at: str | None = None
-    enqueued: float | None = None  # bj_enqueued
+    enqueued: float | None = None  # enqueued_at as epoch seconds (bj_enqueued in hashes of the old layout)
     run_at: float | None = None  # bj_run_at
     duration: float | None = None  # bj_duration
     attempts: int = 0
@@ -183,8 +183,8 @@ class Job:
         "on_success": "bj_on_success", "on_failure": "bj_on_failure", "event": "bj_event",
     }
     # Field groups that readers ask for (one HMGET each; the big `data` blob is never read back).
-    PAGE: ClassVar[tuple[str, ...]] = ("method", "site", "kwargs", "enqueued", "timeout", "status", "queue",
-                                       "started_at", "ended_at", "attempts", "error")
+    PAGE: ClassVar[tuple[str, ...]] = ("method", "site", "kwargs", "enqueued_at", "enqueued", "timeout", "status",
+                                       "queue", "started_at", "ended_at", "attempts", "error")
     RUN_END: ClassVar[tuple[str, ...]] = ("status", "duration", "error", "traceback", "started_at", "ended_at")
     OWNER: ClassVar[tuple[str, ...]] = ("status", "origin", "method")
     ALL: ClassVar[tuple[str, ...]] = tuple(FIELD)
@@ -197,6 +197,13 @@ class Job:
         job = cls(job_id, exists=any(v is not None for v in values))
         for attr, raw in zip(attrs, values, strict=True):
             job._set(attr, raw)
+        # The enqueue time is `enqueued_at` (RQ's text); hashes written before the storage diet also
+        # hold `bj_enqueued`, which `jobs retry` no longer refreshes: the text wins when both are read.
+        moment = parse_rq_time(job.enqueued_at)
+        if moment is not None:
+            job.enqueued = moment.timestamp()
+        if "retries_left" in attrs and job.retries_left is None and job.exists:
+            job.retries_left = job.retry  # written only once a retry is allowed or used: none left of none
         return job
 
     @classmethod
@@ -204,8 +211,12 @@ class Job:
         """A job from an HGETALL reply (fields we do not know are ignored)."""
         by_field = {text(k): v for k, v in mapping.items()}
         attrs = tuple(a for a, f in cls.FIELD.items() if f in by_field)
-        return cls.from_values(job_id, attrs, [by_field[cls.FIELD[a]] for a in attrs]) if mapping else \
-            cls(job_id, exists=False)
+        if not mapping:
+            return cls(job_id, exists=False)
+        job = cls.from_values(job_id, attrs, [by_field[cls.FIELD[a]] for a in attrs])
+        if job.retries_left is None and not job.foreign:
+            job.retries_left = job.retry  # see from_values
+        return job
 
     def _set(self, attr: str, raw: Any) -> None:
         if attr == "traceback":
@@ -314,12 +325,16 @@ def enqueue_fields(*, site: str, queue: str, rq_queue: str, method: str, timeout
     """Hash fields of a new job that depend only on its options, not on its id or arguments, as a flat
     field/value list (enqueue.lua and enqueue_many.lua take them so; the bulk path shares one list)."""
     stamp = rq_time(now)
-    out: list[Any] = [
-        "created_at", stamp, "enqueued_at", stamp, "origin", rq_queue,
-        "timeout", int(timeout), "result_ttl", int(result_ttl), "failure_ttl", int(failure_ttl),
-        "retries_left", int(retry), "bj_site", site, "bj_method", method, "bj_queue", queue,
-        "bj_enqueued", repr(now), "bj_attempts", 0, "bj_retry", int(retry),
-    ]
+    out: list[Any] = ["created_at", stamp, "enqueued_at", stamp, "origin", rq_queue, "timeout", int(timeout),
+                      "bj_site", site, "bj_method", method, "bj_queue", queue]
+    # Fields whose value is the default are left out (docs/storage.md, "Fields left out"): each costs a
+    # queued job 12-30 bytes of Redis memory, and every reader defaults them (RQ's Job.restore included).
+    if result_ttl != DEFAULT_RESULTS_TTL:
+        out += ["result_ttl", int(result_ttl)]
+    if failure_ttl != DEFAULT_FAILURE_TTL:
+        out += ["failure_ttl", int(failure_ttl)]
+    if retry:
+        out += ["retries_left", int(retry), "bj_retry", int(retry)]
     if on_success:
         out += ["bj_on_success", on_success]
     if on_failure:

@@ -26,13 +26,13 @@ for i = 4, #ARG do
     -- A failed job carries failure_ttl; a queued one must not expire.
     redis.call('PERSIST', h)
     if status == 'scheduled' then
-      redis.call('HSET', h, 'status', 'queued', 'enqueued_at', now_rq, 'bj_enqueued', now)
+      redis.call('HSET', h, 'status', 'queued', 'enqueued_at', now_rq)
     else
-      redis.call('HSET', h, 'status', 'queued', 'enqueued_at', now_rq, 'bj_enqueued', now,
-        'retries_left', f[5] or '0', 'bj_attempts', 0)
+      redis.call('HSET', h, 'status', 'queued', 'enqueued_at', now_rq, 'retries_left', f[5] or '0', 'bj_attempts', 0)
     end
+    -- (bj_enqueued: the old layout's copy of enqueued_at, dropped so no stale one is left behind)
     redis.call('HDEL', h, 'started_at', 'ended_at', 'bj_result', 'bj_error', 'exc_info', 'bj_duration',
-      'worker_name', 'bj_run_at')
+      'worker_name', 'bj_run_at', 'bj_enqueued')
     redis.call('RPUSH', qkey(rq_q), id)
     redis.call('SADD', RQ_QUEUES, qkey(rq_q))
     redis.call('ZADD', idx('queued', queue, site), now, id)
