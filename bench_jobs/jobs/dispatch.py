@@ -27,6 +27,7 @@ from bench_jobs.jobs.keys import (
     RQ_QUEUES,
     RQ_WORKERS,
     Keys,
+    worker_execution_key,
     worker_executions_key,
     worker_key,
 )
@@ -169,10 +170,11 @@ class Dispatcher:
             self._retrying = time.time()
         return self._retrying
 
-    def _finish_args(self, job: Job, ending: Ending, now: float, started: float | None) -> list[Any]:
+    def _finish_args(self, job: Job, ending: Ending, now: float, started: float | None,
+                     next_id: str = "") -> list[Any]:
         return [self.keys.bench_id, job.id, self.worker_name, ending.status, now, rq_time(now), ending.result,
                 ending.error, ending.exc_info, ending.duration, ending.ttl, ending.failed_limit, ending.run_at,
-                rq_time(started) if started else "", rq_value(ending)]
+                rq_time(started) if started else "", rq_value(ending), next_id]
 
     def finish(self, job: Job, ending: Ending, next_queues: list[str] | None = None,
                now: float | None = None, started: float | None = None) -> tuple[bool, Job | None]:
@@ -199,13 +201,14 @@ class Dispatcher:
         self._retrying = None
         return bool(int(reply[0])), _jobs(reply[1:])
 
-    def send_finish(self, job: Job, ending: Ending, started: float | None = None) -> None:
+    def send_finish(self, job: Job, ending: Ending, started: float | None = None, next_id: str = "") -> None:
         """End `job` without waiting for the reply (read by `collect`, or by the next claim or
         finish_batch). The command is on its way to Redis before this returns: a worker killed
-        right after still had this job's end recorded."""
+        right after still had this job's end recorded. `next_id`: the job of the batch this worker
+        runs next (RQ's view of the worker's execution moves on to it)."""
         now = time.time()
         self.stats.add(job, ending, now)
-        args = self._finish_args(job, ending, now, started)
+        args = self._finish_args(job, ending, now, started, next_id)
         call = scripts.call_args(self.keys, [], args)
         if self._conn is None:
             self._resend()  # what an earlier connection left unanswered goes first, in order
@@ -361,7 +364,7 @@ def unregister_worker(client: redis.Redis, keys: Keys, name: str, queues: list[s
             pipe.srem(keys.rq_workers_of(q), worker_key(name))
         pipe.srem(keys.workers(), name)
         pipe.delete(worker_key(name), keys.worker_alive(name), keys.worker_stop(name),
-                    worker_executions_key(name))  # [rq-compat] RQ's execution index of the worker
+                    worker_executions_key(name), worker_execution_key(name))  # [rq-compat] its execution
         pipe.execute()
 
 

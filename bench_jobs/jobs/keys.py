@@ -77,8 +77,15 @@ def rq_results_key(job_id: str) -> str:
 
 
 def rq_execution_key(execution_id: str) -> str:
-    """HASH of one RQ 3 execution (`{job_id}:bj{attempt}`)."""
+    """HASH of one RQ 3 execution (`{composite id}`; see worker_execution_key)."""
     return f"rq:execution:{execution_id}"
+
+
+def worker_execution_key(name: str) -> str:
+    """HASH of a worker's one RQ 3 execution: the worker name with its first '.' made '_' (so it matches
+    the bench's `rq:execution:{tag}_*` ACL pattern) and `:bj`; its `job_id` field names the running job
+    (lua/dispatch_common.lua rq_execution_of). Jobs of an earlier layout had `{job_id}:bj{attempt}`."""
+    return rq_execution_key(name.replace(".", "_", 1) + ":bj")
 
 
 @dataclass(frozen=True)

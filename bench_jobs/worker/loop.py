@@ -335,8 +335,10 @@ class Worker:
         return claimed
 
     def _send_finish(self, job: Job, ending: Ending, started: float) -> None:
+        with self.batch_lock:
+            next_id = self.batch[0].id if self.batch else ""
         try:
-            self._redis_retry(lambda: self.dispatch.send_finish(job, ending, started), essential=True)
+            self._redis_retry(lambda: self.dispatch.send_finish(job, ending, started, next_id), essential=True)
         except RedisGone as exc:
             self._spool(job, ending, exc)
 

@@ -4,18 +4,17 @@
 -- [rq-compat] RQ 3's own records, kept in step so `rq info`, rq-dashboard and rq's API see what
 -- bench-jobs does (issue 10): a busy worker's current execution, results streams, the finished and
 -- scheduled registries. Every write is inside the script that changes the job: no extra round trip.
-local function rq_execution(id, attempts) return id .. ':bj' .. attempts end
-local function rq_execution_start(worker, id, attempts, now, ttl)
-  local ek, xk = EXECUTION_P .. rq_execution(id, attempts), wkey(worker) .. EXECUTIONS_S
-  redis.call('HSET', ek, 'id', 'bj' .. attempts, 'job_id', id, 'created_at', now, 'last_heartbeat', now,
-             'worker_name', worker)
-  redis.call('EXPIRE', ek, ttl)
-  redis.call('SADD', xk, rq_execution(id, attempts))
-  redis.call('EXPIRE', xk, ttl)
-end
-local function rq_execution_end(worker, id, attempts)
-  redis.call('SREM', wkey(worker) .. EXECUTIONS_S, rq_execution(id, attempts))
-  redis.call('DEL', EXECUTION_P .. rq_execution(id, attempts))
+-- A worker runs one job at a time, so it has one execution, named after the worker (its first '.' made
+-- '_', so the key is `rq:execution:{tag}_...` like the bench's job ids and stays inside its ACL patterns;
+-- worker names hold no ':'), whose `job_id` field names the job running now: RQ's Execution.restore reads
+-- the job from that field. The claim writes it for the batch's first job, each finish points it at the
+-- next one (one HSET per job, where an execution per job cost HSET, EXPIRE, SREM and DEL), and the
+-- worker's last finish of a batch, or an empty claim, deletes it with the worker's execution index.
+-- Jobs of an earlier layout had one execution per run (`{id}:bj{attempt}`); those simply expire.
+local function rq_execution_of(worker) return (string.gsub(worker, '%.', '_', 1)) .. ':bj' end
+local function rq_execution_key(worker) return EXECUTION_P .. rq_execution_of(worker) end
+local function rq_execution_clear(worker)
+  redis.call('DEL', rq_execution_key(worker), wkey(worker) .. EXECUTIONS_S)
 end
 -- RQ's results stream (rq.results.Result): type 1 successful, 2 failed, 3 stopped; `value` is already
 -- base64 as RQ stores it (return_value: the JSON result; exc_string: zlib of the traceback).
@@ -33,9 +32,9 @@ end
 local function rq_scheduled(q) return RQ_SCHEDULED_P .. q end
 
 -- A token on the queue's wake list wakes one idle worker; capped so nobody can fill Redis with them.
+-- (trimmed only when past the cap: an LTRIM per enqueue was a command per job for nothing)
 local function wake(q)
-  redis.call('LPUSH', WAKE_P .. q, '1')
-  redis.call('LTRIM', WAKE_P .. q, 0, 999)
+  if redis.call('LPUSH', WAKE_P .. q, '1') > 1000 then redis.call('LTRIM', WAKE_P .. q, 0, 999) end
 end
 
 -- Outages are not deaths. Every heartbeat, registration and sweep refreshes CONTACT, whose TTL
@@ -232,20 +231,17 @@ local function claim(worker, now, iso, queues, n)
     if redis.call('EXISTS', wkey(worker)) == 1 then
       redis.call('HSET', wkey(worker), 'state', 'busy', 'current_job', ids[1], 'bj_batch', table.concat(ids, ','),
                  'bj_claim', iso)
-      -- [rq-compat] each claimed job is one of the worker's executions (as rq_execution_start, with
-      -- the worker's index written once for the batch)
-      local execs, longest = {}, 0
-      for i, id in ipairs(ids) do
-        local attempts, ttl = out[(i - 1) * 10 + 7], seconds(out[(i - 1) * 10 + 6]) + 60
-        local ek = EXECUTION_P .. rq_execution(id, attempts)
-        redis.call('HSET', ek, 'id', 'bj' .. attempts, 'job_id', id, 'created_at', now, 'last_heartbeat', now,
-                   'worker_name', worker)
-        redis.call('EXPIRE', ek, ttl)
-        execs[#execs + 1] = rq_execution(id, attempts)
-        longest = math.max(longest, ttl)
-      end
-      local xk = wkey(worker) .. EXECUTIONS_S
-      redis.call('SADD', xk, unpack(execs))
+      -- [rq-compat] the worker's execution (see rq_execution_of) runs the batch's first job; it
+      -- lives as long as the batch's longest job may take (a batch older than half the alive TTL is
+      -- given back, so its last job begins well within that).
+      local longest = 0
+      for i = 1, #ids do longest = math.max(longest, seconds(out[(i - 1) * 10 + 6]) + 60) end
+      local ek, xk = rq_execution_key(worker), wkey(worker) .. EXECUTIONS_S
+      redis.call('DEL', xk)  -- members of an earlier batch (or layout): this worker holds no other job
+      redis.call('HSET', ek, 'id', 'bj', 'job_id', ids[1], 'created_at', now, 'last_heartbeat', now,
+                 'worker_name', worker)
+      redis.call('EXPIRE', ek, longest)
+      redis.call('SADD', xk, rq_execution_of(worker))
       redis.call('EXPIRE', xk, longest)
     end
     return out
@@ -256,6 +252,7 @@ local function claim(worker, now, iso, queues, n)
   if redis.call('EXISTS', wkey(worker)) == 1 then
     redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '', 'bj_batch', '')
   end
+  rq_execution_clear(worker)
   return false
 end
 

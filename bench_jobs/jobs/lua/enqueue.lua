@@ -53,6 +53,5 @@ end
 if ARG[3] == '1' then redis.call('LPUSH', queue_key, job_id) else redis.call('RPUSH', queue_key, job_id) end
 redis.call('ZADD', K[3], ARG[6], job_id)
 redis.call('SADD', RQ_QUEUES, queue_key)
-redis.call('LPUSH', K[5], '1')
-redis.call('LTRIM', K[5], 0, 999)
+if redis.call('LPUSH', K[5], '1') > 1000 then redis.call('LTRIM', K[5], 0, 999) end  -- capped, trimmed past the cap
 return {'enqueued', job_id, 0}

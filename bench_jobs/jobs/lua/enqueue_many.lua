@@ -75,7 +75,6 @@ if #tail + #front > 0 then
   redis.call('SADD', RQ_QUEUES, queue_key)
   local tokens = {}
   for t = 1, math.min(#tail + #front, 1000) do tokens[t] = '1' end
-  redis.call('LPUSH', K[2], unpack(tokens))
-  redis.call('LTRIM', K[2], 0, 999)
+  if redis.call('LPUSH', K[2], unpack(tokens)) > 1000 then redis.call('LTRIM', K[2], 0, 999) end
 end
 return {table.concat(out), queued}

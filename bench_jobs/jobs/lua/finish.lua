@@ -2,12 +2,12 @@
 -- finish (and optionally claim the next batch in the same round trip).
 -- ARG = bench_id, job_id, worker, status, now, now_iso, result, error, exc_info, duration,
 --        ttl, failed_limit, run_at, started_iso, rq_value (base64, RQ's results stream),
---        [stats, claim_n, queue...]
+--        next_id (the job of the batch the worker runs next, '' for none), [stats, claim_n, queue...]
 -- status: finished | failed | stopped | scheduled (retry later) | queued (retry now, at the front)
 --         | released (claimed but not run: back to the front, the attempt not counted).
 -- started_iso: when the job really began (a job claimed in a batch waited for the ones before it);
 -- '' leaves started_at as the claim wrote it. A worker sends one finish per job without waiting for
--- the reply (15 arguments), and ends each batch with one that also carries `stats` (the run counters
+-- the reply (16 arguments), and ends each batch with one that also carries `stats` (the run counters
 -- gathered since its last such call, see `record`; '' for none) and, to claim the next batch, `claim_n`
 -- and the queues.
 -- Applied only while the job is still started by this worker: if the recovery sweep took it
@@ -24,15 +24,22 @@ if f[1] == 'started' and f[2] == worker then
   applied = 1
   local q, site, method = f[3] or '', f[4] or '', f[5] or ''
   unstart(id, q, site)
-  -- [rq-compat] the run is over for RQ too: its execution ends; an end state gets RQ's result entry.
-  rq_execution_end(worker, id, f[6] or '1')
+  -- [rq-compat] the run is over for RQ too: the worker's execution moves on to its next job, or ends
+  -- (a released job never ran: the execution is the running job's); an end state gets RQ's result entry.
+  if status ~= 'released' then
+    if ARG[16] ~= '' then
+      redis.call('HSET', rq_execution_key(worker), 'job_id', ARG[16], 'last_heartbeat', now)
+    else
+      rq_execution_clear(worker)
+    end
+  end
   if status == 'finished' and ttl ~= 0 then
     -- (a job that returned None gets no entry: RQ reads it as no return value either way, and the
     -- stream would cost a key per finished job for result_ttl)
     if ARG[15] ~= '' then rq_result(id, '1', worker, now, ttl, 'return_value', ARG[15], 'bj' .. (f[6] or '1')) end
     local rqf = FINISHED_P .. q
     redis.call('ZADD', rqf, ttl > 0 and (now + ttl) or '+inf', id)
-    if #ARG >= 16 then redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now) end  -- trimmed once per batch
+    if #ARG >= 17 then redis.call('ZREMRANGEBYSCORE', rqf, '-inf', now) end  -- trimmed once per batch
   elseif status == 'failed' or status == 'stopped' then
     rq_result(id, status == 'failed' and '2' or '3', worker, now, ttl, 'exc_string', ARG[15], 'bj' .. (f[6] or '1'))
   end
@@ -47,7 +54,7 @@ if f[1] == 'started' and f[2] == worker then
     redis.call('ZADD', fin, now, id)
     if ttl > 0 then
       redis.call('EXPIRE', jk, ttl)
-      if #ARG >= 16 then redis.call('ZREMRANGEBYSCORE', fin, '-inf', now - ttl) end  -- trimmed once per batch
+      if #ARG >= 17 then redis.call('ZREMRANGEBYSCORE', fin, '-inf', now - ttl) end  -- trimmed once per batch
     elseif ttl == 0 then
       redis.call('DEL', jk)
       redis.call('ZREM', fin, id)
@@ -74,14 +81,14 @@ if f[1] == 'started' and f[2] == worker then
   end
   if status ~= 'finished' then note_retries_left(id) end
 end
-record(worker, ARG[16])
+record(worker, ARG[17])
 local out = {applied}
-if #ARG >= 18 then
+if #ARG >= 19 then
   local queues = {}
-  for i = 18, #ARG do queues[#queues + 1] = ARG[i] end
-  local jobs = claim(worker, now, iso, queues, tonumber(ARG[17]) or 1)
+  for i = 19, #ARG do queues[#queues + 1] = ARG[i] end
+  local jobs = claim(worker, now, iso, queues, tonumber(ARG[18]) or 1)
   if jobs then for _, v in ipairs(jobs) do out[#out + 1] = v end end
-elseif #ARG >= 16 and redis.call('EXISTS', wk) == 1 then
+elseif #ARG >= 17 and redis.call('EXISTS', wk) == 1 then
   redis.call('HSET', wk, 'state', 'idle', 'current_job', '', 'bj_batch', '')
 end
 return out

@@ -37,8 +37,7 @@ for i = 4, #ARG do
     redis.call('SADD', RQ_QUEUES, qkey(rq_q))
     redis.call('ZADD', idx('queued', queue, site), now, id)
     redis.call('SADD', SITES, site)
-    redis.call('LPUSH', WAKE_P .. queue, '1')
-    redis.call('LTRIM', WAKE_P .. queue, 0, 999)
+    if redis.call('LPUSH', WAKE_P .. queue, '1') > 1000 then redis.call('LTRIM', WAKE_P .. queue, 0, 999) end
     out[#out + 1] = 'ok'
   end
 end

@@ -34,7 +34,6 @@ for i = 1, #started, 2 do
     local dead = redis.call('EXISTS', ALIVE_P .. (f[2] or '')) == 0
     if dead and first_of[f[2] or ''] then
       unstart(id, q, site)
-      rq_execution_end(f[2], id, f[4] or '1') -- [rq-compat]
       redis.call('HINCRBY', jkey(id), 'bj_attempts', -1)
       front[#front + 1] = {id, q, site}
     elseif dead then
@@ -67,7 +66,7 @@ for _, name in ipairs(held and {} or redis.call('SMEMBERS', WORKERS)) do
     for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', WORKERS_OF_P .. q, wkey(name)) end
     redis.call('SREM', RQ_WORKERS, wkey(name))
     redis.call('SREM', WORKERS, name)
-    redis.call('DEL', wkey(name), CONTROL_P .. name, wkey(name) .. EXECUTIONS_S)
+    redis.call('DEL', wkey(name), CONTROL_P .. name, wkey(name) .. EXECUTIONS_S, rq_execution_key(name))
   end
 end
 local out = {1, requeued, failed, held and 1 or 0}
