@@ -6,7 +6,9 @@ failures become `RedisUnavailable` with a hint instead of a redis-py traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -145,8 +147,74 @@ def _sentinel_client(bench: Bench, socket_timeout: float | None) -> redis.Redis:
                        **{k: v for k, v in sentinel_auth.items() if v}}
     sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **client_options(socket_timeout),
                         **{k: v for k, v in master_auth.items() if v})
-    client: redis.Redis = sentinel.master_for(service)
+    client: redis.Redis = sentinel.master_for(service, connection_pool_class=_following_pool_class())
     return client
+
+
+# How often a Sentinel client asks the Sentinels which node is master (at most; only while it is used).
+MASTER_CHECK_EVERY = 1.0
+_FOLLOWING_POOL: Any = None
+
+
+def _following_pool_class() -> Any:
+    """redis-py's Sentinel pool asks the Sentinels only when it opens a connection: connections already
+    open stay on the old master as long as it answers. After `SENTINEL FAILOVER` the old master goes on
+    taking writes (or refusing them with NOREPLICAS) until the Sentinels demote it, ~10 s later; everything
+    written there meanwhile is lost, and one process could claim a job on the new master and record its
+    end on the old one (the job then stays `started` on the new master under a live worker). This pool
+    asks again at most every MASTER_CHECK_EVERY seconds when it hands out a connection, and never hands
+    out one that is open to a node other than the master the Sentinels last named."""
+    global _FOLLOWING_POOL
+    if _FOLLOWING_POOL is not None:
+        return _FOLLOWING_POOL
+    import redis
+    from redis.sentinel import SentinelConnectionPool
+
+    class FollowingSentinelPool(SentinelConnectionPool):
+        _checked = float("-inf")
+
+        def follow(self) -> None:
+            """Ask the Sentinels now if the last answer is older than MASTER_CHECK_EVERY; when the master
+            moved, idle connections are closed (redis-py does that when the address changes)."""
+            now = time.monotonic()
+            if now - self._checked < MASTER_CHECK_EVERY:
+                return
+            self._checked = now
+            # No Sentinel names a master right now: commands fail and are retried as before.
+            with contextlib.suppress(redis.ConnectionError):
+                self.get_master_address()  # type: ignore[no-untyped-call]
+
+        def current(self, connection: Any) -> bool:
+            """Whether `connection` is closed or open to the master the Sentinels last named."""
+            master = self.master_address
+            return master is None or getattr(connection, "_sock", None) is None or \
+                (connection.host, connection.port) == master
+
+        def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+            self.follow()
+            connection = super().get_connection(*args, **kwargs)
+            if not self.current(connection):  # handed out while in use elsewhere when the master moved
+                connection.disconnect()
+                try:
+                    connection.connect()
+                except BaseException:
+                    self.release(connection)
+                    raise
+            return connection
+
+    _FOLLOWING_POOL = FollowingSentinelPool
+    return _FOLLOWING_POOL
+
+
+def stale_connection(client: redis.Redis, connection: Any) -> bool:
+    """Whether a connection a caller keeps out of the pool for a while (the worker's pipelined finishes)
+    points at a node that is no longer the master. Always False without Sentinel."""
+    pool: Any = client.connection_pool
+    follow = getattr(pool, "follow", None)
+    if follow is None:
+        return False
+    follow()
+    return not pool.current(connection)
 
 
 def display_url(bench: Bench) -> str:

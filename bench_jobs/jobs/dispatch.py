@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from bench_jobs.bench import settings as S
+from bench_jobs.bench.connection import stale_connection
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.keys import (
     DEFAULT_FAILED_LIMIT,
@@ -210,6 +211,7 @@ class Dispatcher:
         self.stats.add(job, ending, now)
         args = self._finish_args(job, ending, now, started, next_id)
         call = scripts.call_args(self.keys, [], args)
+        self._follow_master()
         if self._conn is None:
             self._resend()  # what an earlier connection left unanswered goes first, in order
             scripts.load(self.client, "finish")  # so the EVALSHAs below do not meet NOSCRIPT
@@ -229,6 +231,7 @@ class Dispatcher:
         from redis.exceptions import NoScriptError
 
         done: list[tuple[Job, bool]] = []
+        self._follow_master()
         if self._conn is None:
             self._resend()
             return done
@@ -246,6 +249,14 @@ class Dispatcher:
             done.append((job, bool(int(reply[0]))))
         self.answered += done
         return done
+
+    def _follow_master(self) -> None:
+        """Under Sentinel, the connection kept for pipelined finishes must move with the master: left on
+        a demoted master that still takes writes, it would record there the ends of jobs claimed on the
+        new one (lost with the old master's data, the jobs stuck `started`). Unanswered finishes are sent
+        again to the new master (a finish applies once)."""
+        if self._conn is not None and stale_connection(self.client, self._conn):
+            self._drop_connection()
 
     def _resend(self) -> None:
         while self.unanswered:

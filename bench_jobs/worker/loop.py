@@ -92,6 +92,9 @@ class Worker:
         # Claimed, not begun (see _loop); the heartbeat thread may give them back, hence the lock.
         self.batch: list[Job] = []
         self.batch_lock = threading.Lock()
+        # Held while claimed jobs are given back: a claim waits for that to end, or it would find them
+        # still started by this worker and hand them back to it (see lua `claim`) while they are requeued.
+        self.releasing = threading.Lock()
         self.batch_claimed = 0.0
         self.batch_size, self.prefetch = 0, 1
         self.running_since: float | None = None
@@ -274,12 +277,19 @@ class Worker:
         self.batch_claimed, self.batch_size = time.monotonic(), len(jobs)
 
     def _release_batch(self, from_heartbeat: bool = False) -> None:
-        with self.batch_lock:
-            jobs, self.batch = self.batch, []
-        # Redis gone at a stop: this worker's alive key runs out, and the sweep gives them back (no attempt used).
-        if jobs:
-            with contextlib.suppress(RedisGone):
-                self._redis_retry(lambda: self.dispatch.release(jobs, collect=not from_heartbeat), essential=True)
+        with self.releasing:
+            with self.batch_lock:
+                jobs, self.batch = self.batch, []
+            # Redis gone at a stop: this worker's alive key runs out, and the sweep gives them back (no attempt used).
+            if jobs:
+                with contextlib.suppress(RedisGone):
+                    self._redis_retry(lambda: self.dispatch.release(jobs, collect=not from_heartbeat),
+                                      essential=True)
+
+    def _released(self) -> None:
+        """Wait until a release the heartbeat thread began has reached Redis (before a claim)."""
+        with self.releasing:
+            pass
 
     def _adapt(self) -> None:
         if self.options.strategy != "default":
@@ -294,6 +304,7 @@ class Worker:
         n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
                                                                             self.options.max_jobs - self.done))
         self.batch_claimed = time.monotonic()
+        self._released()
         claimed: list[Job] = self._redis_retry(lambda: self.dispatch.claim_batch(self._order(), n)) or []
         return claimed
 
@@ -322,6 +333,8 @@ class Worker:
         n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
                                                                             self.options.max_jobs - self.done))
         claimed: list[Job]
+        if next_queues:
+            self._released()
         try:
             applied, claimed = self._redis_retry(
                 lambda: self.dispatch.finish_batch(job, ending, next_queues, n, started=started), essential=True)
