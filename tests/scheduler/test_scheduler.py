@@ -86,6 +86,33 @@ def test_still_active_run_is_skipped_counted_and_logged_once(bench, tmp_path: Pa
     assert "queued, 3 skipped" in table  # 10:02, 10:03 and 10:04 were skipped: the 10:01 run never started
 
 
+def test_a_previous_run_that_is_gone_or_held_by_a_dead_worker_does_not_block_the_event(
+        bench, tmp_path: Path, clock: FakeClock) -> None:
+    """Deduplicate skips a slot only while the last run is really queued or running: a job hash that is
+    gone (lost in a failover, deleted) blocks nothing, and one left `started` by a dead worker is ended by
+    the scheduler's own recovery sweep, so the next slot runs (issue 11, Sentinel failover)."""
+    from bench_jobs.jobs.dispatch import Dispatcher, register_worker
+
+    make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.sched_jobs.slow"]}})
+    sched, client, keys = scheduler(bench, clock), bench.client(), Keys(bench.bench.bench_id)
+    run_until(sched, clock, START + 30.5)  # 10:01 queued
+    [first] = log_entries(client, bench.bench, "site1.test", "queued")
+    client.delete(f"rq:job:{first['job_id']}")  # gone
+    run_until(sched, clock, START + 90.5)  # 10:02 queued again under the same id
+    assert [q["slot"] for q in log_entries(client, bench.bench, "site1.test", "queued")][-1] == "2026-06-01T10:02:00Z"
+    register_worker(client, keys, "w-gone", ["default"], alive_ttl=60)
+    claimed = Dispatcher(client, keys, "w-gone").claim_batch(["default"], 5)
+    assert first["job_id"] in [j.id for j in claimed]
+    # SIGKILLed, and worker_dead_after has passed since the scheduler's first contact (which holds every
+    # verdict that long): the next sweep may judge it
+    client.delete(keys.worker_alive("w-gone"), keys.sweep_lock(), keys.outage())
+    run_until(sched, clock, START + 150.5)  # the sweep fails the run ("worker died"); 10:03 is queued
+    assert [q["slot"] for q in log_entries(client, bench.bench, "site1.test", "queued")][-1] == "2026-06-01T10:03:00Z"
+    ends = log_entries(client, bench.bench, "site1.test", "end")
+    assert [e["status"] for e in ends] == ["unknown", "failed"]
+    assert log_entries(client, bench.bench, "site1.test", "skipped") == []
+
+
 def test_paused_disabled_and_maintenance_sites_get_nothing(bench, tmp_path: Path, clock: FakeClock) -> None:
     make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.jobs.noop"]}})
     bench.set_config("site2.test", pause_scheduler=1)
