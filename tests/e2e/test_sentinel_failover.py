@@ -17,6 +17,7 @@ import pytest
 from bench_jobs.bench.admin import add_app, create_bench, create_site
 from bench_jobs.bench.config import update_json
 from bench_jobs.bench.connection import connect
+from bench_jobs.bench.layout import Bench
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import enqueue_job
 from tests.redis_server import RedisProcess, SentinelProcess, free_port
@@ -46,6 +47,30 @@ def _ready(sentinel: SentinelProcess) -> bool:
         return int(fields[b"num-other-sentinels"]) == 2 and int(fields[b"num-slaves"]) >= 1
     except Exception:
         return False
+
+
+def _diagnose(bench: Bench, nodes: dict[int, RedisProcess]) -> str:
+    """What the scheduler saw: its log, the tick job and the workers, on every node (for a failure)."""
+    from bench_jobs.bench.hooks import load_events
+    from bench_jobs.jobs.keys import worker_key
+    from bench_jobs.scheduler.loop import scheduled_job_id
+
+    keys = Keys(bench.bench_id)
+    out = [(bench.logs_path / "scheduler.log").read_text()[-4000:]]
+    event = next(e for e in load_events(bench) if e.method == TICK)
+    job_id = scheduled_job_id(bench.bench_id, "site1.local", event)
+    for port, node in nodes.items():
+        try:
+            c = node.client(socket_timeout=3)
+            out.append(f"node {port} role {c.execute_command('ROLE')[0]} job {c.hgetall(f'rq:job:{job_id}')}")
+            out.append(f"  record {c.hgetall(keys.scheduler_last('site1.local'))}")
+            for name in c.smembers(keys.workers()):
+                out.append(f"  worker {name} alive={c.exists(keys.worker_alive(name.decode()))} "
+                           f"{c.hgetall(worker_key(name.decode()))}")
+            out.append(f"  started {c.zrange(keys.started(), 0, -1, withscores=True)[:10]}")
+        except Exception as exc:
+            out.append(f"node {port}: {exc!r}")
+    return "\n".join(out)
 
 
 @pytest.mark.slow
@@ -135,22 +160,24 @@ def test_workers_scheduler_and_enqueue_follow_two_failovers(tmp_path: Path, min_
                     raise
                 time.sleep(2)
         failed_back = time.time()
-        time.sleep(5)
 
-        def ticks_since_failback() -> bool:
-            ticks = [e for e in log_entries(connect(bench, socket_timeout=5), bench, "site1.local", "queued")
-                     if e.get("method") == TICK]
-            return any(int(e["id"].split("-")[0]) / 1000 > failed_back for e in ticks)
+        def first_tick_since_failback() -> float | None:
+            """Seconds from the failover back to the first tick the scheduler queued on the new master."""
+            try:
+                entries = log_entries(connect(bench, socket_timeout=5), bench, "site1.local", "queued")
+            except Exception:  # the switch is still going on
+                return None
+            times = [int(e["id"].split("-")[0]) / 1000 for e in entries if e.get("method") == TICK]
+            return min((t - failed_back for t in times if t > failed_back), default=None)
 
-        # Known gap (README, Reliability; issue 11 stays open for it): a finish lost in the switch can
-        # leave the scheduler's previous run "queued or running", and the event is then skipped. Seen in
-        # CI in both configurations, so it is reported here, not asserted.
+        # The tick's previous run may have ended on the demoted master (lost with its data) while it was
+        # claimed on the new one: the worker's next claim hands it back, so the event is skipped for a
+        # moment at most, never until the run's deadline (the job timeout, 300 s).
         try:
-            wait_for(ticks_since_failback, timeout=30, what="a scheduler tick after the failover back")
-            ticked = True
-        except AssertionError:
-            ticked = False
-        print(f"\nscheduler ticked after the failover back: {ticked}")
+            tick_lag = wait_for(first_tick_since_failback, timeout=60, step=0.5,
+                                what="a scheduler tick after the failover back")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_diagnose(bench, nodes)}") from None
         stop.set()
         producer.join(30)
 
@@ -169,7 +196,8 @@ def test_workers_scheduler_and_enqueue_follow_two_failovers(tmp_path: Path, min_
         completed = Counter(int(x) for x in runs.read_text().split("\n") if x.isdigit())
         lost = [n for (n, _), s in zip(ids, final, strict=True) if s is None]
         twice = [n for n, _ in ids if completed[n] > 1]
-        print(f"\nsentinel failover (min-replicas-to-write {min_replicas}): {len(ids)} acknowledged, "
+        print(f"\nsentinel failover (min-replicas-to-write {min_replicas}): first tick {tick_lag:.1f}s after "
+              f"the failover back; {len(ids)} acknowledged, "
               f"{len(lost)} lost by async replication {dict(Counter(phase_of[n] for n in lost))}, "
               f"{len(twice)} ran twice, refused {dict(refused)}")
         # nobody was restarted: every process followed the new master by itself
@@ -178,7 +206,8 @@ def test_workers_scheduler_and_enqueue_follow_two_failovers(tmp_path: Path, min_
         assert all(s in (None, b"finished") for s in final), Counter(final)
         if min_replicas:  # an old master that lost its replica refuses writes within min-replicas-max-lag
             assert len(lost) <= 20, lost
-        # without it, what the old master acknowledged between the promotion and its demotion is lost
+        # without it, what the old master acknowledged before the processes asked the Sentinels again
+        # (at most every second) is lost: the old master takes writes until the Sentinels demote it
     finally:
         stop.set()
         for proc in procs:
