@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import struct
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,18 +58,6 @@ def parse_rq_time(value: str | None) -> datetime | None:
         return None
 
 
-def zlib_stream(data: bytes) -> bytes:
-    """`data` as a zlib stream, as `zlib.decompress` (and so RQ) reads it.
-
-    Small payloads are framed as one stored (uncompressed) deflate block: deflate would not make
-    them smaller, and setting up a compressor costs more than the rest of a bulk enqueue.
-    """
-    if len(data) >= STORE_BELOW:
-        return zlib.compress(data, 1)
-    size = len(data)
-    return b"\x78\x01\x01" + struct.pack("<HH", size, size ^ 0xFFFF) + data + struct.pack(">I", zlib.adler32(data))
-
-
 def unzip_text(value: Any) -> str | None:
     """exc_info is zlib-compressed text; tolerate plain text written by other tools."""
     if value is None:
@@ -82,8 +69,32 @@ def unzip_text(value: Any) -> str | None:
 
 
 def rq_data(method: str, kwargs_json: str, method_json: str | None = None) -> bytes:
-    """RQ's `data` field for JSONSerializer: zlib(JSON [func_name, instance, args, kwargs])."""
-    return zlib_stream(f"[{method_json or to_json(method)},null,[],{kwargs_json}]".encode())
+    """RQ's `data` field for JSONSerializer: the JSON `[func_name, instance, args, kwargs]`, plain below
+    STORE_BELOW bytes, zlib-compressed above. RQ's Job.restore takes data that is not a zlib stream as it
+    is (JSON's '[' is never a zlib header), and plain it is the only copy of the kwargs in the hash,
+    readable without decompressing (a zlib frame around it cost 11 bytes, a `bj_kwargs` copy ~25)."""
+    data = f"[{method_json or to_json(method)},null,[],{kwargs_json}]".encode()
+    return zlib.compress(data, 1) if len(data) >= STORE_BELOW else data
+
+
+def payload_kwargs(raw: Any) -> Any:
+    """The kwargs in RQ's `data` (plain or zlib-compressed JSON `[func, instance, args, kwargs]`), or None
+    when it is not that (a foreign job's pickle, junk written by hand)."""
+    if raw is None:
+        return None
+    data = raw if isinstance(raw, bytes) else str(raw).encode()
+    with contextlib.suppress(zlib.error):
+        data = zlib.decompress(data)
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return parsed[3] if isinstance(parsed, list) and len(parsed) == 4 else None
+
+
+def queue_of(origin: str | None) -> str | None:
+    """The short queue name in RQ's `origin` (`{bench_id}:{queue}`; queue names hold no ':')."""
+    return origin.rpartition(":")[2] if origin and ":" in origin else None
 
 
 def describe(method: str, kwargs_json: str) -> str:
@@ -167,6 +178,7 @@ class Job:
     on_success: str | None = None
     on_failure: str | None = None
     event: str | None = None  # bj_event (scheduled jobs)
+    payload: Any = None  # RQ's `data`, raw: read only for the kwargs of a hash without `bj_kwargs`
     # Set when a hand-written hash holds fields the worker cannot use: the job fails without running.
     problem: str | None = None
     exists: bool = True
@@ -180,9 +192,12 @@ class Job:
         "attempts": "bj_attempts", "retry": "bj_retry", "retries_left": "retries_left",
         "result_ttl": "result_ttl", "failure_ttl": "failure_ttl", "worker_name": "worker_name",
         "error": "bj_error", "traceback": "exc_info", "result": "bj_result",
-        "on_success": "bj_on_success", "on_failure": "bj_on_failure", "event": "bj_event",
+        "on_success": "bj_on_success", "on_failure": "bj_on_failure", "event": "bj_event", "payload": "data",
     }
-    # Field groups that readers ask for (one HMGET each; the big `data` blob is never read back).
+    # Fields a reader of an attribute also needs: a hash of the current layout has no `bj_queue` (the
+    # queue is in `origin`) nor `bj_kwargs` (the kwargs are in `data`); older hashes have both.
+    FALLBACK: ClassVar[dict[str, str]] = {"queue": "origin", "kwargs": "payload", "enqueued": "enqueued_at"}
+    # Field groups that readers ask for (one HMGET each; `data` only where `bj_kwargs` is missing).
     PAGE: ClassVar[tuple[str, ...]] = ("method", "site", "kwargs", "enqueued_at", "enqueued", "timeout", "status",
                                        "queue", "started_at", "ended_at", "attempts", "error")
     RUN_END: ClassVar[tuple[str, ...]] = ("status", "duration", "error", "traceback", "started_at", "ended_at")
@@ -195,8 +210,16 @@ class Job:
     def from_values(cls, job_id: str, attrs: tuple[str, ...], values: list[Any]) -> Job:
         """A job from the values of `attrs`' hash fields, in that order (an HMGET reply)."""
         job = cls(job_id, exists=any(v is not None for v in values))
+        kwargs_read = False
         for attr, raw in zip(attrs, values, strict=True):
             job._set(attr, raw)
+            kwargs_read = kwargs_read or (attr == "kwargs" and raw is not None)
+        if job.queue is None:
+            job.queue = queue_of(job.origin)
+        if not kwargs_read and job.payload is not None:
+            parsed = payload_kwargs(job.payload)
+            job.kwargs = parsed if parsed is not None else {}
+        job.payload = None  # read for the kwargs only: listings never carry the blob around
         # The enqueue time is `enqueued_at` (RQ's text); hashes written before the storage diet also
         # hold `bj_enqueued`, which `jobs retry` no longer refreshes: the text wins when both are read.
         moment = parse_rq_time(job.enqueued_at)
@@ -222,6 +245,9 @@ class Job:
         if attr == "traceback":
             self.traceback = unzip_text(raw)
             return
+        if attr == "payload":
+            self.payload = raw
+            return
         value = text(raw)
         if attr in ("kwargs", "result"):
             parsed = _json(value)
@@ -245,6 +271,7 @@ class Job:
         """`attrs` of each job in one pipelined round trip."""
         if not ids:
             return {}
+        attrs = (*attrs, *(extra for a, extra in cls.FALLBACK.items() if a in attrs and extra not in attrs))
         names = [cls.FIELD[a] for a in attrs]
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
@@ -257,20 +284,28 @@ class Job:
         """The job claim.lua handed over; `problem` says why it cannot run (what a hand-written hash
         got wrong: the job is then failed InvalidJob unrun). Never raises: the job is already
         started, a crash here would leave it to the sweep."""
+        # The kwargs slot holds `bj_kwargs` (hashes of the old layout) or, after a NUL, RQ's `data`.
+        raw_kwargs = reply[4] if len(reply) > 4 else None
+        from_data = isinstance(raw_kwargs, bytes) and raw_kwargs[:1] == b"\0"
         values = [text(x) or "" for x in reply]
         job_id, queue, site, method, kwargs, timeout, attempts, retry, on_success, on_failure = values[:10]
         job = cls(job_id, status="started", queue=queue, site=site, method=method, kwargs={},
                   attempts=_int(attempts) or 0, on_success=on_success or None, on_failure=on_failure or None)
-        unreadable = [name for name, raw in zip(CLAIM_FIELDS, reply[:10], strict=False) if not _utf8(raw)]
-        try:
-            parsed = json.loads(kwargs or "{}")
-        except (ValueError, RecursionError):  # also 5,000-digit numbers and nesting 20,000 deep
-            parsed = None
+        unreadable = [name for name, raw in zip(CLAIM_FIELDS, reply[:10], strict=False)
+                      if not _utf8(raw) and not (from_data and name == "bj_kwargs")]
+        if from_data:
+            parsed = payload_kwargs(raw_kwargs[1:])  # type: ignore[index]
+        else:
+            try:
+                parsed = json.loads(kwargs or "{}")
+            except (ValueError, RecursionError):  # also 5,000-digit numbers and nesting 20,000 deep
+                parsed = None
         seconds = _int(timeout) if timeout else None
         if unreadable:
             job.problem = f"{', '.join(unreadable)} not UTF-8 text"
         elif not isinstance(parsed, dict):
-            job.problem = f"bj_kwargs is not a JSON object: {kwargs[:80]!r}"
+            job.problem = (f"data is not RQ's JSON [func, null, args, kwargs]: {kwargs[1:81]!r}" if from_data
+                           else f"bj_kwargs is not a JSON object: {kwargs[:80]!r}")
         elif timeout and (seconds is None or not 1 <= seconds <= MAX_TIMEOUT):
             job.problem = f"timeout is not a number of seconds from 1 to {MAX_TIMEOUT}: {timeout[:80]!r}"
         elif retry and (not retry.isdigit() or int(retry) > MAX_RETRY):
@@ -306,7 +341,7 @@ class Job:
                                "description": self.description or describe(method, kwargs_json)}
         for attr, name in self.FIELD.items():
             value = getattr(self, attr)
-            if attr in ("description",) or value is None:
+            if attr in ("description", "payload") or value is None:
                 continue
             if attr == "traceback":
                 out[name] = zlib.compress(value.encode())
@@ -326,9 +361,11 @@ def enqueue_fields(*, site: str, queue: str, rq_queue: str, method: str, timeout
     field/value list (enqueue.lua and enqueue_many.lua take them so; the bulk path shares one list)."""
     stamp = rq_time(now)
     out: list[Any] = ["created_at", stamp, "enqueued_at", stamp, "origin", rq_queue, "timeout", int(timeout),
-                      "bj_site", site, "bj_method", method, "bj_queue", queue]
-    # Fields whose value is the default are left out (docs/storage.md, "Fields left out"): each costs a
-    # queued job 12-30 bytes of Redis memory, and every reader defaults them (RQ's Job.restore included).
+                      "bj_site", site, "bj_method", method]
+    # Fields whose value is the default or a copy are left out (docs/storage.md, "Fields left out"): each
+    # costs a queued job 12-30 bytes of Redis memory, and every reader defaults them (RQ's Job.restore
+    # included): `bj_queue` is in `origin`, `bj_kwargs` in `data`. (`queue` stays a parameter: callers
+    # name it, and the bulk path's batch key has it.)
     if result_ttl != DEFAULT_RESULTS_TTL:
         out += ["result_ttl", int(result_ttl)]
     if failure_ttl != DEFAULT_FAILURE_TTL:

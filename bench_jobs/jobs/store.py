@@ -72,19 +72,19 @@ def _common_fields(keys: Keys, spec: JobSpec, now: float) -> list[Any]:
                           now=now)
 
 
-def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[str, bytes, str]:
-    """(bj_kwargs JSON, RQ data blob, description); one json.dumps serves all three."""
+def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[bytes, str]:
+    """(RQ data blob, description); one json.dumps serves both (the kwargs live in `data` only)."""
     kwargs_json = spec.kwargs_json or to_json(spec.kwargs)
-    return (kwargs_json, *payload_fields(spec.method, kwargs_json, method_json))
+    return payload_fields(spec.method, kwargs_json, method_json)
 
 
 def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of one enqueue.lua call."""
     job_id = spec.job_id or keys.new_job_id()
     scheduled = _is_scheduled(spec, now)
-    kwargs_json, data, description = _payload(spec)
-    fields = [*_common_fields(keys, spec, now), "bj_kwargs", kwargs_json, "data", data,
-              "description", description, "status", "scheduled" if scheduled else "queued"]
+    data, description = _payload(spec)
+    fields = [*_common_fields(keys, spec, now), "data", data, "description", description,
+              "status", "scheduled" if scheduled else "queued"]
     if scheduled:
         fields += ["bj_run_at", repr(float(spec.run_at))]  # type: ignore[arg-type]
     script_keys = [job_key(job_id), keys.queue(spec.queue), keys.index("queued", spec.queue, spec.site),

@@ -28,7 +28,7 @@ def test_enqueue_prints_the_job_id(bench, keys) -> None:
     assert job_ids(client, keys, "short") == [job_id]
     data = job_hash(client, job_id)
     assert data["timeout"] == b"30" and data["bj_retry"] == b"2" and data["bj_site"] == b"site1.test"
-    assert json.loads(data["bj_kwargs"]) == {"a": 1, "b": 2}
+    assert json.loads(data["data"])[3] == {"a": 1, "b": 2}
 
 
 def test_enqueue_job_id_deduplicate_and_conflict(bench, keys) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from bench_jobs.bench import context
 from bench_jobs.jobs.enqueue import JobIdInUse, enqueue, is_job_enqueued
+from bench_jobs.jobs.model import payload_kwargs
 from tests.enqueue_helpers import job_hash, job_ids, use_bench
 
 PROCESSES = 6
@@ -84,5 +85,5 @@ def test_active_job_blocks_its_id(bench, keys, status) -> None:
     job_id = enqueue("testapp.jobs.add", job_id="busy", deduplicate=True, a=1, b=1)
     client.hset(f"rq:job:{job_id}", "status", status)
     assert enqueue("testapp.jobs.add", job_id="busy", deduplicate=True, a=9, b=9) == job_id
-    assert job_hash(client, job_id)["bj_kwargs"] == b'{"a":1,"b":1}'
+    assert payload_kwargs(job_hash(client, job_id)["data"]) == {"a": 1, "b": 1}
     assert len(job_ids(client, keys)) == 1

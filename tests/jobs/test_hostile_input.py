@@ -55,10 +55,19 @@ def test_unreadable_hashes_fail_invalid_and_the_worker_goes_on(bench, mode) -> N
         "site escapes": {"bj_site": "../../etc"},
         "deep kwargs": {"bj_kwargs": json.dumps(_deep(50)).replace("{}", "[" * 20000 + "]" * 20000)},
     }
+    # the current layout keeps the kwargs only in RQ's `data` (no bj_kwargs): junk there fails the same way
+    no_copy = {
+        "data junk": {"data": b"\x78\x9c junk"},
+        "data pickled": {"data": pickle.dumps(["testapp.jobs.noop", None, [], {}])},
+        "data not a call": {"data": b'{"a": 1}'},
+        "data kwargs a list": {"data": b'["testapp.jobs.noop", null, [], [1]]'},
+    }
     ids = {}
-    for name, fields in bad.items():
+    for name, fields in [*bad.items(), *no_copy.items()]:
         job_id = put_job(client, bid, "site1.test", "testapp.jobs.noop", queue="short")
         client.hset(job_key(job_id), mapping=fields)
+        if name in no_copy:
+            client.hdel(job_key(job_id), "bj_kwargs", "bj_queue")
         ids[name] = job_id
     good = put_job(client, bid, "site1.test", "testapp.jobs.noop", queue="short")
     proc = bench.run("worker", "--burst", "--queue", "short", *(["--no-fork"] if mode == "no-fork" else []))

@@ -219,8 +219,8 @@ def test_a_hooks_edit_is_picked_up_by_the_running_loop(bench, tmp_path: Path, cl
     queued = log_entries(bench.client(), bench.bench, "site1.test", "queued")
     assert [(q["method"], q["event"], q["slot"]) for q in queued] == \
         [("testapp.sched_jobs.slow", "cron_long", "2026-06-01T10:01:00Z")]
-    job = bench.client().hget(f"rq:job:{queued[0]['job_id']}", "bj_queue")
-    assert job == b"long"
+    origin = bench.client().hget(f"rq:job:{queued[0]['job_id']}", "origin")
+    assert origin == f"{bench.bench.bench_id}:long".encode()
 
 
 @pytest.mark.parametrize(("start", "expr", "slots"), [

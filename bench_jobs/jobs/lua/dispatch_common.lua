@@ -129,9 +129,16 @@ local function take_behind_foreign(key)
   return nil
 end
 
--- The fields of a claimed job as the worker reads them (dispatch.ClaimedJob.from_reply): 10 per job.
+-- The fields of a claimed job as the worker reads them (model.Job.from_claim): 10 per job. The kwargs
+-- are `bj_kwargs` in hashes of the old layout, else RQ's `data` sent after a NUL (see kwargs_of); the
+-- queue is `bj_queue` there, else read from `origin`.
 local CLAIM_FIELDS = {'status', 'bj_site', 'bj_method', 'bj_kwargs', 'timeout', 'bj_retry', 'bj_on_success',
-                      'bj_on_failure', 'bj_attempts', 'bj_queue', 'worker_name'}
+                      'bj_on_failure', 'bj_attempts', 'bj_queue', 'worker_name', 'data', 'origin'}
+local function kwargs_of(f)
+  if f[4] then return f[4] end
+  if f[12] then return '\0' .. f[12] end
+  return '{}'
+end
 
 -- Up to `n` queued jobs, in priority order (the first non-empty queue's head first, then on down
 -- the list), moved to started for `worker`; their fields, 10 per job, or false when every queue is empty.
@@ -173,7 +180,8 @@ local function claim(worker, now, iso, queues, n)
       for hid in string.gmatch(batch, '[^,]+') do
         local f = redis.call('HMGET', jkey(hid), unpack(CLAIM_FIELDS))
         if f[1] == 'started' and f[11] == worker and redis.call('ZSCORE', STARTED, hid) then
-          for _, v in ipairs({hid, f[10] or '', f[2] or '', f[3] or '', f[4] or '{}', f[5] or '', f[9] or '1',
+          for _, v in ipairs({hid, queue_of(f[10], f[13]) or '', f[2] or '', f[3] or '', kwargs_of(f), f[5] or '',
+                              f[9] or '1',
                               f[6] or '0', f[7] or '', f[8] or ''}) do out[#out + 1] = v end
         end
       end
@@ -200,7 +208,7 @@ local function claim(worker, now, iso, queues, n)
     if not wip[q] then wip[q] = {} end
     wip[q][#wip[q] + 1] = score + seconds(f[5]) + 60
     wip[q][#wip[q] + 1] = id
-    for _, v in ipairs({id, q, site, f[3] or '', f[4] or '{}', f[5] or '', tostring(attempts), f[6] or '0',
+    for _, v in ipairs({id, q, site, f[3] or '', kwargs_of(f), f[5] or '', tostring(attempts), f[6] or '0',
                         f[7] or '', f[8] or ''}) do out[#out + 1] = v end
   end
   for _, q in ipairs(queues) do

@@ -8,7 +8,9 @@ local ACTIVE = {queued = true, started = true, scheduled = true, deferred = true
 -- by the caller, it cannot name an existing job, so the read is skipped).
 local function previous(job_key, flags)
   if string.find(flags, 'f', 1, true) then return {} end
-  return redis.call('HMGET', job_key, 'status', 'bj_queue', 'bj_site', 'origin')
+  local old = redis.call('HMGET', job_key, 'status', 'bj_queue', 'bj_site', 'origin')
+  old[2] = queue_of(old[2], old[4]) or false
+  return old
 end
 
 -- A finished/failed/... job under the same id is replaced: drop its hash and end-state entries so no

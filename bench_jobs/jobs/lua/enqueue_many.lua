@@ -7,8 +7,8 @@
 -- ARG[1] deduplicate 0|1  ARG[2] max_queued (0 = none)  ARG[3] enqueue time  ARG[4] queue name
 -- ARG[5] (unused)  ARG[6] n = number of common field/value ARG entries
 -- ARG[7 .. 6+n] common field/value pairs (same for every job of the batch)
--- then per job 7 entries: id, flags ("f" fresh id, "a" at front), run_at or "", site, kwargs json, data,
--- description
+-- then per job 6 entries: id, flags ("f" fresh id, "a" at front), run_at or "", site, data (RQ's, which
+-- holds the kwargs), description
 -- Returns {codes, queued}: codes has one letter per job in order (e enqueued, d duplicate, c conflict,
 -- o overloaded); queued is the queue's length as the last overloaded job saw it.
 -- (A compact reply: parsing a 2-entry-per-job array would cost the client more than the whole script.)
@@ -26,7 +26,7 @@ local tail, front, sites = {}, {}, {}
 local out = {}
 local CODE = {duplicate = 'd', conflict = 'c', overloaded = 'o'}
 
-for i = 7 + ncommon, #ARG, 7 do
+for i = 7 + ncommon, #ARG, 6 do
   local job_id, flags, run_at, site = ARG[i], ARG[i + 1], ARG[i + 2], ARG[i + 3]
   local job_key = jkey(job_id)
   local old = previous(job_key, flags)
@@ -38,20 +38,19 @@ for i = 7 + ncommon, #ARG, 7 do
   else
     if #old > 0 then drop_old(job_key, job_id, old) end  -- not a fresh id: clear any old hash
     for j = base + 1, #fields do fields[j] = nil end
-    fields[base + 1], fields[base + 2] = 'bj_kwargs', ARG[i + 4]
-    fields[base + 3], fields[base + 4] = 'data', ARG[i + 5]
-    fields[base + 5], fields[base + 6] = 'description', ARG[i + 6]
-    fields[base + 7], fields[base + 8] = 'bj_site', site
+    fields[base + 1], fields[base + 2] = 'data', ARG[i + 4]
+    fields[base + 3], fields[base + 4] = 'description', ARG[i + 5]
+    fields[base + 5], fields[base + 6] = 'bj_site', site
     if not sites[site] then sites[site] = {} end
     if run_at ~= '' then
-      fields[base + 9], fields[base + 10] = 'status', 'scheduled'
-      fields[base + 11], fields[base + 12] = 'bj_run_at', run_at
+      fields[base + 7], fields[base + 8] = 'status', 'scheduled'
+      fields[base + 9], fields[base + 10] = 'bj_run_at', run_at
       redis.call('HSET', job_key, unpack(fields))
       redis.call('ZADD', SCHEDULED, run_at, job_id)
       redis.call('ZADD', idx('scheduled', q, site), run_at, job_id)
       redis.call('ZADD', RQ_SCHEDULED_P .. string.sub(queue_key, #QUEUE_P + 1), run_at, job_id) -- [rq-compat]
     else
-      fields[base + 9], fields[base + 10] = 'status', 'queued'
+      fields[base + 7], fields[base + 8] = 'status', 'queued'
       redis.call('HSET', job_key, unpack(fields))
       if string.find(flags, 'a', 1, true) then front[#front + 1] = job_id else tail[#tail + 1] = job_id end
       local entries = sites[site]

@@ -18,17 +18,20 @@ local now, iso = tonumber(ARG[5]), ARG[6]
 local duration, ttl, limit = tonumber(ARG[10]), tonumber(ARG[11]), tonumber(ARG[12])
 local jk = jkey(id)
 local wk = wkey(worker)
-local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method', 'bj_attempts')
+local f = redis.call('HMGET', jk, 'status', 'worker_name', 'bj_queue', 'bj_site', 'bj_method', 'bj_attempts',
+                     'origin')
 local applied = 0
 if f[1] == 'started' and f[2] == worker then
   applied = 1
-  local q, site, method = f[3] or '', f[4] or '', f[5] or ''
+  local q, site, method = queue_of(f[3], f[7]) or '', f[4] or '', f[5] or ''
   unstart(id, q, site)
   -- [rq-compat] the run is over for RQ too: the worker's execution moves on to its next job, or ends
   -- (a released job never ran: the execution is the running job's); an end state gets RQ's result entry.
   if status ~= 'released' then
     if ARG[16] ~= '' then
-      redis.call('HSET', rq_execution_key(worker), 'job_id', ARG[16], 'last_heartbeat', now)
+      -- (every field, so a claim's hand-back, which writes no execution, still leaves a whole one)
+      redis.call('HSET', rq_execution_key(worker), 'id', 'bj', 'job_id', ARG[16], 'created_at', now,
+                 'last_heartbeat', now, 'worker_name', worker)
     else
       rq_execution_clear(worker)
     end

@@ -17,12 +17,21 @@ local function qkey(q) return QUEUE_P .. q end
 local function wkey(name) return WORKER_P .. name end
 local function idx(state, q, site) return IDX_P .. state .. ':' .. q .. ':' .. site end
 
+-- The short queue name of a job: `bj_queue` in hashes of the old layout, else the part of `origin` after
+-- the bench's prefix (nil when the origin is not one of this bench's queues).
+local function queue_of(bj_queue, origin)
+  if bj_queue then return bj_queue end
+  if origin and string.sub(origin, 1, #ORIGIN_P) == ORIGIN_P then return string.sub(origin, #ORIGIN_P + 1) end
+  return nil
+end
+
 -- A job of this bench: {status, origin, queue, site, extra fields...}, or nil when it is gone or
 -- belongs to another bench sharing this Redis (its origin is not one of our queues).
 local function bench_job(id, ...)
   local f = redis.call('HMGET', jkey(id), 'status', 'origin', 'bj_queue', 'bj_site', ...)
-  if not f[1] or not f[2] or not f[3] or not f[4] or string.sub(f[2], 1, #ORIGIN_P) ~= ORIGIN_P then
+  if not f[1] or not f[2] or not f[4] or string.sub(f[2], 1, #ORIGIN_P) ~= ORIGIN_P then
     return nil
   end
+  f[3] = queue_of(f[3], f[2])
   return f
 end

@@ -5,7 +5,8 @@ local ids = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'LIMIT', 0, limi
 local moved = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', SCHEDULED, id)
-  local f = redis.call('HMGET', jkey(id), 'status', 'bj_queue', 'bj_site')
+  local f = redis.call('HMGET', jkey(id), 'status', 'bj_queue', 'bj_site', 'origin')
+  f[2] = queue_of(f[2], f[4])
   if f[1] == 'scheduled' and f[2] then
     local site = f[3] or ''
     redis.call('ZREM', idx('scheduled', f[2], site), id)

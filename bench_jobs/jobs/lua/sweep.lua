@@ -25,8 +25,8 @@ local started = redis.call('ZRANGE', STARTED, 0, -1, 'WITHSCORES')
 for i = 1, #started, 2 do
   local id, t0 = started[i], tonumber(started[i + 1])
   local f = redis.call('HMGET', jkey(id), 'status', 'worker_name', 'timeout', 'bj_attempts',
-                       'bj_retry', 'bj_queue', 'bj_site')
-  local q, site = f[6] or '', f[7] or ''
+                       'bj_retry', 'bj_queue', 'bj_site', 'origin')
+  local q, site = queue_of(f[6], f[8]) or '', f[7] or ''
   if f[1] ~= 'started' then
     unstart(id, q, site) -- stale entry (job deleted or moved by hand)
   elseif not held then
