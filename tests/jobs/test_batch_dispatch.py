@@ -115,21 +115,22 @@ def test_a_finish_that_is_no_longer_ours_is_reported_not_applied(setup) -> None:
     assert job(client, claimed.id)["status"] == "started"
 
 
-def test_a_batch_whose_first_ends_were_lost_comes_back_even_though_its_last_end_arrived(setup) -> None:
-    """Under Sentinel a worker's pipelined ends of a batch's first jobs could reach the old master while
-    its claim and the batch's last end reached the new one: those jobs stay `started` by a live worker.
-    Its next claim hands them back (they run again) instead of leaving them started until their
-    deadline, which would also skip a scheduled event whose run one of them is."""
+def test_jobs_of_a_batch_whose_ends_were_lost_come_back_even_though_other_ends_arrived(setup) -> None:
+    """Under Sentinel a worker's ends of some jobs of a batch could reach the old master (still taking
+    writes for a moment) while its claim and the other ends reached the new one: those jobs stay
+    `started` by a live worker. Its next claim hands them back (they run again) instead of leaving them
+    started until their deadline, which would also skip a scheduled event whose run one of them is."""
     client, bid, _keys, dispatch = setup
-    ids = [add_job(client, bid, SITE, "testapp.sched_jobs.tick")] + \
-        [add_job(client, bid, SITE, "testapp.jobs.noop") for _ in range(3)]
-    jobs = dispatch.claim_batch(["default"], 3)
-    assert [j.id for j in jobs] == ids[:3]
-    # the ends of jobs[0] and jobs[1] were lost with the old master; the batch's last end arrived
-    applied, again = dispatch.finish_batch(jobs[2], Ending("finished", result="null"), ["default"], 3)
+    ids = [add_job(client, bid, SITE, "testapp.jobs.noop"), add_job(client, bid, SITE, "testapp.sched_jobs.tick")]
+    ids += [add_job(client, bid, SITE, "testapp.jobs.noop") for _ in range(3)]
+    jobs = dispatch.claim_batch(["default"], 4)
+    assert [j.id for j in jobs] == ids[:4]
+    dispatch.send_finish(jobs[0], Ending("finished", result="null"))
+    # the ends of jobs[1] and jobs[2] were lost with the old master; the first and the last arrived
+    applied, again = dispatch.finish_batch(jobs[3], Ending("finished", result="null"), ["default"], 4)
     assert applied
-    assert [j.id for j in again] == ids[:2] and [j.attempts for j in again] == [1, 1]
+    assert [j.id for j in again] == ids[1:3] and [j.attempts for j in again] == [1, 1]
     for claimed in again:
         dispatch.send_finish(claimed, Ending("finished", result="null"))
-    assert [j.id for j in dispatch.claim_batch(["default"], 3)] == ids[3:]
-    assert [job(client, i)["status"] for i in ids[:3]] == ["finished"] * 3
+    assert [j.id for j in dispatch.claim_batch(["default"], 4)] == ids[4:]
+    assert [job(client, i)["status"] for i in ids[:4]] == ["finished"] * 4

@@ -160,22 +160,27 @@ local function claim(worker, now, iso, queues, n)
   -- A worker claims only with no job in hand. If jobs of its last batch are still started by it, an
   -- earlier claim was applied but its reply was lost (redis-py sent it again with the same `iso`, or
   -- the worker claims anew): hand those back rather than take more and strand them until their
-  -- deadline. Batches run in order, so one look at the last job of the last batch tells — and one at
-  -- its first: under Sentinel the ends of a batch's first jobs (sent without waiting, on a connection
-  -- of their own) could reach an old master that was still taking writes while the claim and the
-  -- batch's last end reached the new one; those jobs stay `started` there under a live worker, and a
-  -- scheduled event whose run it is would be skipped until its deadline. They are handed back too.
+  -- deadline. Under Sentinel the ends of some of a batch's jobs could also reach an old master that was
+  -- still taking writes, while the claim and later ends reached the new one: on the new master those
+  -- jobs stay `started` under a live worker (and a scheduled event whose run one is would be skipped
+  -- until its deadline). The new master holds this worker's last claim, so its last batch names every
+  -- such job: one ZMSCORE on the bench's started set finds any still started (ended jobs have left it).
   local out = {}
   local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch', 'current_job')
   local batch = (held[2] and held[2] ~= '') and held[2] or held[3]
   if batch and batch ~= '' then
-    -- (started by this worker in this bench: a worker's name is unique to its bench, a test's `w1` is not)
-    local function still_mine(id)
-      local f = redis.call('HMGET', jkey(id), 'status', 'worker_name')
-      return f[1] == 'started' and f[2] == worker and redis.call('ZSCORE', STARTED, id) ~= false
+    local again = held[1] == iso
+    if not again then
+      local batch_ids = {}
+      for hid in string.gmatch(batch, '[^,]+') do batch_ids[#batch_ids + 1] = hid end
+      local scores = redis.call('ZMSCORE', STARTED, unpack(batch_ids))
+      for i = 1, #batch_ids do
+        if scores[i] and not again then
+          local f = redis.call('HMGET', jkey(batch_ids[i]), 'status', 'worker_name')
+          again = f[1] == 'started' and f[2] == worker
+        end
+      end
     end
-    local first, last = string.match(batch, '^([^,]+)'), string.match(batch, '([^,]+)$')
-    local again = held[1] == iso or still_mine(last) or (first ~= last and still_mine(first))
     if again then
       for hid in string.gmatch(batch, '[^,]+') do
         local f = redis.call('HMGET', jkey(hid), unpack(CLAIM_FIELDS))
