@@ -8,6 +8,7 @@ of that package only the functions in BUILTIN_JOBS run.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Callable
@@ -88,6 +89,7 @@ def check_allowed(bench: Bench, path: str) -> None:
                                "only functions of apps listed in sites/apps.txt run as jobs")
 
 
+@functools.cache  # checked on every enqueue; the interpreter's module names never change
 def _stdlib() -> frozenset[str]:
     import sys
 
