@@ -151,6 +151,16 @@ local function seconds(value)
   return 300
 end
 
+-- Scores of `ids` in the bench's started set (false where absent): one ZMSCORE, or, on a Redis older
+-- than 6.2 (a Frappe bench's own server may be), one ZSCORE each.
+local function started_scores(ids)
+  local scores = redis.pcall('ZMSCORE', STARTED, unpack(ids))
+  if type(scores) == 'table' and scores.err == nil then return scores end
+  scores = {}
+  for i, id in ipairs(ids) do scores[i] = redis.call('ZSCORE', STARTED, id) end
+  return scores
+end
+
 -- A batch is run in claim order, so each job's score in the started sets is the claim time plus a
 -- millisecond per place: the sweep reads a dead worker's jobs in that order, and only the first one
 -- can have begun (see sweep.lua); the others go back to the front without using an attempt.
@@ -173,7 +183,7 @@ local function claim(worker, now, iso, queues, n)
     if not again then
       local batch_ids = {}
       for hid in string.gmatch(batch, '[^,]+') do batch_ids[#batch_ids + 1] = hid end
-      local scores = redis.call('ZMSCORE', STARTED, unpack(batch_ids))
+      local scores = started_scores(batch_ids)
       for i = 1, #batch_ids do
         if scores[i] and not again then
           local f = redis.call('HMGET', jkey(batch_ids[i]), 'status', 'worker_name')
