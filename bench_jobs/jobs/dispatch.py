@@ -289,8 +289,11 @@ class Dispatcher:
         the attempt not counted. (collect=False from another thread: the replies are the owner's.)"""
         if collect:
             self.collect()
+        # Without the batch-end argument (stats): a release does not end the worker's batch, so its hash keeps
+        # `current_job` and `bj_batch` (the heartbeat releases while the batch's running job goes on, and the
+        # next claim reads `bj_batch` to hand back jobs whose ends were lost).
         for job in reversed(jobs):
-            self._run("finish", [*self._finish_args(job, Ending("released"), time.time(), None), ""])
+            self._run("finish", self._finish_args(job, Ending("released"), time.time(), None))
 
     def promote(self, now: float | None = None, limit: int = 1000) -> int:
         """Move due scheduled jobs (retries, --in/--at) to the tail of their queue."""
