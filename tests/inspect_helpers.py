@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench_jobs.jobs.encoding import rq_time
 from bench_jobs.jobs.keys import RQ_QUEUES, Keys, job_key
-from bench_jobs.jobs.model import Job, rq_time
+from bench_jobs.jobs.model import Job
 
 
 def put_jobs(client, bench_id: str, count: int = 1, *, site: str = "site1.test", queue: str = "default",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench_jobs.jobs.encoding import rq_time, text
 from bench_jobs.jobs.keys import Keys, job_key
-from bench_jobs.jobs.model import Job, rq_time, text
+from bench_jobs.jobs.model import Job
 from tests.waiting import wait_for
 
 

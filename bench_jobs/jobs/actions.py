@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.jobs import scripts
+from bench_jobs.jobs.encoding import rq_time, text
 from bench_jobs.jobs.foreign import foreign_jobs
 from bench_jobs.jobs.keys import (
     CANCELED,
@@ -28,7 +29,7 @@ from bench_jobs.jobs.keys import (
     STOPPED,
     Keys,
 )
-from bench_jobs.jobs.model import Job, rq_time, text
+from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.queries import INDEX_OF, load_job
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.connection import stale_connection
 from bench_jobs.jobs import scripts
+from bench_jobs.jobs.encoding import parse_rq_time, rq_time, text
 from bench_jobs.jobs.keys import (
     DEFAULT_FAILED_LIMIT,
     DEFAULT_FAILURE_TTL,
@@ -32,7 +33,7 @@ from bench_jobs.jobs.keys import (
     worker_executions_key,
     worker_key,
 )
-from bench_jobs.jobs.model import Job, WorkerRecord, parse_rq_time, rq_time, text
+from bench_jobs.jobs.model import Job, WorkerRecord
 
 if TYPE_CHECKING:
     import redis

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
-from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import JobNotFound
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.foreign import foreign_jobs, pending_line
 from bench_jobs.jobs.keys import (
     CANCELED,
@@ -25,7 +26,7 @@ from bench_jobs.jobs.keys import (
     STOPPED,
     Keys,
 )
-from bench_jobs.jobs.model import Job, text
+from bench_jobs.jobs.model import Job
 
 if TYPE_CHECKING:
     import redis

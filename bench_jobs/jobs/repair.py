@@ -14,8 +14,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs import scripts
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
-from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis

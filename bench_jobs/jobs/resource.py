@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import STOPPED, Keys
-from bench_jobs.jobs.model import Job, text
+from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.queries import (
     INDEX_OF,
     LIST_STATES,

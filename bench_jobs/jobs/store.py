@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs import scripts
+from bench_jobs.jobs.encoding import payload_fields, text, to_json
 from bench_jobs.jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys, job_key
-from bench_jobs.jobs.model import enqueue_fields, payload_fields, text, to_json
+from bench_jobs.jobs.model import enqueue_fields
 
 if TYPE_CHECKING:
     import redis

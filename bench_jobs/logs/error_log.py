@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import Keys
-from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import Keys
-from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis

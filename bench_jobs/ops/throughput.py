@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import Keys
-from bench_jobs.jobs.model import text
 
 if TYPE_CHECKING:
     import redis

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from bench_jobs.bench.connection import transient
-from bench_jobs.jobs.model import text
+from bench_jobs.jobs.encoding import text
 
 if TYPE_CHECKING:
     import redis

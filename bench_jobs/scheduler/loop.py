@@ -22,7 +22,7 @@ from bench_jobs.bench import hooks
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.connection import transient
 from bench_jobs.errors import BenchJobsError
-from bench_jobs.jobs.model import text
+from bench_jobs.jobs.encoding import text
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import Lease, Members

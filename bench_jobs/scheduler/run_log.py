@@ -17,8 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import ACTIVE_STATES
-from bench_jobs.jobs.model import Job, text
+from bench_jobs.jobs.model import Job
 
 if TYPE_CHECKING:
     import redis

@@ -7,8 +7,8 @@ import multiprocessing
 import pytest
 
 from bench_jobs.bench import context
+from bench_jobs.jobs.encoding import payload_kwargs
 from bench_jobs.jobs.enqueue import JobIdInUse, enqueue, is_job_enqueued
-from bench_jobs.jobs.model import payload_kwargs
 from tests.enqueue_helpers import job_hash, job_ids, use_bench
 
 PROCESSES = 6

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench_jobs.jobs import model
+from bench_jobs.jobs import encoding
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
 from tests.enqueue_helpers import job_hash, job_ids
@@ -62,7 +62,7 @@ def test_bulk_dedupe_conflict_overload_and_schedule(setup) -> None:
         spec(4, run_at=due), spec(5, at_front=True),
     ])
     assert [r.status for r in results] == ["enqueued", "duplicate", "enqueued", "conflict", "enqueued", "enqueued"]
-    assert model.payload_kwargs(job_hash(client, "x")["data"]) == {"a": 0, "b": 1}
+    assert encoding.payload_kwargs(job_hash(client, "x")["data"]) == {"a": 0, "b": 1}
     assert job_ids(client, keys) == [results[5].id, "x", "y"]
     assert client.zscore(keys.scheduled(), results[4].id) == pytest.approx(due)
 
@@ -93,7 +93,7 @@ def test_scripts_reload_after_script_flush(setup) -> None:
 
 
 def test_rq_time_format() -> None:
-    assert model.rq_time(0) == "1970-01-01T00:00:00.000000Z"
+    assert encoding.rq_time(0) == "1970-01-01T00:00:00.000000Z"
 
 
 def test_public_enqueue_many(bench) -> None:

@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
+from bench_jobs.jobs.encoding import describe, rq_data, rq_time, to_json
 from bench_jobs.jobs.keys import Keys, job_key
-from bench_jobs.jobs.model import describe, rq_data, rq_time, to_json
 from tests.worker_helpers import add_job, job
 
 
