@@ -83,7 +83,7 @@ class WorkerProcs:
 
 
 def workers_of(client, bench_id: str) -> list[dict]:
-    from bench_jobs.jobs.dispatch import list_workers
+    from bench_jobs.jobs.workers import list_workers
 
     return list_workers(client, Keys(bench_id))
 

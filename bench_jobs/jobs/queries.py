@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import redis
 
     from bench_jobs.bench.layout import Bench
-    from bench_jobs.jobs.dispatch import WorkerRow
+    from bench_jobs.jobs.workers import WorkerRow
 
 # Order of `jobs list` without --status: what is happening now first, history last.
 LIST_STATES = (STARTED, QUEUED, SCHEDULED, FAILED, CANCELED, FINISHED)
@@ -200,9 +200,9 @@ def pending_row(job: Job) -> PendingRow:
 
 # -- workers ---------------------------------------------------------------------------------------
 def worker_rows(client: redis.Redis, keys: Keys, now: float | None = None) -> list[WorkerRow]:
-    """The bench's workers (dispatch.list_workers) plus `utilisation`: the share of its life spent
+    """The bench's workers (workers.list_workers) plus `utilisation`: the share of its life spent
     running jobs (0..1), as Sidekiq and rq-dashboard show it; None before its first second."""
-    from bench_jobs.jobs.dispatch import list_workers
+    from bench_jobs.jobs.workers import list_workers
 
     now = time.time() if now is None else now
     rows = list_workers(client, keys)

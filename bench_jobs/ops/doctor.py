@@ -1,6 +1,6 @@
 """`doctor`: is this bench healthy? Each check is ok, warn or fail, with a one-line fix.
 
-The checks read what the other modules already expose (redis_server.status, dispatch.list_workers,
+The checks read what the other modules already expose (redis_server.status, workers.list_workers,
 inspect.pending_summary, schedview.status); only the Redis INFO fields and the failed-in-the-last-hour
 count are asked here. Healthy means no check failed; `strict` counts warnings as failures too.
 
@@ -121,8 +121,8 @@ def server_checks(client: redis.Redis, bench: Bench) -> list[Check]:
 # -- workers and backlog ---------------------------------------------------------------------------
 
 def queue_checks(client: redis.Redis, bench: Bench) -> list[Check]:
-    from bench_jobs.jobs.dispatch import list_workers
     from bench_jobs.jobs.queries import known_sites, pending_summary
+    from bench_jobs.jobs.workers import list_workers
 
     workers = list_workers(client, Keys(bench.bench_id))
     summary = pending_summary(client, bench, known_sites(client, bench), bench.queue_names(), limit=0,

@@ -1,7 +1,7 @@
 """Prometheus metrics for one bench, read from Redis on every scrape (a custom Collector).
 
 Nothing is counted in this process: each scrape asks the same bounded queries the listings use
-(inspect.pending_summary, dispatch.list_workers) plus the duration histogram that workers keep in
+(inspect.pending_summary, workers.list_workers) plus the duration histogram that workers keep in
 `bj:{B}:metrics:durations`, so any number of `metrics --serve` processes agree with each other.
 """
 
@@ -54,7 +54,7 @@ def queue_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
 def worker_families(client: redis.Redis, bench: Bench) -> Iterator[Metric]:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    from bench_jobs.jobs.dispatch import list_workers
+    from bench_jobs.jobs.workers import list_workers
 
     rows = list_workers(client, Keys(bench.bench_id))
     state = GaugeMetricFamily(f"{NAMESPACE}_worker_state", "1 for the state each worker is in.",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.jobs.dispatch import heartbeat
+from bench_jobs.jobs.workers import heartbeat
 
 if TYPE_CHECKING:
     import redis

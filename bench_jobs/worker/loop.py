@@ -21,15 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.connection import transient
-from bench_jobs.jobs.dispatch import (
-    Dispatcher,
-    Ending,
-    new_worker_name,
-    register_worker,
-    unregister_worker,
-)
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.model import Job
+from bench_jobs.jobs.workers import new_worker_name, register_worker, unregister_worker
 from bench_jobs.logs import writer as worklog
 from bench_jobs.worker import spool
 from bench_jobs.worker.execution import Executor, Forking, InProcess

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench_jobs.jobs.dispatch import Dispatcher, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import register_worker
 from tests.conftest import assert_clean_error
 from tests.worker_helpers import add_job, job
 

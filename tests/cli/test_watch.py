@@ -128,7 +128,7 @@ def test_show_pending_jobs_watch_redraws_in_place(bench, tmux):
 @needs_tmux
 @pytest.mark.slow
 def test_workers_watch_follows_a_worker(bench, tmux):
-    from bench_jobs.jobs.dispatch import register_worker, unregister_worker
+    from bench_jobs.jobs.workers import register_worker, unregister_worker
 
     tmux.start(f"bench-jobs --bench {bench.path} workers --watch 0.3", _env())
     tmux.wait_for(lambda s: "No workers running" in s)

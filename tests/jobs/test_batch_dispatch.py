@@ -11,8 +11,9 @@ import json
 
 import pytest
 
-from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import register_worker
 from tests.worker_helpers import add_job, job
 
 SITE = "site1.test"

@@ -6,8 +6,9 @@ import os
 import signal
 import time
 
-from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import register_worker
 from tests.waiting import wait_for
 from tests.worker_helpers import WorkerProcs, add_job, job, workers_of
 

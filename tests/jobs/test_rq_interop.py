@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.jobs.dispatch import list_workers
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import enqueue_job
+from bench_jobs.jobs.workers import list_workers
 from tests.conftest import BenchFixture, make_bench
 
 RQ = Path(sys.executable).parent / "rq"

@@ -13,8 +13,8 @@ import pytest
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from bench_jobs.jobs.dispatch import list_workers
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import list_workers
 from tests.conftest import BenchFixture, make_bench
 from tests.waiting import wait_for
 from tests.worker_helpers import add_job, job

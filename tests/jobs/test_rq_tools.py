@@ -15,8 +15,8 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from bench_jobs.jobs.dispatch import list_workers
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import list_workers
 from tests.conftest import BenchFixture, make_bench
 from tests.worker_helpers import add_job, job
 

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker, unregister_worker
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import enqueue_job
+from bench_jobs.jobs.workers import register_worker, unregister_worker
 from tests.conftest import BenchFixture, make_bench
 
 ALL_QUEUES = ["short", "default", "long"]

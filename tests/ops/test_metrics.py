@@ -10,9 +10,10 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
 from bench_jobs.jobs.store import enqueue_job
+from bench_jobs.jobs.workers import register_worker
 from tests.conftest import BenchFixture, assert_clean_error, make_bench
 
 

@@ -24,10 +24,11 @@ from bench_jobs.bench.layout import Bench
 from bench_jobs.cli import cli
 from bench_jobs.errors import ConfigError
 from bench_jobs.jobs import actions, queries
-from bench_jobs.jobs.dispatch import Dispatcher, Ending, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys, job_key, worker_key
 from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.store import JobSpec, enqueue_job, enqueue_many
+from bench_jobs.jobs.workers import register_worker
 from bench_jobs.ops.redis_config import check_isolable, user_rules
 from tests.redis_server import RedisProcess, free_port
 

@@ -91,7 +91,8 @@ def test_a_previous_run_that_is_gone_or_held_by_a_dead_worker_does_not_block_the
     """Deduplicate skips a slot only while the last run is really queued or running: a job hash that is
     gone (lost in a failover, deleted) blocks nothing, and one left `started` by a dead worker is ended by
     the scheduler's own recovery sweep, so the next slot runs (issue 11, Sentinel failover)."""
-    from bench_jobs.jobs.dispatch import Dispatcher, register_worker
+    from bench_jobs.jobs.dispatch import Dispatcher
+    from bench_jobs.jobs.workers import register_worker
 
     make_app(tmp_path, bench.bench, {"cron": {"* * * * *": ["testapp.sched_jobs.slow"]}})
     sched, client, keys = scheduler(bench, clock), bench.client(), Keys(bench.bench.bench_id)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.jobs.dispatch import Dispatcher, register_worker
+from bench_jobs.jobs.dispatch import Dispatcher
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import register_worker
 from bench_jobs.logs import error_log as errorlog
 from tests.worker_helpers import add_job, job, wait_busy, wait_for, wait_status, workers_of
 

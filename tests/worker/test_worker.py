@@ -228,6 +228,6 @@ def test_workers_lists_only_this_bench(bench, workers, tmp_path) -> None:
     assert row["utilisation"] is None or 0 <= row["utilisation"] <= 1
     table = bench.cli("workers", env={"COLUMNS": "250"})
     assert str(proc.pid) in table.stdout and "short, default" in table.stdout and "busy" in table.stdout
-    from bench_jobs.jobs.dispatch import list_workers
+    from bench_jobs.jobs.workers import list_workers
 
     assert list_workers(client, Keys(other.bench_id)) == []

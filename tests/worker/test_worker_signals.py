@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench_jobs.jobs.dispatch import send_control
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.workers import send_control
 from tests.worker_helpers import add_job, job, wait_busy, wait_for, wait_status, workers_of
 
 MODES = [pytest.param([], id="fork"), pytest.param(["--no-fork"], id="no-fork")]
