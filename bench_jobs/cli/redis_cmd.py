@@ -83,8 +83,8 @@ def status(ctx: Context, fmt: str) -> None:
       bench-jobs redis status
       bench-jobs redis status --format json
     """
-    from bench_jobs.ops.redis_server import status as server_status
-    from bench_jobs.ops.redis_server import unreachable_error
+    from bench_jobs.ops.redis_status import status as server_status
+    from bench_jobs.ops.redis_status import unreachable_error
 
     state = server_status(ctx.bench)
     doc = state.as_dict()

@@ -1,6 +1,6 @@
 """`doctor`: is this bench healthy? Each check is ok, warn or fail, with a one-line fix.
 
-The checks read what the other modules already expose (redis_server.status, workers.list_workers,
+The checks read what the other modules already expose (redis_status.status, workers.list_workers,
 inspect.pending_summary, schedview.status); only the Redis INFO fields and the failed-in-the-last-hour
 count are asked here. Healthy means no check failed; `strict` counts warnings as failures too.
 
@@ -62,10 +62,10 @@ def level(value: float, warn_at: float, fail_at: float) -> str:
 # -- Redis -----------------------------------------------------------------------------------------
 
 def redis_check(bench: Bench) -> Check:
-    from bench_jobs.ops import redis_server
+    from bench_jobs.ops import redis_status
 
     try:
-        state = redis_server.status(bench)
+        state = redis_status.status(bench)
     except BenchJobsError as exc:  # it answers but refuses us (auth, ACL)
         return Check("redis", FAIL, exc.message, exc.hint)
     if state.state == "loading":
