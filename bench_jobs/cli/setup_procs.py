@@ -99,7 +99,9 @@ def setup_systemd(ctx: Context, user: str | None, skip_redis: bool, force: bool)
       sudo systemctl enable --now my-bench.target
     """
     _note_redis(ctx, skip_redis)
-    result = procfiles.write_systemd(ctx.bench, user=user, skip_redis=skip_redis, force=force)
+    from bench_jobs.ops import systemd_units
+
+    result = systemd_units.write_systemd(ctx.bench, user=user, skip_redis=skip_redis, force=force)
     _warn_unimportable(ctx)
     for path in result.paths:
         render.info(f"Wrote {path}")

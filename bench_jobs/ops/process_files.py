@@ -2,8 +2,9 @@
 
 One plan (`plan()`) says which programs a bench runs — a worker program per queue with
 `workers_for(queue)` processes, the scheduler, and the bench's own Redis when it has one — and two
-renderers turn it into supervisor's INI or systemd units. Both give each worker a stop timeout
-longer than its queue's job timeout, so a warm stop (SIGTERM) lets the running job finish.
+renderers turn it into supervisor's INI (here) or systemd units (ops/systemd_units.py). Both give
+each worker a stop timeout longer than its queue's job timeout, so a warm stop (SIGTERM) lets the
+running job finish.
 
 Redis starts first and stops last: supervisor group priorities (supervisord's shutdown stops the
 highest priority number first) and systemd ordering (After= + Requires=: stopping Redis stops the
@@ -19,7 +20,6 @@ worker.error.log); the process's stdout would only repeat them, so it is discard
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import shutil
@@ -173,12 +173,12 @@ def _supervisor_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
 
 
-def _stdout(bench: Bench, program: Program) -> Path | None:
+def stdout_log(bench: Bench, program: Program) -> Path | None:
     """bench-jobs programs write their own logs (stdout would repeat them); Redis's goes to a file."""
     return bench.logs_path / f"{program.log}.out.log" if program.kind == "redis" else None
 
 
-def _stderr(bench: Bench, program: Program) -> Path:
+def stderr_log(bench: Bench, program: Program) -> Path:
     """Kept apart from logs/{name}.error.log, which bench-jobs writes (and `logs` reads) itself."""
     if program.kind == "redis":
         return bench.logs_path / f"{program.log}.error.log"
@@ -199,8 +199,8 @@ def _supervisor_section(bench: Bench, program: Program, user: str | None) -> lis
              # The whole process group gets the warm-stop signal and, after stopwaitsecs, SIGKILL,
              # so no forked child outlives its worker.
              "stopasgroup=true", "killasgroup=true",
-             f"stdout_logfile={_stdout(bench, program) or 'NONE'}",
-             f"stderr_logfile={_stderr(bench, program)}",
+             f"stdout_logfile={stdout_log(bench, program) or 'NONE'}",
+             f"stderr_logfile={stderr_log(bench, program)}",
              "stdout_logfile_maxbytes=10MB", "stderr_logfile_maxbytes=10MB"]
     if user:
         lines.append(f"user={user}")
@@ -281,111 +281,6 @@ def write_supervisor(bench: Bench, *, user: str | None = None, skip_redis: bool 
                 if re.search(r"\s(worker|worker-pool|schedule)(\s|$)", command)]
     return SupervisorResult(beside, kept=path, kept_programs=sorted(theirs), replaced_programs=replaced,
                             redis_left_to_them=redis_theirs)
-
-
-# -- systemd ---------------------------------------------------------------------------------------
-
-def _systemd_word(word: str) -> str:
-    """Quote for ExecStart; '%' and '$' are doubled so systemd does not expand them."""
-    word = word.replace("%", "%%").replace("$", "$$")
-    if re.fullmatch(r"[A-Za-z0-9_@%$+=:,./-]+", word):
-        return word
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _systemd_env(key: str, value: str) -> str:
-    return '"' + f"{key}={value}".replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
-
-
-def _service(bench: Bench, program: Program, user: str, after: list[str], part_of: str) -> str:
-    description = program.description.replace("worker", "worker %i", 1) if program.kind == "worker" \
-        else program.description
-    # After= + Requires= the bench's Redis: started before, stopped after (and with) it.
-    lines = [f"# {HEADER.format(cmd='setup systemd', bench=bench.path)}",
-             "[Unit]", f"Description={description}", f"PartOf={part_of}",
-             f"After=network-online.target {' '.join(after)}".rstrip(), "Wants=network-online.target",
-             *([f"Requires={' '.join(after)}"] if after else []), "",
-             "[Service]", "Type=simple", f"User={user}", f"WorkingDirectory={bench.path}",
-             *(f"Environment={_systemd_env(k, v)}" for k, v in environment(bench).items()),
-             f"ExecStart={' '.join(_systemd_word(word) for word in program.command)}",
-             # Warm stop: SIGTERM to the main process only; it stops its children itself. After
-             # TimeoutStopSec (job timeout + margin) everything left in the cgroup gets SIGKILL.
-             "KillSignal=SIGTERM", "KillMode=mixed", f"TimeoutStopSec={program.stop_wait}",
-             "Restart=always", "RestartSec=2",
-             f"StandardOutput={'append:' + str(out) if (out := _stdout(bench, program)) else 'null'}",
-             f"StandardError=append:{_stderr(bench, program)}"]
-    if program.nice is not None:
-        lines.append(f"Nice={program.nice}")
-    return "\n".join(lines) + "\n"
-
-
-def _target(description: str, wants: list[str], part_of: str | None) -> str:
-    lines = [f"# {MARKER}` (setup systemd). Do not edit: re-run it.", "[Unit]", f"Description={description}",
-             f"Wants={' '.join(wants)}"]
-    if part_of:  # stopping or restarting the bench target takes the workers target with it
-        lines.append(f"PartOf={part_of}")
-    else:
-        lines += ["", "[Install]", "WantedBy=multi-user.target"]
-    return "\n".join(lines) + "\n"
-
-
-def systemd_units(bench: Bench, programs: list[Program], user: str | None = None,
-                  prefix: str | None = None) -> dict[str, str]:
-    """File name -> unit text: a template service per worker queue, one per other program, and
-    `{prefix}-workers.target` (every worker instance) under `{prefix}.target` (the whole bench)."""
-    check_user(user)
-    user = user or getpass.getuser()
-    prefix = prefix or unit_prefix(bench)
-    bench_target, workers_target = f"{prefix}.target", f"{prefix}-workers.target"
-    redis_units = [f"{p.name}.service" for p in programs if p.kind == "redis"]
-    units: dict[str, str] = {}
-    instances: list[str] = []
-    for program in programs:
-        if program.kind == "worker":
-            units[f"{program.name}@.service"] = _service(bench, program, user, redis_units, workers_target)
-            instances += [f"{program.name}@{n}.service" for n in range(1, program.numprocs + 1)]
-        else:
-            after = redis_units if program.kind != "redis" else []
-            units[f"{program.name}.service"] = _service(bench, program, user, after, bench_target)
-    units[workers_target] = _target(f"bench-jobs workers of {bench.path}", instances, part_of=bench_target)
-    others = [name for name in units if name.endswith(".service") and "@" not in name]
-    units[bench_target] = _target(f"bench-jobs: Redis, workers and scheduler of {bench.path}",
-                                  [*others, workers_target], part_of=None)
-    return units
-
-
-@dataclass
-class SystemdResult:
-    paths: list[Path]
-    kept: list[Path] = field(default_factory=list)  # files of the same names bench-jobs did not write
-    target: str = ""
-
-
-def write_systemd(bench: Bench, *, user: str | None = None, skip_redis: bool = False,
-                  force: bool = False) -> SystemdResult:
-    """Write config/systemd/*; units of this bench that the plan no longer has are removed (only
-    files bench-jobs wrote). When a unit of the same name exists that bench-jobs did not write (a
-    Frappe bench's `bench setup systemd`), every unit is named `{prefix}-bench-jobs-…` instead and the
-    existing files are left as they are."""
-    directory = bench.config_path / "systemd"
-    bench.logs_path.mkdir(parents=True, exist_ok=True)
-    prefix = unit_prefix(bench)
-    programs = plan(bench, skip_redis=skip_redis)
-    units = systemd_units(bench, programs, user)
-    kept = [directory / name for name in units if not ours(directory / name)]
-    if kept and not force:
-        prefix = f"{prefix}-{BESIDE}"
-        # Their units already run the queue Redis (Frappe's `{prefix}-redis-queue.service`): never a second one.
-        redis_theirs = any("redis-queue" in path.name and not ours(path) for path in directory.glob("*.service"))
-        programs = plan(bench, skip_redis=skip_redis or redis_theirs, prefix=prefix)
-        units = systemd_units(bench, programs, user, prefix=prefix)
-    for name, text in units.items():
-        write_atomic(directory / name, text)
-    for old in directory.glob(f"{prefix}[-.]*"):
-        if old.suffix in {".service", ".target"} and old.name not in units and ours(old):
-            old.unlink()  # e.g. a custom queue removed from `workers`
-    return SystemdResult([directory / name for name in units], kept=kept if not force else [],
-                         target=f"{prefix}.target")
 
 
 # -- can the workers import the apps? ----------------------------------------------------------------
