@@ -15,7 +15,7 @@ from bench_jobs.jobs.keys import Keys
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import SchedulerMember, members
-from bench_jobs.scheduler.loop import event_request, site_events, site_state
+from bench_jobs.scheduler.sites import event_request, site_events, site_state
 
 if TYPE_CHECKING:
     import redis

@@ -19,13 +19,13 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import hooks
-from bench_jobs.bench import settings as S
 from bench_jobs.bench.connection import transient
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.encoding import text
 from bench_jobs.scheduler import cron
 from bench_jobs.scheduler import run_log as schedlog
 from bench_jobs.scheduler.lease import Lease, Members
+from bench_jobs.scheduler.sites import SiteState, event_request, site_events, site_state
 from bench_jobs.worker.recovery import after_sweep, sweep_options
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from bench_jobs.bench.events import ScheduledEvent
     from bench_jobs.bench.layout import Bench
-    from bench_jobs.jobs.enqueue import JobRequest
     from bench_jobs.logs.writer import WorkLog
 
 RELOAD_EVERY = 10.0  # re-read config and hooks (enable/pause/maintenance, hooks edits) this often
@@ -54,76 +53,6 @@ class Clock:
 
     def wait(self, seconds: float, stop: threading.Event) -> bool:
         return stop.wait(max(0.0, seconds))
-
-
-@dataclass(frozen=True)
-class SiteState:
-    site: str
-    enabled: bool
-    paused: bool
-    maintenance: bool
-    time_zone: str | None
-    source: str = "site_config.json (no db_name)"  # where enable_scheduler, time_zone and the apps came from
-    apps: tuple[str, ...] | None = None  # apps installed on the site; None: all of apps.txt (no database)
-
-    @property
-    def active(self) -> bool:
-        return self.enabled and not self.paused and not self.maintenance
-
-    @property
-    def reason(self) -> str:
-        return "disabled" if not self.enabled else "paused" if self.paused else \
-            "in maintenance mode" if self.maintenance else "active"
-
-
-def site_state(bench: Bench, site: str) -> SiteState:
-    """Frappe's rules: disable_scheduler (config) disables; pause_scheduler and maintenance_mode (config)
-    stop it. enable_scheduler and time_zone are System Settings in the site's database when it can be
-    reached (unset enable_scheduler there means off, as Frappe reads it), else site_config.json's keys
-    (unset means on)."""
-    from bench_jobs.bench import site_db
-
-    settings = site_db.read(bench, site)
-    disabled = S.DISABLE_SCHEDULER.read(bench, site)
-    if settings.source == site_db.DATABASE:
-        enabled = not disabled and S.flag(settings.enable_scheduler or 0)
-    else:
-        enabled = not disabled and S.ENABLE_SCHEDULER.read(bench, site) is not False
-    time_zone = site_db.time_zone(bench, site)
-    return SiteState(site, enabled, S.PAUSE_SCHEDULER.read(bench, site), S.MAINTENANCE_MODE.read(bench, site),
-                     time_zone, settings.described, settings.installed_apps)
-
-
-def site_events(bench: Bench, state: SiteState) -> list[ScheduledEvent]:
-    """The events that run on one site: its installed apps' (all of apps.txt without a database),
-    with its own scheduler_interval for `all`."""
-    return hooks.load_events(bench, state.site, None if state.apps is None else list(state.apps))
-
-
-def scheduled_job_id(bench_id: str, site: str, event: ScheduledEvent) -> str:
-    """One job id per (bench, site, event): `deduplicate` on it skips a slot while the last run is active.
-
-    Job ids are global in a Redis that several benches share: the id begins with the bench's tag (its ACL
-    user reaches only those) and the digest holds bench, site and event.
-    """
-    import hashlib
-
-    from bench_jobs.bench.layout import bench_tag
-
-    digest = hashlib.sha1(f"{bench_id}|{site}|{event.key}".encode()).hexdigest()[:16]
-    return f"{bench_tag(bench_id)}_sched_{digest}"
-
-
-def event_request(bench: Bench, site: str, event: ScheduledEvent, once_key: str | None = None,
-                  once_ttl: int | None = None) -> JobRequest:
-    """The job one run of a scheduled event is (the slot's and `scheduler trigger`'s alike): deduplicated
-    on the event's id, so a run is skipped while the previous one is queued or running."""
-    from bench_jobs.jobs.enqueue import JobRequest
-
-    return JobRequest(bench=bench, site=site, queue=event.queue, method=event.method, kwargs={},
-                      timeout=bench.queue_timeouts().get(event.queue, 300),
-                      job_id=scheduled_job_id(bench.bench_id, site, event), deduplicate=True, once_key=once_key,
-                      once_ttl=once_ttl)
 
 
 @dataclass

@@ -53,7 +53,7 @@ def _diagnose(bench: Bench, nodes: dict[int, RedisProcess]) -> str:
     """What the scheduler saw: its log, the tick job and the workers, on every node (for a failure)."""
     from bench_jobs.bench.hooks import load_events
     from bench_jobs.jobs.keys import worker_key
-    from bench_jobs.scheduler.loop import scheduled_job_id
+    from bench_jobs.scheduler.sites import scheduled_job_id
 
     keys = Keys(bench.bench_id)
     out = [(bench.logs_path / "scheduler.log").read_text()[-4000:]]
