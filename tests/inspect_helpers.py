@@ -56,7 +56,6 @@ def _put_one(pipe, keys: Keys, job_id: str, at: float, *, site: str, queue: str,
         pipe.sadd(RQ_QUEUES, keys.queue(queue))
         pipe.zadd(keys.index("queued", queue, site), {job_id: at})
     elif status == "started":
-        pipe.zadd(keys.index("started", queue, site), {job_id: at + 1})
         pipe.zadd(keys.started(), {job_id: at + 1})
         pipe.zadd(keys.rq_wip(queue), {job_id: at + 1})
     elif status == "scheduled":

@@ -31,6 +31,7 @@ from bench_jobs.jobs.keys import (
 )
 from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.queries import INDEX_OF, load_job
+from bench_jobs.jobs.running import read_started
 
 if TYPE_CHECKING:
     import redis
@@ -295,17 +296,17 @@ def known_events() -> tuple[str, ...]:
 
 # -- wait -------------------------------------------------------------------------------------------
 def busy_counts(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]) -> dict[str, int]:
-    """Queued and started jobs of these sites and queues (ZCARD only)."""
+    """Queued (ZCARD of the indexes) and started (jobs/running.py) jobs of these sites and queues."""
     keys = Keys(bench.bench_id)
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for site in sites:
             pipe.zcard(keys.index(QUEUED, queue, site))
-            pipe.zcard(keys.index(STARTED, queue, site))
-    replies = [int(n) for n in pipe.execute()]
+    queued = sum(int(n) for n in pipe.execute())
+    started = read_started(client, keys).total((queue, site) for queue in queues for site in sites)
     # Jobs bench-jobs did not write (Frappe's) hold the bench back as much as ours: "idle" must mean idle.
     foreign = foreign_jobs(client, bench, queues, limit=0, site=sites[0] if len(sites) == 1 else None)
-    return {"queued": sum(replies[0::2]), "started": sum(replies[1::2]), "foreign": foreign.pending}
+    return {"queued": queued, "started": started, "foreign": foreign.pending}
 
 
 def wait_idle(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], timeout: float | None,

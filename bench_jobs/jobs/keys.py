@@ -44,7 +44,9 @@ MAX_RETRY = 1000
 QUEUED, STARTED, SCHEDULED, DEFERRED = "queued", "started", "scheduled", "deferred"
 FINISHED, FAILED, CANCELED, STOPPED = "finished", "failed", "canceled", "stopped"
 ACTIVE_STATES = (QUEUED, STARTED, SCHEDULED, DEFERRED)
-INDEXED_STATES = (QUEUED, STARTED, SCHEDULED, FAILED, FINISHED, CANCELED)
+# States with a per-site index (Keys.index). Started jobs have none: they are read from the bench-wide
+# started set (jobs/running.py), which saves a command per job.
+INDEXED_STATES = (QUEUED, SCHEDULED, FAILED, FINISHED, CANCELED)
 ALL_STATES = (QUEUED, STARTED, SCHEDULED, DEFERRED, FINISHED, FAILED, CANCELED, STOPPED)
 
 
@@ -163,10 +165,10 @@ class Keys:
 
     # -- per-site indexes (bounded queries: counts and first pages in O(log N)) --
     def index(self, state: str, queue: str, site: str) -> str:
-        """ZSET of job ids of one site in one queue and state.
+        """ZSET of job ids of one site in one queue and state (INDEXED_STATES).
 
-        queued: score = enqueue time; started: start time; scheduled: due time;
-        failed/finished/canceled: end time.
+        queued: score = enqueue time; scheduled: due time; failed/finished/canceled: end time.
+        No `started` index: jobs/running.py reads started jobs per site from `started()`.
         """
         return f"{self.prefix}:idx:{state}:{queue}:{site}"
 
@@ -175,7 +177,8 @@ class Keys:
         return f"{self.prefix}:sites"
 
     def started(self) -> str:
-        """ZSET of running job ids of the bench, score = start time (recovery sweep reads it)."""
+        """ZSET of running job ids of the bench, score = start time: the recovery sweep reads it, and
+        listings and counts of started jobs per queue and site (jobs/running.py)."""
         return f"{self.prefix}:started"
 
     def scheduled(self) -> str:

@@ -1,8 +1,10 @@
 """Bounded read-only queries over jobs and workers: show-pending-jobs, jobs list, jobs show, workers.
 
 Every query reads the per-site index ZSETs (docs/storage.md): counts are ZCARD, pages are ZRANGE
-with a limit, and the page's job hashes come back in one pipelined HMGET. So the Redis work is
-O(queues x sites + limit) and does not grow with the backlog; no listing ever scans a queue.
+with a limit, and the page's job hashes come back in one pipelined HMGET. Started jobs, which have no
+per-site index, come from the bench-wide started set (jobs/running.py: as many hashes as jobs run).
+So the Redis work is O(queues x sites + running + limit) and does not grow with the backlog; no
+listing ever scans a queue.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench_jobs.jobs.keys import (
     Keys,
 )
 from bench_jobs.jobs.model import Job
+from bench_jobs.jobs.running import Started, read_started
 
 if TYPE_CHECKING:
     import redis
@@ -142,11 +145,12 @@ def known_sites(client: redis.Redis, bench: Bench) -> list[str]:
 
 # -- show-pending-jobs -----------------------------------------------------------------------------
 def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str], limit: int = 20,
-                    *, all_sites: bool = False) -> PendingSummary:
+                    *, all_sites: bool = False, started: Started | None = None) -> PendingSummary:
     """Per queue: pending/started/scheduled/failed counts, oldest age and the next `limit` jobs.
 
-    Two round trips whatever the backlog: one pipeline of ZCARD/ZRANGE per (queue, site), then one
-    pipeline of HMGET for the jobs on the page.
+    Four round trips whatever the backlog: the started jobs (running.read_started, unless the caller
+    read them: `started`), one pipeline of ZCARD/ZRANGE per (queue, site), then one pipeline of HMGET
+    for the jobs on the page.
     """
     keys = Keys(bench.bench_id)
     limit = max(int(limit), 0)
@@ -154,10 +158,11 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     # A failed job's hash expires after rq_job_failure_ttl, but its index entry stays until the next
     # failure in that queue trims it: count only entries young enough to still exist.
     kept_since = {site: now - S.FAILURE_TTL.read(bench, site) for site in sites}
+    started = started if started is not None else read_started(client, keys)
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for site in sites:
-            for state in (QUEUED, STARTED, SCHEDULED):
+            for state in (QUEUED, SCHEDULED):
                 pipe.zcard(keys.index(state, queue, site))
             pipe.zcount(keys.index(FAILED, queue, site), kept_since[site], "+inf")
             # The first page holds the oldest job too (score = enqueue time), so no extra query.
@@ -166,16 +171,17 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     summaries: list[QueueSummary] = []
     next_ids: list[list[str]] = []
     for queue in queues:
-        counts = {QUEUED: 0, STARTED: 0, SCHEDULED: 0, FAILED: 0}
+        counts = {QUEUED: 0, SCHEDULED: 0, FAILED: 0}
         page: list[tuple[float, str]] = []
         for _site in sites:
-            for state in counts:
+            for state in (QUEUED, SCHEDULED, FAILED):
                 counts[state] += int(next(replies))
             page.extend((score, text(job_id) or "") for job_id, score in next(replies))
         page.sort()
         oldest = page[0][0] if page else None
         summaries.append(QueueSummary(
-            queue=queue, pending=counts[QUEUED], started=counts[STARTED], scheduled=counts[SCHEDULED],
+            queue=queue, pending=counts[QUEUED], started=started.total((queue, site) for site in sites),
+            scheduled=counts[SCHEDULED],
             failed=counts[FAILED],
             oldest_age_seconds=round(max(now - oldest, 0.0), 3) if oldest is not None else None,
             jobs=[], foreign_pending=0, foreign_jobs=[]))
@@ -233,13 +239,18 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
     if index_state not in LIST_STATES:
         return []  # `deferred` jobs have no index: bench-jobs never defers (no dependencies yet)
     index_keys = [keys.index(index_state, q, s) for q in queues for s in sites]
+    # Started jobs have no per-site index: all of them, read once (they are few), paged in memory.
+    running = read_started(client, keys).ids((q, s) for q in queues for s in sites) if index_state == STARTED else []
     rows: list[ListRow] = []
     start, scanned = 0, 0
     # Without filters one page is enough; a filter reads further pages until the page is full.
     filtered = bool(method) or status != index_state
     batch = max(want, 1) if not filtered else SCAN_BATCH
     while len(rows) < want and scanned < METHOD_SCAN_CAP:
-        ids = _merged_page(client, index_keys, start, batch, newest_first=index_state in NEWEST_FIRST)
+        if index_state == STARTED:
+            ids = running[start:start + batch]
+        else:
+            ids = _merged_page(client, index_keys, start, batch, newest_first=index_state in NEWEST_FIRST)
         if not ids:
             break
         jobs = Job.fetch_many(client, ids, Job.PAGE)

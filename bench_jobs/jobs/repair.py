@@ -3,9 +3,14 @@ job hashes, for ids another tool removed behind bench-jobs' back (rq's `Queue.em
 `Job.delete()`, rq-dashboard's "Empty queue" / "Delete").
 
 Two passes. A quick one after every recovery sweep (once per sweep interval, bench-wide): where a
-queue's indexes count more queued jobs than its list holds, or more failed/started ones than RQ's
-registries, those indexes are checked through at once; besides, a slice of `SLICE` ids of every
+queue's indexes count more queued jobs than its list holds, or more failed ones than RQ's failed
+registry, those indexes are checked through at once; besides, a slice of `SLICE` ids of every
 other index is checked in rotation. A full one is `bench-jobs jobs repair`.
+
+Started jobs have no per-site index (jobs/running.py); the sweep itself drops stale entries of the
+bench-wide started set, and the full pass checks it too. The per-site started indexes of the layout
+before (`bj:{B}:idx:started:{q}:{s}`) are read by nothing and no longer kept: the first quick pass
+deletes them (then marks the cursor hash, so later passes skip it), and every full pass does.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
+from bench_jobs.jobs.running import legacy_keys
 
 if TYPE_CHECKING:
     import redis
 
 SLICE = 1000  # ids of the rotating pass per sweep
 VISITS = 50   # indexes looked at per sweep (most are small or empty)
-CHUNK = 500   # ids per script call
+CHUNK = 500   # ids per script call (and keys per DEL)
+LEGACY_DONE = "legacy-started-dropped"  # field of the cursor hash: the old started indexes are gone
 
 
 def _check(client: redis.Redis, keys: Keys, key: str, state: str, ids: list[str]) -> int:
@@ -50,8 +57,7 @@ def drifted(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]
     """(queue, state) whose indexes count more jobs than the queue list / RQ registry holds: each
     of our writes changes both at once, so only an outside change makes the indexes larger."""
     checks = [(q, QUEUED, keys.queue(q), "llen") for q in queues] + \
-             [(q, FAILED, keys.rq_failed(q), "zcard") for q in queues] + \
-             [(q, STARTED, keys.rq_wip(q), "zcard") for q in queues]
+             [(q, FAILED, keys.rq_failed(q), "zcard") for q in queues]
     with client.pipeline(transaction=False) as pipe:
         for queue, state, truth, how in checks:
             getattr(pipe, how)(truth)
@@ -73,12 +79,15 @@ def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] |
     removed: Counter[str] = Counter()
     if not sites or not queues:
         return removed
+    cursors = f"{keys.prefix}:repair:cursor"
+    if not client.hexists(cursors, LEGACY_DONE):
+        drop_legacy_started(client, keys, queues, sites)
+        client.hset(cursors, LEGACY_DONE, 1)
     for queue, state in drifted(client, keys, queues, sites):
         for site in sites:
             removed[state] += check_index(client, keys, keys.index(state, queue, site), state)
     # Rotation: about SLICE ids (and at most VISITS indexes) a sweep, from where the last one stopped.
     every = [(keys.index(state, q, s), state) for state in INDEXED_STATES for q in queues for s in sites]
-    cursors = f"{keys.prefix}:repair:cursor"
     position = int(client.hget(cursors, "index") or 0) % len(every)
     budget, saved = SLICE, {}
     for _ in range(min(VISITS, len(every))):
@@ -100,9 +109,19 @@ def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] |
     return removed
 
 
+def drop_legacy_started(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> None:
+    """Delete the per-site started indexes of the layout before issue 13 (no reader, no writer now)."""
+    stale = legacy_keys(keys, queues, sites)
+    for start in range(0, len(stale), CHUNK):
+        client.delete(*stale[start:start + CHUNK])
+
+
 def full(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> Counter[str]:
-    """Every index of these queues and sites checked through (`bench-jobs jobs repair`)."""
+    """Every index of these queues and sites checked through (`bench-jobs jobs repair`), and the
+    bench-wide started set (its stale entries count as "started", as the per-site ones did)."""
     removed: Counter[str] = Counter()
+    drop_legacy_started(client, keys, queues, sites)
+    removed[STARTED] += check_index(client, keys, keys.started(), STARTED)
     for state in INDEXED_STATES:
         for queue in queues:
             for site in sites:

@@ -4,19 +4,20 @@ The same parameters as `frappe.get_all` and `/api/resource/RQ Job` (`filters`, `
 `limit_start`, `limit_page_length`), for one site. Pages come from the per-site index ZSETs
 (jobs/queries.py): a status + queue filter reads one ZSET with ZRANGE start..start+page (O(log N +
 page)); without them the queues and states are merged (counts by ZCARD skip whole states; within a state
-each queue contributes at most start + page ids). A `method like` filter reads pages until the page is
-full, capped like `jobs list --method`.
+each queue contributes at most start + page ids). Started jobs come from the bench-wide started set
+(jobs/running.py), paged in memory. A `method like` filter reads pages until the page is full, capped
+like `jobs list --method`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
 from bench_jobs.jobs.encoding import text
-from bench_jobs.jobs.keys import STOPPED, Keys
+from bench_jobs.jobs.keys import STARTED, STOPPED, Keys
 from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.queries import (
     INDEX_OF,
@@ -29,6 +30,7 @@ from bench_jobs.jobs.queries import (
     list_row,
     worker_rows,
 )
+from bench_jobs.jobs.running import read_started
 
 if TYPE_CHECKING:
     import redis
@@ -183,41 +185,46 @@ def _select(client: redis.Redis, keys: Keys, places: list[tuple[str, str]], stat
     for status in statuses:
         by_index.setdefault(INDEX_OF.get(status, status), set()).add(status)
     states = [s for s in LIST_STATES if s in by_index]
+    started = read_started(client, keys) if STARTED in states else None
     pipe = client.pipeline(transaction=False)
     for state in states:
         for queue, site in places:
-            pipe.zcard(keys.index(state, queue, site))
-    counts = pipe.execute()
+            if state != STARTED:
+                pipe.zcard(keys.index(state, queue, site))
+    replies = iter(pipe.execute())
     rows: list[ListRow] = []
-    for n, state in enumerate(states):
+    for state in states:
         # Exact: every job of this index is wanted, so positions are plain offsets (no reading to filter).
         held = {state} | {s for s, home in INDEX_OF.items() if home == state}
         exact = not method and held <= by_index[state]
-        total = sum(counts[n * len(places):(n + 1) * len(places)])
+        total = started.total(places) if started is not None and state == STARTED else \
+            sum(int(next(replies)) for _ in places)
         if exact and start >= total:
             start -= total  # the whole state lies before the page: skip it by its count alone
             continue
         order = (state in NEWEST_FIRST) if newest is None else newest
-        index_keys = [keys.index(state, queue, site) for queue, site in places]
-        got, start = _from_state(client, index_keys, state, by_index[state], method, start, length - len(rows),
-                                 order, exact)
+        if started is not None and state == STARTED:
+            window = _list_window(started.ids(places, newest=order))
+        else:
+            window = _index_window(client, [keys.index(state, queue, site) for queue, site in places], order)
+        got, start = _from_state(client, window, state, by_index[state], method, start, length - len(rows), exact)
         rows.extend(got)
         if len(rows) >= length:
             break
     return rows[:length]
 
 
-def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: set[str],
-                method: list[tuple[str, Any]], start: int, want: int, newest: bool,
-                exact: bool) -> tuple[list[ListRow], int]:
-    """Rows of one index state; returns them and what is left of `start` to skip."""
+def _from_state(client: redis.Redis, window: Callable[[int, int], list[str]], state: str, wanted: set[str],
+                method: list[tuple[str, Any]], start: int, want: int, exact: bool) -> tuple[list[ListRow], int]:
+    """Rows of one state (ids `window(start, count)` in its order); returns them and what is left of
+    `start` to skip."""
     rows: list[ListRow] = []
     position, scanned = (start, 0) if exact else (0, 0)
     skip = 0 if exact else start
     # Filtering reads from a small first batch up (most pages fill from it), growing to SCAN_BATCH.
     batch = want if exact else min(SCAN_BATCH, max(2 * (want + skip), 50))
     while len(rows) < want and scanned < METHOD_SCAN_CAP and batch > 0:
-        ids = _window(client, index_keys, position, batch, newest)
+        ids = window(position, batch)
         if not ids:
             break
         jobs = Job.fetch_many(client, ids, Job.PAGE)
@@ -242,18 +249,27 @@ def _from_state(client: redis.Redis, index_keys: list[str], state: str, wanted: 
     return rows, (0 if exact else skip)
 
 
-def _window(client: redis.Redis, index_keys: list[str], start: int, count: int, newest: bool) -> list[str]:
-    """Ids start..start+count of the union of the index ZSETs in score order; one ZSET is read
-    directly at its offset (O(log N + count)), several are merged."""
-    if len(index_keys) == 1:
-        read = client.zrevrange if newest else client.zrange
-        return [text(i) or "" for i in read(index_keys[0], start, start + count - 1)]
-    pipe = client.pipeline(transaction=False)
-    for key in index_keys:
-        (pipe.zrevrange if newest else pipe.zrange)(key, 0, start + count - 1, withscores=True)
-    merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
-    merged.sort(reverse=newest)
-    return [job_id for _, job_id in merged[start:start + count]]
+def _list_window(ids: list[str]) -> Callable[[int, int], list[str]]:
+    """`window(start, count)` over ids already read (the started jobs, jobs/running.py)."""
+    return lambda start, count: ids[start:start + count]
+
+
+def _index_window(client: redis.Redis, index_keys: list[str], newest: bool) -> Callable[[int, int], list[str]]:
+    """`window(start, count)`: ids start..start+count of the union of the index ZSETs in score order;
+    one ZSET is read directly at its offset (O(log N + count)), several are merged."""
+
+    def window(start: int, count: int) -> list[str]:
+        if len(index_keys) == 1:
+            read = client.zrevrange if newest else client.zrange
+            return [text(i) or "" for i in read(index_keys[0], start, start + count - 1)]
+        pipe = client.pipeline(transaction=False)
+        for key in index_keys:
+            (pipe.zrevrange if newest else pipe.zrange)(key, 0, start + count - 1, withscores=True)
+        merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
+        merged.sort(reverse=newest)
+        return [job_id for _, job_id in merged[start:start + count]]
+
+    return window
 
 
 def _shape(row: Mapping[str, Any], names: list[str]) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def overview_data(app: App, chart_site: str | None = None) -> dict[str, Any]:
     """Counts per site and queue, workers online per queue, and the chart (all sites, or `chart_site`)."""
     from bench_jobs.jobs.keys import Keys
     from bench_jobs.jobs.queries import pending_summary, worker_rows
+    from bench_jobs.jobs.running import read_started
     from bench_jobs.ops import throughput
 
     client, bench = client_of(app), app.bench
@@ -114,8 +115,9 @@ def overview_data(app: App, chart_site: str | None = None) -> dict[str, Any]:
     hour = throughput.series(client, keys, "hour", site=chart_site)
     last_hour = {outcome: sum(r[outcome] for r in hour) for outcome in throughput.OUTCOMES}
     rows = []
+    started = read_started(client, keys)  # once for every site
     for site in sites_of(app):
-        for q in pending_summary(client, bench, [site], queues, limit=0)["queues"]:
+        for q in pending_summary(client, bench, [site], queues, limit=0, started=started)["queues"]:
             rows.append({"site": site, "queue": q["queue"], "queued": q["pending"], "started": q["started"],
                          "scheduled": q["scheduled"], "failed": q["failed"], "oldest": age(q["oldest_age_seconds"])
                          if q["oldest_age_seconds"] is not None else "—", "workers": online.get(q["queue"], 0)})
@@ -137,9 +139,10 @@ def jobs_query(app: App, request: Request) -> dict[str, Any]:
 
 
 def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
-    from bench_jobs.jobs.keys import Keys
+    from bench_jobs.jobs.keys import STARTED, Keys
     from bench_jobs.jobs.queries import INDEX_OF, LIST_STATES
     from bench_jobs.jobs.resource import get_jobs
+    from bench_jobs.jobs.running import read_started
 
     client, bench = client_of(app), app.bench
     sites = query["sites"] if query["site"] == ALL_SITES else [query["site"]]
@@ -161,8 +164,12 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     for state in states:
         for queue in queues:
             for site in sites:
-                pipe.zcard(keys.index(state, queue, site))
-    return {"rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "total": sum(pipe.execute())}
+                if state != STARTED:  # (no per-site index: counted from the started set below)
+                    pipe.zcard(keys.index(state, queue, site))
+    total = sum(pipe.execute())
+    if STARTED in states:
+        total += read_started(client, keys).total((queue, site) for queue in queues for site in sites)
+    return {"rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "total": total}
 
 
 def job_data(app: App, job_id: str) -> JobDetail:

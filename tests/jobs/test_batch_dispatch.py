@@ -13,6 +13,7 @@ import pytest
 
 from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.keys import Keys
+from bench_jobs.jobs.running import read_started
 from bench_jobs.jobs.workers import register_worker
 from tests.worker_helpers import add_job, job
 
@@ -38,8 +39,12 @@ def test_a_batch_takes_jobs_in_priority_order_across_queues(setup) -> None:
     assert client.lrange(keys.queue("default"), 0, -1) == [d2.encode()]
     assert all(job(client, j.id)["status"] == "started" for j in jobs)
     assert client.zcard(keys.index("queued", "default", SITE)) == 1
-    assert client.zcard(keys.index("started", "default", SITE)) == 2
     assert client.zcard(keys.started()) == 3
+    # no per-site started index (issue 13): started jobs per place are read from the bench-wide set
+    assert not client.exists(keys.index("started", "default", SITE))
+    started = read_started(client, keys)
+    assert (started.count("default", SITE), started.count("short", SITE)) == (2, 1)
+    assert started.ids([("default", SITE), ("short", SITE)]) == [j.id for j in jobs]
 
 
 def test_a_dead_workers_unbegun_jobs_come_back_at_once_in_order_without_using_an_attempt(setup) -> None:

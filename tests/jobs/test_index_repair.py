@@ -93,18 +93,46 @@ def test_a_running_worker_repairs_within_a_sweep_interval(bench, tmp_path) -> No
 
 def test_an_id_that_left_the_index_meanwhile_is_not_counted(bench) -> None:
     """The repair reads ids (ZSCAN) before checking them: a job a worker finished in between has left
-    the started index already, so it is no drift and no 'repaired' line (it was one in a fresh bench)."""
+    the started set already, so it is no drift and no 'repaired' line (it was one in a fresh bench)."""
     from bench_jobs.jobs import scripts
 
     client, bid = bench.client(), bench.bench.bench_id
     keys = Keys(bid)
     job_id = add_job(client, bid, "site1.test", "testapp.jobs.noop")
-    started = keys.index("started", "default", "site1.test")
+    started = keys.started()
     assert client.zscore(started, job_id) is None
     assert int(scripts.run(client, keys, "reconcile", [started], [bid, "started", job_id])) == 0
     client.zadd(started, {job_id: 1})  # a real stale entry: the job is queued, not started
+    client.zadd(keys.rq_wip("default"), {job_id: 1})
     assert int(scripts.run(client, keys, "reconcile", [started], [bid, "started", job_id])) == 1
     assert client.zcard(started) == 0
+    assert client.zcard(keys.rq_wip("default")) == 0  # RQ's registry kept in step, as the sweep does
+
+
+def test_old_per_site_started_indexes_are_ignored_then_deleted(bench) -> None:
+    """Benches from before issue 13 hold `idx:started:{q}:{s}` sets nothing keeps up to date any more:
+    no count or listing reads them, the first repair pass after a sweep deletes them (once), and
+    `jobs repair` always does."""
+    from bench_jobs.jobs import repair
+
+    client, bid = bench.client(), bench.bench.bench_id
+    keys = Keys(bid)
+    running = add_job(client, bid, "site1.test", "testapp.jobs.noop")
+    Dispatcher(client, keys, "w-old").claim(["default"])
+    old = keys.index("started", "default", "site1.test")
+    client.zadd(old, {running: 1, f"{keys.tag}_finished-long-ago": 2})
+    doc = json.loads(bench.cli("show-pending-jobs", "--format", "json").stdout)
+    assert next(q for q in doc["queues"] if q["queue"] == "default")["started"] == 1
+    listed = json.loads(bench.cli("jobs", "list", "--status", "started", "--format", "json").stdout)
+    assert [row["id"] for row in listed["jobs"]] == [running]
+    repair.quick(client, keys, ["default"], ["site1.test"])
+    assert not client.exists(old)
+    client.zadd(old, {running: 1})  # written again (an old worker still running): the quick pass is done
+    repair.quick(client, keys, ["default"], ["site1.test"])
+    assert client.exists(old)
+    result = bench.cli("jobs", "repair")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert not client.exists(old) and client.zscore(keys.started(), running) is not None
 
 
 def test_an_expired_ended_job_is_dropped_without_counting_as_drift(bench) -> None:

@@ -41,7 +41,7 @@ def test_sweep_requeues_or_fails_the_jobs_of_a_dead_worker(bench) -> None:
     assert job(client, again)["retries_left"] == "0"  # its one retry is being used
     assert client.lrange(keys.queue("default"), 0, -1) == [again.encode()]
     assert job(client, final)["status"] == "failed" and job(client, final)["bj_error"] == "worker died"
-    assert client.zcard(keys.started()) == 0 and client.zcard(keys.index("started", "default", "site1.test")) == 0
+    assert client.zcard(keys.started()) == 0 and client.zcard(keys.rq_wip("default")) == 0
     assert workers_of(client, bid) == []  # the dead worker's registration is gone too
 
 

@@ -50,10 +50,11 @@ local function contact(dead_after_ms)
   end
 end
 
--- Take a started job out of every "running" index (bench-wide, per site, RQ's wip registry).
-local function unstart(id, q, site)
+-- Take a started job out of every "running" index: the bench-wide set and RQ's wip registry. (There is
+-- no per-site started index: readers filter the bench-wide set by each job's hash, jobs/running.py;
+-- it saved a ZREM per job here and a ZADD per batch and site in `claim`.)
+local function unstart(id, q)
   redis.call('ZREM', STARTED, id)
-  redis.call('ZREM', idx('started', q, site), id)
   redis.call('ZREM', WIP_P .. q, id)
 end
 
@@ -161,10 +162,10 @@ local function started_scores(ids)
   return scores
 end
 
--- A batch is run in claim order, so each job's score in the started sets is the claim time plus a
+-- A batch is run in claim order, so each job's score in the started set is the claim time plus a
 -- millisecond per place: the sweep reads a dead worker's jobs in that order, and only the first one
 -- can have begun (see sweep.lua); the others go back to the front without using an attempt.
--- Index writes are gathered per queue and site: one command each per batch, not per job.
+-- Index writes are gathered per queue and site (queued index) or queue (wip): one command each per batch.
 local function claim(worker, now, iso, queues, n)
   n = n or 1
   -- A worker claims only with no job in hand. If jobs of its last batch are still started by it, an
@@ -215,11 +216,9 @@ local function claim(worker, now, iso, queues, n)
     started[#started + 1] = score
     started[#started + 1] = id
     local qs = q .. '\0' .. site
-    if not moved[qs] then moved[qs] = {q = q, site = site, scored = {}, ids = {}} end
+    if not moved[qs] then moved[qs] = {q = q, site = site, ids = {}} end
     local m = moved[qs]
     m.ids[#m.ids + 1] = id
-    m.scored[#m.scored + 1] = score
-    m.scored[#m.scored + 1] = id
     if not wip[q] then wip[q] = {} end
     wip[q][#wip[q] + 1] = score + seconds(f[5]) + 60
     wip[q][#wip[q] + 1] = id
@@ -253,7 +252,6 @@ local function claim(worker, now, iso, queues, n)
   if #ids > 0 then
     for _, m in pairs(moved) do
       redis.call('ZREM', idx('queued', m.q, m.site), unpack(m.ids))
-      redis.call('ZADD', idx('started', m.q, m.site), unpack(m.scored))
     end
     redis.call('ZADD', STARTED, unpack(started))
     for q, entries in pairs(wip) do redis.call('ZADD', WIP_P .. q, unpack(entries)) end

@@ -24,7 +24,7 @@ local applied = 0
 if f[1] == 'started' and f[2] == worker then
   applied = 1
   local q, site, method = queue_of(f[3], f[7]) or '', f[4] or '', f[5] or ''
-  unstart(id, q, site)
+  unstart(id, q)
   -- [rq-compat] the run is over for RQ too: the worker's execution moves on to its next job, or ends
   -- (a released job never ran: the execution is the running job's); an end state gets RQ's result entry.
   if status ~= 'released' then

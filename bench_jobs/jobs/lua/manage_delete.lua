@@ -3,7 +3,8 @@
 -- ARG: bench_id, lrem_max, id...  (lrem_max as in manage_cancel.lua)
 -- Returns one code per id: "ok" | "missing" | "status:started".
 local lrem_max = tonumber(ARG[2])
-local states = {'queued', 'started', 'scheduled', 'failed', 'finished', 'canceled'}
+-- (started jobs are refused, and have no per-site index: jobs/running.py)
+local states = {'queued', 'scheduled', 'failed', 'finished', 'canceled'}
 local out = {}
 for i = 3, #ARG do
   local id = ARG[i]

@@ -28,12 +28,12 @@ for i = 1, #started, 2 do
                        'bj_retry', 'bj_queue', 'bj_site', 'origin')
   local q, site = queue_of(f[6], f[8]) or '', f[7] or ''
   if f[1] ~= 'started' then
-    unstart(id, q, site) -- stale entry (job deleted or moved by hand)
+    unstart(id, q) -- stale entry (job deleted or moved by hand)
   elseif not held then
     local reason = nil
     local dead = redis.call('EXISTS', ALIVE_P .. (f[2] or '')) == 0
     if dead and first_of[f[2] or ''] then
-      unstart(id, q, site)
+      unstart(id, q)
       redis.call('HINCRBY', jkey(id), 'bj_attempts', -1)
       front[#front + 1] = {id, q, site}
     elseif dead then
@@ -43,7 +43,7 @@ for i = 1, #started, 2 do
       reason = 'worker died (no result ' .. grace .. 's after the job timeout)'
     end
     if reason then
-      unstart(id, q, site)
+      unstart(id, q)
       if (tonumber(f[4]) or 1) <= (tonumber(f[5]) or 0) then
         redis.call('HSET', jkey(id), 'bj_error', reason, 'ended_at', iso)
         front[#front + 1] = {id, q, site}
