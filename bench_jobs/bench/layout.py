@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench_jobs.bench import settings as S
 from bench_jobs.bench.config import read_json
@@ -25,6 +26,8 @@ QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 ALL_SITES = "all"  # `--site all`, as in Frappe: every site of the bench
 
+
+T = TypeVar("T")
 
 # A bench id usable as it is at the head of job ids and worker names: no '_' (it ends the tag) and no '.'.
 TAG_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -67,6 +70,10 @@ def find_bench_path(explicit: str | os.PathLike[str] | None = None, cwd: Path | 
 class Bench:
     path: Path
     _site_configs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # What is worked out from the config for every enqueue (queue timeouts, a site's limits, that a site
+    # exists): held like the config itself, until `reload`, so a process enqueuing thousands of jobs a
+    # second neither walks the settings nor stats sites/ per job.
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def find(cls, explicit: str | os.PathLike[str] | None = None) -> Bench:
@@ -102,6 +109,15 @@ class Bench:
         self.__dict__.pop("common_config", None)
         self.__dict__.pop("apps", None)
         self._site_configs.clear()
+        self._derived.clear()
+
+    def derived(self, key: Any, compute: Callable[[], T]) -> T:
+        """`compute()`, worked out once per `key` until `reload` (values that follow from the config only)."""
+        try:
+            value: T = self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute()
+        return value
 
     def site_config(self, site: str) -> dict[str, Any]:
         """The site's own site_config.json (not merged); checked and read once (until `reload`)."""
@@ -122,6 +138,9 @@ class Bench:
     def bench_id(self) -> str:
         """`bench_id` from common_site_config.json, else derived from the bench's real path as Frappe
         derives it (/home/frappe/frappe-bench -> home-frappe-frappe-bench), so both name the same keys."""
+        return self.derived("bench_id", self._bench_id)
+
+    def _bench_id(self) -> str:
         configured = S.BENCH_ID.read(self)
         if configured:
             return str(configured)
@@ -144,10 +163,13 @@ class Bench:
         return sorted(p.parent.name for p in self.sites_path.glob("*/site_config.json"))
 
     def require_site(self, site: str) -> None:
+        if ("site", site) in self._derived:  # seen to exist since the last `reload`, as its config is cached
+            return
         if not (SITE_NAME_RE.match(site) and self.site_config_file(site).is_file()):
             known = ", ".join(self.sites()) or "none yet"
             raise SiteNotFound(f"site '{site}' does not exist in {self.path} (sites: {known})",
                                "create it with `bench-jobs new-site NAME` or pick one of the sites listed")
+        self._derived["site", site] = True
 
     def default_site(self) -> str | None:
         """$BENCH_SITE (or Frappe's $FRAPPE_SITE), else `default_site` in common_site_config.json (what
@@ -163,6 +185,9 @@ class Bench:
     # -- queues --------------------------------------------------------------
     def queue_timeouts(self) -> dict[str, int]:
         """Queue name -> default job timeout, the three standard queues first, then `workers`."""
+        return dict(self.derived("queue_timeouts", self._queue_timeouts))
+
+    def _queue_timeouts(self) -> dict[str, int]:
         queues = dict(DEFAULT_QUEUES)
         for name in S.WORKERS.read(self):
             if not QUEUE_NAME_RE.match(str(name)):

@@ -7,7 +7,9 @@ description, zlib-compressed tracebacks, and replies read back as text. `Job` an
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import zlib
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,17 @@ def text(value: Any) -> str | None:
 
 def rq_time(epoch: float) -> str:
     """RQ's timestamp format (UTC, microseconds, trailing Z)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime(RQ_TIME_FORMAT)
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1_000_000)  # rounded as datetime.fromtimestamp rounds it
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{_rq_second(int(whole))}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _rq_second(whole: int) -> str:
+    # strftime once per second rather than per job: a single enqueue writes two stamps
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_rq_time(value: str | None) -> datetime | None:

@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.bench import context
@@ -137,8 +137,10 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
     for callback in callbacks:
         if callback:
             resolve_method(bench, callback)
+    kwargs = dict(kwargs)
     return JobRequest(
-        bench=bench, site=site, queue=queue, method=method_path(method), kwargs=check_payload(dict(kwargs)),
+        bench=bench, site=site, queue=queue, method=method_path(method), kwargs=kwargs,
+        kwargs_json=encode_payload(kwargs),  # checked and encoded once: what is sent is what was checked
         timeout=_positive_int("timeout", timeout, 1, MAX_TIMEOUT), retry=_positive_int("retry", retry, 0, MAX_RETRY),
         job_id=scoped_job_id(bench, site, job_id) if job_id is not None else None, deduplicate=bool(deduplicate),
         at_front=bool(at_front), on_success=callbacks[0], on_failure=callbacks[1], run_at=run_at)
@@ -146,11 +148,13 @@ def prepare(method: Callable[..., Any] | str, kwargs: dict[str, Any], *, queue: 
 
 # -- sending --------------------------------------------------------------------------------------
 def with_limits(request: JobRequest) -> JobRequest:
-    """The request with what the settings impose on every enqueue: the queue's backpressure limit
-    (max_queued_jobs) and the result / failure TTLs of its site."""
-    bench, site = request.bench, request.site
-    return replace(request, max_queued=max_queued_for(bench, site, request.queue),
-                   result_ttl=S.RESULTS_TTL.read(bench, site), failure_ttl=S.FAILURE_TTL.read(bench, site))
+    """Fill in what the settings impose on every enqueue: the queue's backpressure limit (max_queued_jobs)
+    and the result / failure TTLs of its site (read once per site and queue until the bench's `reload`)."""
+    bench, site, queue = request.bench, request.site, request.queue
+    request.max_queued, request.result_ttl, request.failure_ttl = bench.derived(
+        ("limits", site, queue), lambda: (max_queued_for(bench, site, queue), S.RESULTS_TTL.read(bench, site),
+                                         S.FAILURE_TTL.read(bench, site)))
+    return request
 
 
 def submit(request: JobRequest, client: redis.Redis | None = None) -> EnqueueResult:

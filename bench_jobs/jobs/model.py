@@ -293,11 +293,20 @@ class Job:
 def enqueue_fields(*, site: str, queue: str, rq_queue: str, method: str, timeout: int, retry: int,
                    result_ttl: int = DEFAULT_RESULTS_TTL, failure_ttl: int = DEFAULT_FAILURE_TTL,
                    on_success: str | None = None, on_failure: str | None = None, now: float) -> list[Any]:
-    """Hash fields of a new job that depend only on its options, not on its id or arguments, as a flat
-    field/value list (enqueue.lua and enqueue_many.lua take them so; the bulk path shares one list)."""
+    """Hash fields of a new job that depend only on its options and enqueue time, not on its id or
+    arguments, as a flat field/value list (enqueue.lua and enqueue_many.lua take them so; the bulk path
+    shares one list)."""
     stamp = rq_time(now)
-    out: list[Any] = ["created_at", stamp, "enqueued_at", stamp, "origin", rq_queue, "timeout", int(timeout),
-                      "bj_site", site, "bj_method", method]
+    return ["created_at", stamp, "enqueued_at", stamp, *option_fields(
+        site=site, queue=queue, rq_queue=rq_queue, method=method, timeout=timeout, retry=retry, result_ttl=result_ttl,
+        failure_ttl=failure_ttl, on_success=on_success, on_failure=on_failure)]
+
+
+def option_fields(*, site: str, queue: str, rq_queue: str, method: str, timeout: int, retry: int,
+                  result_ttl: int = DEFAULT_RESULTS_TTL, failure_ttl: int = DEFAULT_FAILURE_TTL,
+                  on_success: str | None = None, on_failure: str | None = None) -> list[Any]:
+    """`enqueue_fields` without the enqueue time: what follows from the job's options alone."""
+    out: list[Any] = ["origin", rq_queue, "timeout", int(timeout), "bj_site", site, "bj_method", method]
     # Fields whose value is the default or a copy are left out (docs/storage.md, "Fields left out"): each
     # costs a queued job 12-30 bytes of Redis memory, and every reader defaults them (RQ's Job.restore
     # included): `bj_queue` is in `origin`, `bj_kwargs` in `data`. (`queue` stays a parameter: callers

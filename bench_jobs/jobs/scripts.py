@@ -9,6 +9,7 @@ so the scripts read them as `K[i]` / `ARG[i]` and never spell a key name.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -63,23 +64,40 @@ def _packed_constants(bench_keys: tuple[str, ...], prefixes: tuple[str, ...]) ->
     return b"".join(map(_bulk, bench_keys)), b"".join(map(_bulk, prefixes))
 
 
-def packed(keys: Keys, name: str, own_keys: list[str], args: list[Any]) -> bytes:
-    """One EVALSHA of script `name` as RESP, the same command `call_args` describes."""
+@dataclass(frozen=True)
+class Packed:
+    """Arguments that come back call after call (a job's fields that depend only on its options), with
+    their RESP built once: `run` appends them to a call's own arguments."""
+
+    values: tuple[Any, ...]
+    resp: bytes
+
+    @classmethod
+    def of(cls, values: list[Any]) -> Packed:
+        return cls(tuple(values), b"".join(map(_bulk, values)))
+
+
+NOTHING = Packed((), b"")
+
+
+def packed(keys: Keys, name: str, own_keys: list[str], args: list[Any], tail: Packed = NOTHING) -> bytes:
+    """One EVALSHA of script `name` as RESP, the same command `call_args` describes (`tail` after `args`)."""
     bench_keys, prefixes = _packed_constants(keys.script_keys, keys.script_prefixes)
-    count = 3 + len(keys.script_keys) + len(own_keys) + len(keys.script_prefixes) + len(args)
+    count = 3 + len(keys.script_keys) + len(own_keys) + len(keys.script_prefixes) + len(args) + len(tail.values)
     return b"".join((b"*%d\r\n$7\r\nEVALSHA\r\n" % count, _bulk(sha(name)),
                      _bulk(len(keys.script_keys) + len(own_keys)), bench_keys, *map(_bulk, own_keys), prefixes,
-                     *map(_bulk, args)))
+                     *map(_bulk, args), tail.resp))
 
 
-def run(client: redis.Redis, keys: Keys, name: str, own_keys: list[str], args: list[Any]) -> Any:
+def run(client: redis.Redis, keys: Keys, name: str, own_keys: list[str], args: list[Any],
+        tail: Packed = NOTHING) -> Any:
     """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis).
 
     Sent pre-packed on a pooled connection (see `packed`); a connection that fails is dropped and the
     call goes through redis-py's own path, with its retry policy, as it always did."""
     from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
-    command = packed(keys, name, own_keys, args)
+    command = packed(keys, name, own_keys, args, tail)
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
@@ -92,7 +110,7 @@ def run(client: redis.Redis, keys: Keys, name: str, own_keys: list[str], args: l
             return conn.read_response()
     except (ConnectionError, TimeoutError, OSError):
         conn.disconnect()
-        return _run_slow(client, keys, name, own_keys, args)
+        return _run_slow(client, keys, name, own_keys, [*args, *tail.values])
     finally:
         pool.release(conn)
 

@@ -7,15 +7,16 @@ check and write it in one step, so a crash can never leave half a job or a ghost
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.jobs import scripts
-from bench_jobs.jobs.encoding import payload_fields, text, to_json
+from bench_jobs.jobs.encoding import payload_fields, rq_time, text, to_json
 from bench_jobs.jobs.keys import DEFAULT_FAILURE_TTL, DEFAULT_RESULTS_TTL, Keys, job_key
-from bench_jobs.jobs.model import enqueue_fields
+from bench_jobs.jobs.model import enqueue_fields, option_fields
 
 if TYPE_CHECKING:
     import redis
@@ -79,17 +80,18 @@ def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[bytes, str]
     return payload_fields(spec.method, kwargs_json, method_json)
 
 
-def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of one enqueue.lua call."""
+def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any], scripts.Packed]:
+    """KEYS and ARGV of one enqueue.lua call: ARGV's last part, the hash fields that depend only on the
+    job's options, comes packed once per set of options (`_option_fields`)."""
     job_id = spec.job_id or keys.new_job_id()
     scheduled = _is_scheduled(spec, now)
     data, description = _payload(spec)
-    fields = [*_common_fields(keys, spec, now), "data", data, "description", description,
+    stamp = rq_time(now)
+    fields = ["created_at", stamp, "enqueued_at", stamp, "data", data, "description", description,
               "status", "scheduled" if scheduled else "queued"]
     if scheduled:
         fields += ["bj_run_at", repr(float(spec.run_at))]  # type: ignore[arg-type]
-    script_keys = [job_key(job_id), keys.queue(spec.queue), keys.index("queued", spec.queue, spec.site),
-                   keys.index("scheduled", spec.queue, spec.site), keys.wake(spec.queue)]
+    script_keys = [job_key(job_id), *_own_keys(keys, spec.queue, spec.site)]
     if spec.once_key:
         script_keys.append(spec.once_key)
     args = [
@@ -97,7 +99,24 @@ def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list
         repr(float(spec.run_at or 0)) if scheduled else "", int(spec.once_ttl or 0),
         "f" if not spec.job_id else "-", *fields,
     ]
-    return script_keys, args
+    return script_keys, args, _option_fields(keys, spec.site, spec.queue, spec.method, spec.timeout, spec.retry,
+                                             spec.result_ttl, spec.failure_ttl, spec.on_success, spec.on_failure)
+
+
+@functools.lru_cache(maxsize=256)
+def _own_keys(keys: Keys, queue: str, site: str) -> tuple[str, ...]:
+    """enqueue.lua's keys after the job's own: the queue, the site's queued and scheduled indexes, the wake list."""
+    return keys.queue(queue), keys.index("queued", queue, site), keys.index("scheduled", queue, site), keys.wake(queue)
+
+
+@functools.lru_cache(maxsize=1024)
+def _option_fields(keys: Keys, site: str, queue: str, method: str, timeout: int, retry: int, result_ttl: int,
+                   failure_ttl: int, on_success: str | None, on_failure: str | None) -> scripts.Packed:
+    """The job's hash fields that follow from its options alone (`enqueue_fields` without the enqueue
+    time), packed once: an app enqueuing one method again and again sends the same ones every time."""
+    return scripts.Packed.of(option_fields(site=site, queue=queue, rq_queue=keys.rq_queue_name(queue), method=method,
+                                           timeout=timeout, retry=retry, result_ttl=result_ttl,
+                                           failure_ttl=failure_ttl, on_success=on_success, on_failure=on_failure))
 
 
 def enqueue_job(client: redis.Redis, keys: Keys, *, job_id: str | None, site: str, queue: str, method: str,
@@ -230,6 +249,6 @@ def enqueue_many(client: redis.Redis, keys: Keys, specs: Iterable[JobSpec], batc
 
 def enqueue_spec(client: redis.Redis, keys: Keys, spec: JobSpec) -> EnqueueResult:
     """`enqueue_job` for a ready JobSpec."""
-    script_keys, args = _script_call(keys, spec, time.time())
-    status, returned_id, count = scripts.run(client, keys, "enqueue", script_keys, args)
+    script_keys, args, tail = _script_call(keys, spec, time.time())
+    status, returned_id, count = scripts.run(client, keys, "enqueue", script_keys, args, tail)
     return EnqueueResult(text(returned_id) or "", text(status) or "", int(count))
