@@ -128,7 +128,7 @@ def main() -> None:
             hammer(port, headers, body, 2, 1.0)  # warm up: imports, scrypt check cached per process
             single = hammer(port, headers, body, 1, min(args.seconds, 3.0))
             loaded = hammer(port, headers, body, args.threads, args.seconds)
-            sent = sum(client.zcard(keys.index("queued", "default", s)) for s in SITES)
+            sent = sum(client.llen(keys.index("queued", "default", s)) for s in SITES)
             print("/api/method (enqueues a job), gunicorn 2 processes x 8 threads, client on the same 2 cores:")
             print(f"  1 connection:  {single['rps']:7.0f} requests/s  p50 {single['p50_ms']:.2f} ms")
             print(f"  {args.threads} connections: {loaded['rps']:7.0f} requests/s  p50 {loaded['p50_ms']:.2f} ms  "
@@ -142,11 +142,11 @@ def main() -> None:
                      '/api/resource/RQ Job?limit_page_length=20&fields=["*"]', deep + "900", deep + "90000"]
             results = {}
             for size in (10_000, args.jobs):
-                have = sum(client.zcard(keys.index("queued", "default", s)) for s in SITES)
+                have = sum(client.llen(keys.index("queued", "default", s)) for s in SITES)
                 began = time.perf_counter()
                 load(client, keys, have, size)
                 print(f"loaded {size:,} queued jobs over {len(SITES)} sites in {time.perf_counter() - began:.1f} s")
-                job_id = client.zrange(keys.index("queued", "default", SITES[0]), 0, 0)[0].decode()
+                job_id = client.lrange(keys.index("queued", "default", SITES[0]), 0, 0)[0].decode()
                 results[size] = page_times(port, token, [*paths, f"/jobs/{job_id}"], args.runs)
             print(f"\ndashboard and API, median of {args.runs} requests (ms):")
             sizes = list(results)

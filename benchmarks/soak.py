@@ -144,7 +144,7 @@ class Soak:
         from bench_jobs.jobs.keys import Keys
 
         keys, client = Keys(self.bench.bench.bench_id), self.client()
-        return sum(client.zcard(keys.index("queued", q, "site1.test")) for q in ("short", "default", "long"))
+        return sum(client.llen(keys.index("queued", q, "site1.test")) for q in ("short", "default", "long"))
 
     # -- the end ---------------------------------------------------------------------------------------
     def drain(self, timeout: float) -> None:

@@ -54,7 +54,7 @@ def _put_one(pipe, keys: Keys, job_id: str, at: float, *, site: str, queue: str,
     if status == "queued":
         pipe.rpush(keys.queue(queue), job_id)
         pipe.sadd(RQ_QUEUES, keys.queue(queue))
-        pipe.zadd(keys.index("queued", queue, site), {job_id: at})
+        pipe.rpush(keys.index("queued", queue, site), job_id)
     elif status == "started":
         pipe.zadd(keys.started(), {job_id: at + 1})
         pipe.zadd(keys.rq_wip(queue), {job_id: at + 1})

@@ -27,7 +27,7 @@ def put_job(client, bench_id: str, site: str, method: str, kwargs: dict | None =
         pipe.hset(job_key(job_id), mapping=fields)
         pipe.rpush(keys.queue(queue), job_id)
         pipe.sadd("rq:queues", keys.queue(queue))
-        pipe.zadd(keys.index("queued", queue, site), {job_id: now})
+        pipe.rpush(keys.index("queued", queue, site), job_id)
         pipe.sadd(keys.sites_seen(), site)
         pipe.lpush(keys.wake(queue), "1")
         pipe.execute()

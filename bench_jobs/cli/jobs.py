@@ -154,7 +154,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool, queue_spec: 
     client = ctx.redis
     if all_failed:
         queues, sites = ctx.bench.parse_queues(queue_spec), ctx.require_sites()
-        total = manage.count_selection(client, manage.selection_keys(ctx.bench, "failed", queues, sites))
+        total = manage.count_selection(client, ctx.bench, manage.selection_keys(ctx.bench, "failed", queues, sites))
         with render.progress_bar(total, "Retrying") as advance:
             outcome = manage.retry_all_failed(client, ctx.bench, sites, queues, advance)
     else:
@@ -239,7 +239,7 @@ def purge(ctx: Context, queue_spec: str | None, status: str, method: str | None,
     queues = ctx.bench.parse_queues(queue_spec)
     client = ctx.redis
     sites = ctx.sites(all_sites, seen_in_redis=True)
-    total = manage.count_selection(client, manage.selection_keys(ctx.bench, status, queues, sites))
+    total = manage.count_selection(client, ctx.bench, manage.selection_keys(ctx.bench, status, queues, sites))
     if total == 0:
         render.info(f"No {status} jobs to purge.")
         return
@@ -333,7 +333,7 @@ def purge_jobs(ctx: Context, queue_spec: str | None, event: str | None) -> None:
         methods = manage.event_methods(ctx.bench, event)
     client = ctx.redis
     sites = ctx.require_sites()
-    total = manage.count_selection(client, manage.selection_keys(ctx.bench, "queued", queues, sites))
+    total = manage.count_selection(client, ctx.bench, manage.selection_keys(ctx.bench, "queued", queues, sites))
     with render.progress_bar(total, "Purging") as advance:
         outcome = manage.purge(client, ctx.bench, sites, queues, "queued", methods=methods, event=event,
                                progress=advance)

@@ -2,7 +2,7 @@
 
 Each state change is a Lua script (`lua/manage_*.lua`) applied to a batch of ids, so a crash cannot
 leave a half-moved job and bulk work costs one round trip per batch, never one per job. Selections
-(all failed of a queue, purge by status/method) walk the per-site index ZSETs page by page.
+(all failed of a queue, purge by status/method) walk the per-site indexes page by page.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import BenchJobsError, JobNotFound
-from bench_jobs.jobs import scripts
+from bench_jobs.jobs import indexes, scripts
 from bench_jobs.jobs.encoding import rq_time, text
 from bench_jobs.jobs.foreign import foreign_jobs
 from bench_jobs.jobs.keys import (
@@ -191,7 +191,7 @@ def stop_job(client: redis.Redis, bench: Bench, job_id: str, site: str | None = 
 
 
 # -- selections -------------------------------------------------------------------------------------
-def _select(client: redis.Redis, index_keys: list[str], method: str | None, status: str | None,
+def _select(client: redis.Redis, keys: Keys, index_keys: list[str], method: str | None, status: str | None,
             handled: Callable[[list[str]], int]) -> Iterator[list[str]]:
     """Pages of ids from the front of the indexes, filtered by method glob / exact status.
 
@@ -201,7 +201,7 @@ def _select(client: redis.Redis, index_keys: list[str], method: str | None, stat
     for key in index_keys:
         offset = 0
         while True:
-            ids = [text(i) or "" for i in client.zrange(key, offset, offset + BATCH - 1)]
+            ids = indexes.ids(client, keys, key, offset, offset + BATCH - 1)
             if not ids:
                 break
             chosen = ids
@@ -220,11 +220,15 @@ def _matches(job: Job, method: str | None, status: str | None) -> bool:
     return not status or job.status == status
 
 
-def count_selection(client: redis.Redis, index_keys: list[str]) -> int:
-    pipe = client.pipeline(transaction=False)
-    for key in index_keys:
-        pipe.zcard(key)
-    return sum(int(n) for n in pipe.execute())
+def count_selection(client: redis.Redis, bench: Bench, index_keys: list[str]) -> int:
+    keys = Keys(bench.bench_id)
+
+    def read() -> int:
+        pipe = client.pipeline(transaction=False)
+        for key in index_keys:
+            indexes.count(pipe, keys, key)
+        return sum(int(n) for n in pipe.execute())
+    return indexes.converting(client, keys, bench.queue_names(), read)
 
 
 def selection_keys(bench: Bench, status: str, queues: list[str], sites: list[str]) -> list[str]:
@@ -245,7 +249,7 @@ def retry_all_failed(client: redis.Redis, bench: Bench, sites: list[str], queues
         _apply(client, bench, "manage_retry", [repr(now), stamp], ids, outcome, progress)
         return len(ids) - (len(outcome.done) - before)
 
-    for _ in _select(client, index_keys, None, None, act):
+    for _ in _select(client, Keys(bench.bench_id), index_keys, None, None, act):
         pass
     return outcome
 
@@ -271,8 +275,12 @@ def purge(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]
         _apply(client, bench, "manage_delete", [LREM_MAX_BULK], target, outcome, progress)
         return len(ids) - (len(outcome.done) - before)
 
-    for _ in _select(client, index_keys, method, exact_status, act):
-        pass
+    keys = Keys(bench.bench_id)
+
+    def run() -> None:
+        for _ in _select(client, keys, index_keys, method, exact_status, act):
+            pass
+    indexes.converting(client, keys, bench.queue_names(), run)
     return outcome
 
 
@@ -296,13 +304,16 @@ def known_events() -> tuple[str, ...]:
 
 # -- wait -------------------------------------------------------------------------------------------
 def busy_counts(client: redis.Redis, bench: Bench, sites: list[str], queues: list[str]) -> dict[str, int]:
-    """Queued (ZCARD of the indexes) and started (jobs/running.py) jobs of these sites and queues."""
+    """Queued (the indexes' lengths) and started (jobs/running.py) jobs of these sites and queues."""
     keys = Keys(bench.bench_id)
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for site in sites:
-            pipe.zcard(keys.index(QUEUED, queue, site))
-    queued = sum(int(n) for n in pipe.execute())
+
+    def read() -> int:
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            for site in sites:
+                indexes.count(pipe, keys, keys.index(QUEUED, queue, site))
+        return sum(int(n) for n in pipe.execute())
+    queued = indexes.converting(client, keys, queues, read)
     started = read_started(client, keys).total((queue, site) for queue in queues for site in sites)
     # Jobs bench-jobs did not write (Frappe's) hold the bench back as much as ours: "idle" must mean idle.
     foreign = foreign_jobs(client, bench, queues, limit=0, site=sites[0] if len(sites) == 1 else None)

@@ -16,6 +16,7 @@ from typing import Any
 
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 DESCRIPTION_LIMIT = 200
+RQ_ARG_LIMIT = 75  # RQ's Job.get_call_string max_length
 STORE_BELOW = 1024
 to_json = json.JSONEncoder(separators=(",", ":")).encode  # one bound encoder: json.dumps re-checks its options
 
@@ -92,12 +93,21 @@ def queue_of(origin: str | None) -> str | None:
     return origin.rpartition(":")[2] if origin and ":" in origin else None
 
 
-def describe(method: str, kwargs_json: str) -> str:
-    """RQ-style description `module.func(a=1, b=2)`, shortened so big payloads stay out of listings."""
-    line = f"{method}(**{kwargs_json})" if kwargs_json != "{}" else f"{method}()"
+def describe(method: str, kwargs: dict[str, Any]) -> str:
+    """The description RQ writes (`rq.utils.get_call_string`: `module.func(a=1, b='x')`, keyword arguments
+    sorted, each value's repr cut at RQ_ARG_LIMIT), shortened so big payloads stay out of listings. (It
+    was `module.func(**{json})`: RQ's own form is what rq-dashboard users know, and shorter.)"""
+    shown = []
+    for name, value in sorted(kwargs.items()):
+        value_repr = repr(value)
+        if len(value_repr) > RQ_ARG_LIMIT:
+            value_repr = value_repr[:RQ_ARG_LIMIT] + "..."
+        shown.append(f"{name}={value_repr}")
+    line = f"{method}({', '.join(shown)})"
     return line if len(line) <= DESCRIPTION_LIMIT else line[: DESCRIPTION_LIMIT - 3] + "..."
 
 
-def payload_fields(method: str, kwargs_json: str, method_json: str | None = None) -> tuple[bytes, str]:
-    """(RQ data blob, description) of a job's arguments; `kwargs_json` is what bj_kwargs holds."""
-    return rq_data(method, kwargs_json, method_json), describe(method, kwargs_json)
+def payload_fields(method: str, kwargs: dict[str, Any], kwargs_json: str,
+                   method_json: str | None = None) -> tuple[bytes, str]:
+    """(RQ data blob, description) of a job's arguments; `kwargs_json` is `kwargs` as JSON."""
+    return rq_data(method, kwargs_json, method_json), describe(method, kwargs)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.jobs import indexes
 from bench_jobs.jobs.encoding import text
-from bench_jobs.jobs.keys import RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
+from bench_jobs.jobs.keys import QUEUED, RQ_QUEUE_PREFIX, RQ_WIP_PREFIX, Keys, job_key
 
 if TYPE_CHECKING:
     import redis
@@ -190,7 +191,7 @@ def foreign_jobs(client: redis.Redis, bench: Bench, queues: list[str], limit: in
     for (queue, namespace), length in zip(places, lengths, strict=True):
         if length and namespace == bench.bench_id:
             for one in sites:
-                pipe.zcard(keys.index("queued", queue, one))
+                indexes.count(pipe, keys, keys.index(QUEUED, queue, one))
     for entries in started_entries:
         for entry in entries:
             pipe.exists(job_key(entry))

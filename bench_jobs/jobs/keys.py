@@ -163,11 +163,13 @@ class Keys:
     def rq_workers_of(self, queue: str) -> str:
         return f"rq:workers:{self.rq_queue_name(queue)}"
 
-    # -- per-site indexes (bounded queries: counts and first pages in O(log N)) --
+    # -- per-site indexes (bounded queries: counts and first pages without scanning a queue) --
     def index(self, state: str, queue: str, site: str) -> str:
-        """ZSET of job ids of one site in one queue and state (INDEXED_STATES).
+        """Job ids of one site in one queue and state (INDEXED_STATES; jobs/indexes.py reads them).
 
-        queued: score = enqueue time; scheduled: due time; failed/finished/canceled: end time.
+        queued: a LIST in queue order (the site's part of the queue list; a ZSET scored by enqueue time
+        before issue 13's layout, converted on first use); the others ZSETs, scheduled: score = due time;
+        failed/finished/canceled: end time.
         No `started` index: jobs/running.py reads started jobs per site from `started()`.
         """
         return f"{self.prefix}:idx:{state}:{queue}:{site}"

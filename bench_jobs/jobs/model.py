@@ -273,8 +273,9 @@ class Job:
         with whatever end-state fields are set. For writers outside the enqueue script: tests, repair."""
         kwargs_json = to_json(self.kwargs)
         method = self.method or ""
+        kwargs = self.kwargs if isinstance(self.kwargs, dict) else {}
         out: dict[str, Any] = {"data": rq_data(method, kwargs_json),
-                               "description": self.description or describe(method, kwargs_json)}
+                               "description": self.description or describe(method, kwargs)}
         for attr, name in self.FIELD.items():
             value = getattr(self, attr)
             if attr in ("description", "payload") or value is None:

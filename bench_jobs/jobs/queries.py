@@ -1,9 +1,10 @@
 """Bounded read-only queries over jobs and workers: show-pending-jobs, jobs list, jobs show, workers.
 
-Every query reads the per-site index ZSETs (docs/storage.md): counts are ZCARD, pages are ZRANGE
-with a limit, and the page's job hashes come back in one pipelined HMGET. Started jobs, which have no
+Every query reads the per-site indexes (docs/storage.md; jobs/indexes.py reads the queued LIST and the
+ZSETs alike): counts are LLEN/ZCARD, pages are LRANGE/ZRANGE with a limit, and the page's job hashes
+come back in one pipelined HMGET. Started jobs, which have no
 per-site index, come from the bench-wide started set (jobs/running.py: as many hashes as jobs run).
-So the Redis work is O(queues x sites + running + limit) and does not grow with the backlog; no
+So the Redis work is O(queues x sites x limit + running) and does not grow with the backlog; no
 listing ever scans a queue.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from bench_jobs.bench import settings as S
 from bench_jobs.errors import JobNotFound
+from bench_jobs.jobs import indexes
 from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.foreign import foreign_jobs, pending_line
 from bench_jobs.jobs.keys import (
@@ -148,11 +150,18 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
                     *, all_sites: bool = False, started: Started | None = None) -> PendingSummary:
     """Per queue: pending/started/scheduled/failed counts, oldest age and the next `limit` jobs.
 
-    Four round trips whatever the backlog: the started jobs (running.read_started, unless the caller
-    read them: `started`), one pipeline of ZCARD/ZRANGE per (queue, site), then one pipeline of HMGET
-    for the jobs on the page.
+    Three round trips whatever the backlog: the started jobs (running.read_started, unless the caller
+    read them: `started`), one pipeline of counts and first pages per (queue, site), then one of HMGET
+    for the jobs shown (and, when several sites have jobs queued, one before it of their pages' enqueue
+    times, to merge the sites' lists).
     """
     keys = Keys(bench.bench_id)
+    return indexes.converting(client, keys, queues, lambda: _pending_summary(client, bench, keys, sites, queues,
+                                                                             limit, all_sites, started))
+
+
+def _pending_summary(client: redis.Redis, bench: Bench, keys: Keys, sites: list[str], queues: list[str], limit: int,
+                     all_sites: bool, started: Started | None) -> PendingSummary:
     limit = max(int(limit), 0)
     now = time.time()
     # A failed job's hash expires after rq_job_failure_ttl, but its index entry stays until the next
@@ -163,32 +172,34 @@ def pending_summary(client: redis.Redis, bench: Bench, sites: list[str], queues:
     for queue in queues:
         for site in sites:
             for state in (QUEUED, SCHEDULED):
-                pipe.zcard(keys.index(state, queue, site))
+                indexes.count(pipe, keys, keys.index(state, queue, site))
             pipe.zcount(keys.index(FAILED, queue, site), kept_since[site], "+inf")
-            # The first page holds the oldest job too (score = enqueue time), so no extra query.
-            pipe.zrange(keys.index(QUEUED, queue, site), 0, max(limit, 1) - 1, withscores=True)
+            indexes.read(pipe, keys, keys.index(QUEUED, queue, site), max(limit, 1), newest=False)
     replies = iter(pipe.execute())
     summaries: list[QueueSummary] = []
     next_ids: list[list[str]] = []
     for queue in queues:
         counts = {QUEUED: 0, SCHEDULED: 0, FAILED: 0}
-        page: list[tuple[float, str]] = []
+        pages = []
         for _site in sites:
             for state in (QUEUED, SCHEDULED, FAILED):
                 counts[state] += int(next(replies))
-            page.extend((score, text(job_id) or "") for job_id, score in next(replies))
-        page.sort()
-        oldest = page[0][0] if page else None
+            pages.append(next(replies))
+        # The sites' first pages merged by enqueue time: the first job is the oldest (at_front aside).
+        page = indexes.merged(client, keys, [keys.index(QUEUED, queue, site) for site in sites], pages, 0,
+                              max(limit, 1), newest=False)
         summaries.append(QueueSummary(
             queue=queue, pending=counts[QUEUED], started=started.total((queue, site) for site in sites),
-            scheduled=counts[SCHEDULED],
-            failed=counts[FAILED],
-            oldest_age_seconds=round(max(now - oldest, 0.0), 3) if oldest is not None else None,
-            jobs=[], foreign_pending=0, foreign_jobs=[]))
-        next_ids.append([job_id for _, job_id in page[:limit]])
+            scheduled=counts[SCHEDULED], failed=counts[FAILED], oldest_age_seconds=None, jobs=[],
+            foreign_pending=0, foreign_jobs=[]))
+        next_ids.append(page)
+    # (with limit 0 the first job is read all the same: its enqueue time is the oldest age)
     jobs = Job.fetch_many(client, [i for ids in next_ids for i in ids], Job.PAGE)
     for summary, ids in zip(summaries, next_ids, strict=True):
-        summary["jobs"] = [pending_row(jobs[job_id]) for job_id in ids]
+        summary["jobs"] = [pending_row(jobs[job_id]) for job_id in ids[:limit]]
+        oldest = min((moment for moment in (jobs[job_id].enqueued for job_id in ids) if moment is not None),
+                     default=None)
+        summary["oldest_age_seconds"] = round(max(now - oldest, 0.0), 3) if oldest is not None else None
     one_site = None if all_sites or len(sites) != 1 else sites[0]
     foreign = foreign_jobs(client, bench, queues, limit, site=one_site)
     for summary in summaries:
@@ -224,6 +235,12 @@ def list_jobs(client: redis.Redis, bench: Bench, sites: list[str], queues: list[
               statuses: list[str] | None = None, method: str | None = None, limit: int = 20) -> list[ListRow]:
     """Jobs by status (all indexed states by default), queue and method glob; at most `limit` rows."""
     keys = Keys(bench.bench_id)
+    return indexes.converting(client, keys, queues, lambda: _list_jobs(client, keys, sites, queues, statuses, method,
+                                                                       limit))
+
+
+def _list_jobs(client: redis.Redis, keys: Keys, sites: list[str], queues: list[str], statuses: list[str] | None,
+               method: str | None, limit: int) -> list[ListRow]:
     rows: list[ListRow] = []
     for status in statuses or LIST_STATES:
         if len(rows) >= limit:
@@ -250,7 +267,7 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
         if index_state == STARTED:
             ids = running[start:start + batch]
         else:
-            ids = _merged_page(client, index_keys, start, batch, newest_first=index_state in NEWEST_FIRST)
+            ids = indexes.window(client, keys, index_keys, start, batch, newest=index_state in NEWEST_FIRST)
         if not ids:
             break
         jobs = Job.fetch_many(client, ids, Job.PAGE)
@@ -268,23 +285,6 @@ def _list_state(client: redis.Redis, keys: Keys, sites: list[str], queues: list[
         if len(ids) < batch:  # (a full page that came out short: filtered or expired ids, read on)
             break
     return rows[:want]
-
-
-def _merged_page(client: redis.Redis, index_keys: list[str], start: int, count: int,
-                 newest_first: bool) -> list[str]:
-    """Ids at positions start..start+count of the union of several index ZSETs, in score order.
-
-    Each index contributes at most start+count ids (the merged window can hold no more from one).
-    """
-    pipe = client.pipeline(transaction=False)
-    for key in index_keys:
-        if newest_first:
-            pipe.zrevrange(key, 0, start + count - 1, withscores=True)
-        else:
-            pipe.zrange(key, 0, start + count - 1, withscores=True)
-    merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
-    merged.sort(reverse=newest_first)
-    return [job_id for _, job_id in merged[start:start + count]]
 
 
 def list_row(job: Job, index_state: str) -> ListRow:

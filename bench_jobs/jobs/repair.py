@@ -1,4 +1,4 @@
-"""Self-healing indexes: the per-site index ZSETs (docs/storage.md) reconciled with the queues and
+"""Self-healing indexes: the per-site indexes (docs/storage.md; jobs/indexes.py) reconciled with the queues and
 job hashes, for ids another tool removed behind bench-jobs' back (rq's `Queue.empty()` and
 `Job.delete()`, rq-dashboard's "Empty queue" / "Delete").
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from bench_jobs.jobs import scripts
+from bench_jobs.jobs import indexes, scripts
 from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import FAILED, INDEXED_STATES, QUEUED, STARTED, Keys
 from bench_jobs.jobs.running import legacy_keys
@@ -43,12 +43,25 @@ def _ids(values: list[Any]) -> list[str]:
     return [text(v) or "" for v in values]
 
 
+def _scan(client: redis.Redis, keys: Keys, key: str, cursor: int, count: int) -> tuple[int, list[str]]:
+    """The next ids of one index from `cursor` and the cursor after them (0 at the end): ZSCAN on a ZSET,
+    positions on the queued LIST."""
+    if indexes.is_list(keys, key):
+        found = _ids(client.lrange(key, cursor, cursor + count - 1))
+        return (cursor + len(found) if len(found) == count else 0), found
+    cursor, pairs = client.zscan(key, cursor, count=count)
+    return cursor, _ids([member for member, _ in pairs])
+
+
 def check_index(client: redis.Redis, keys: Keys, key: str, state: str) -> int:
-    """Every id of one index, checked in chunks (ZSCAN: never one huge reply)."""
+    """Every id of one index, checked in chunks (ZSCAN or LRANGE: never one huge reply)."""
     removed, cursor = 0, 0
     while True:
-        cursor, pairs = client.zscan(key, cursor, count=CHUNK)
-        removed += _check(client, keys, key, state, _ids([member for member, _ in pairs]))
+        cursor, found = _scan(client, keys, key, cursor, CHUNK)
+        gone = _check(client, keys, key, state, found)
+        removed += gone
+        if indexes.is_list(keys, key) and cursor:
+            cursor -= gone  # the ids after the removed ones moved up by as many places
         if not cursor:
             return removed
 
@@ -62,7 +75,7 @@ def drifted(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]
         for queue, state, truth, how in checks:
             getattr(pipe, how)(truth)
             for site in sites:
-                pipe.zcard(keys.index(state, queue, site))
+                indexes.count(pipe, keys, keys.index(state, queue, site))
         replies = pipe.execute()
     out, i = [], 0
     for queue, state, _, _ in checks:
@@ -76,6 +89,10 @@ def drifted(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]
 def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] | None = None) -> Counter[str]:
     """The pass after a sweep: drifted indexes in full, and the next slice of the others."""
     sites = sites if sites is not None else sorted(_ids(list(client.smembers(keys.sites_seen()))))
+    return indexes.converting(client, keys, queues, lambda: _quick(client, keys, queues, sites))
+
+
+def _quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> Counter[str]:
     removed: Counter[str] = Counter()
     if not sites or not queues:
         return removed
@@ -92,10 +109,10 @@ def quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str] |
     budget, saved = SLICE, {}
     for _ in range(min(VISITS, len(every))):
         key, state = every[position]
-        cursor, pairs = client.zscan(key, int(client.hget(cursors, key) or 0), count=budget)
-        removed[state] += _check(client, keys, key, state, _ids([member for member, _ in pairs]))
+        cursor, found = _scan(client, keys, key, int(client.hget(cursors, key) or 0), budget)
+        removed[state] += _check(client, keys, key, state, found)
         saved[key] = cursor
-        budget -= max(1, len(pairs))
+        budget -= max(1, len(found))
         if cursor:  # this index is not through yet: the next sweep goes on from here
             break
         position = (position + 1) % len(every)
@@ -118,7 +135,9 @@ def drop_legacy_started(client: redis.Redis, keys: Keys, queues: list[str], site
 
 def full(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str]) -> Counter[str]:
     """Every index of these queues and sites checked through (`bench-jobs jobs repair`), and the
-    bench-wide started set (its stale entries count as "started", as the per-site ones did)."""
+    bench-wide started set (its stale entries count as "started", as the per-site ones did); queued
+    indexes still of the ZSET layout are turned into LISTs first."""
+    indexes.convert(client, keys, queues, sites)
     removed: Counter[str] = Counter()
     drop_legacy_started(client, keys, queues, sites)
     removed[STARTED] += check_index(client, keys, keys.started(), STARTED)

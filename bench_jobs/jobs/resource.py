@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bench_jobs.errors import BenchJobsError, JobNotFound
-from bench_jobs.jobs.encoding import text
+from bench_jobs.jobs import indexes
 from bench_jobs.jobs.keys import STARTED, STOPPED, Keys
 from bench_jobs.jobs.model import Job
 from bench_jobs.jobs.queries import (
@@ -163,7 +163,9 @@ def get_jobs(client: redis.Redis, bench: Bench, site: str | list[str], *, filter
     start, length = _page(limit_start, limit_page_length)
     newest = _order(order_by)
     places = [(queue, one) for one in sites for queue in queues]
-    rows = _select(client, Keys(bench.bench_id), places, statuses, method, start, length, newest)
+    keys = Keys(bench.bench_id)
+    rows = indexes.converting(client, keys, bench.queue_names(),
+                              lambda: _select(client, keys, places, statuses, method, start, length, newest))
     return [_shape(row, names) for row in rows]
 
 
@@ -190,7 +192,7 @@ def _select(client: redis.Redis, keys: Keys, places: list[tuple[str, str]], stat
     for state in states:
         for queue, site in places:
             if state != STARTED:
-                pipe.zcard(keys.index(state, queue, site))
+                indexes.count(pipe, keys, keys.index(state, queue, site))
     replies = iter(pipe.execute())
     rows: list[ListRow] = []
     for state in states:
@@ -206,7 +208,7 @@ def _select(client: redis.Redis, keys: Keys, places: list[tuple[str, str]], stat
         if started is not None and state == STARTED:
             window = _list_window(started.ids(places, newest=order))
         else:
-            window = _index_window(client, [keys.index(state, queue, site) for queue, site in places], order)
+            window = _index_window(client, keys, [keys.index(state, queue, site) for queue, site in places], order)
         got, start = _from_state(client, window, state, by_index[state], method, start, length - len(rows), exact)
         rows.extend(got)
         if len(rows) >= length:
@@ -254,22 +256,11 @@ def _list_window(ids: list[str]) -> Callable[[int, int], list[str]]:
     return lambda start, count: ids[start:start + count]
 
 
-def _index_window(client: redis.Redis, index_keys: list[str], newest: bool) -> Callable[[int, int], list[str]]:
-    """`window(start, count)`: ids start..start+count of the union of the index ZSETs in score order;
-    one ZSET is read directly at its offset (O(log N + count)), several are merged."""
-
-    def window(start: int, count: int) -> list[str]:
-        if len(index_keys) == 1:
-            read = client.zrevrange if newest else client.zrange
-            return [text(i) or "" for i in read(index_keys[0], start, start + count - 1)]
-        pipe = client.pipeline(transaction=False)
-        for key in index_keys:
-            (pipe.zrevrange if newest else pipe.zrange)(key, 0, start + count - 1, withscores=True)
-        merged = [(score, text(job_id) or "") for reply in pipe.execute() for job_id, score in reply]
-        merged.sort(reverse=newest)
-        return [job_id for _, job_id in merged[start:start + count]]
-
-    return window
+def _index_window(client: redis.Redis, keys: Keys, index_keys: list[str],
+                  newest: bool) -> Callable[[int, int], list[str]]:
+    """`window(start, count)`: ids start..start+count of the union of the indexes in their order
+    (jobs/indexes.py: one is read directly at its offset, several are merged)."""
+    return lambda start, count: indexes.window(client, keys, index_keys, start, count, newest)
 
 
 def _shape(row: Mapping[str, Any], names: list[str]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def _common_fields(keys: Keys, spec: JobSpec, now: float) -> list[Any]:
 def _payload(spec: JobSpec, method_json: str | None = None) -> tuple[bytes, str]:
     """(RQ data blob, description); one json.dumps serves both (the kwargs live in `data` only)."""
     kwargs_json = spec.kwargs_json or to_json(spec.kwargs)
-    return payload_fields(spec.method, kwargs_json, method_json)
+    return payload_fields(spec.method, spec.kwargs, kwargs_json, method_json)
 
 
 def _script_call(keys: Keys, spec: JobSpec, now: float) -> tuple[list[str], list[Any], scripts.Packed]:

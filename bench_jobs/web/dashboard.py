@@ -139,6 +139,7 @@ def jobs_query(app: App, request: Request) -> dict[str, Any]:
 
 
 def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
+    from bench_jobs.jobs import indexes
     from bench_jobs.jobs.keys import STARTED, Keys
     from bench_jobs.jobs.queries import INDEX_OF, LIST_STATES
     from bench_jobs.jobs.resource import get_jobs
@@ -165,7 +166,7 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
         for queue in queues:
             for site in sites:
                 if state != STARTED:  # (no per-site index: counted from the started set below)
-                    pipe.zcard(keys.index(state, queue, site))
+                    indexes.count(pipe, keys, keys.index(state, queue, site))
     total = sum(pipe.execute())
     if STARTED in states:
         total += read_started(client, keys).total((queue, site) for queue in queues for site in sites)

@@ -20,7 +20,7 @@ def test_interleaved_sites_share_calls_and_keep_their_indexes(bench) -> None:
     assert calls["cmdstat_evalsha"]["calls"] == 1  # one call for the nine, three sites mixed
     for n, result in enumerate(results):
         assert job(client, result.id)["bj_site"] == sites[n % 3]
-    queued = {s: {m.decode() for m in client.zrange(keys.index("queued", "default", s), 0, -1)} for s in sites}
+    queued = {s: {m.decode() for m in client.lrange(keys.index("queued", "default", s), 0, -1)} for s in sites}
     assert queued == {s: {r.id for n, r in enumerate(results) if n % 3 == i and n != 4} for i, s in enumerate(sites)}
     assert client.zrange(keys.index("scheduled", "default", "site2.test"), 0, -1) == [results[4].id.encode()]
     assert client.lrange(keys.queue("default"), 0, -1) == [r.id.encode() for n, r in enumerate(results) if n != 4]

@@ -57,7 +57,7 @@ def test_racing_enqueuers_with_deduplicate_make_one_job_per_id(bench, keys) -> N
     client = bench.client()
     queued = job_ids(client, keys)
     assert sorted(queued) == sorted(keys.user_job_id("site1.test", f"race-{n}") for n in range(IDS))
-    assert client.zcard(keys.index("queued", "default", "site1.test")) == IDS
+    assert client.llen(keys.index("queued", "default", "site1.test")) == IDS
 
 
 def test_racing_enqueuers_without_deduplicate_one_wins_the_rest_are_refused(bench, keys) -> None:

@@ -49,7 +49,7 @@ def test_enqueue_writes_job_queue_indexes_and_wake_token(bench, keys) -> None:
     assert shown is not None and (shown["attempts"], shown["retry"], shown["retries_left"]) == (0, 0, 0)
 
     assert client.sismember("rq:queues", keys.queue("default"))
-    assert abs(client.zscore(keys.index("queued", "default", "site1.test"), job_id) - enqueued) < 1e-5
+    assert client.lrange(keys.index("queued", "default", "site1.test"), 0, -1) == [job_id.encode()]
     assert client.sismember(keys.sites_seen(), "site1.test")
     assert client.llen(keys.wake("default")) == 1
 
@@ -58,15 +58,20 @@ def test_rq_reads_our_jobs(bench, keys) -> None:
     from rq.job import Job, JobStatus
     from rq.serializers import JSONSerializer
 
-    job_id = enqueue("testapp.jobs.add", queue="long", a=1, b=[2, 3])
+    job_id = enqueue("testapp.jobs.add", queue="long", b=[2, 3], a="x")
     job = Job.fetch(job_id, connection=bench.client(), serializer=JSONSerializer)
     assert job.func_name == "testapp.jobs.add"
-    assert job.kwargs == {"a": 1, "b": [2, 3]}
+    assert job.kwargs == {"a": "x", "b": [2, 3]}
     assert job.args == []
     assert job.get_status() == JobStatus.QUEUED
     assert job.origin == f"{keys.bench_id}:long"
     assert job.timeout == 1500
-    assert job.enqueued_at is not None
+    # RQ's own description (issue 13: shorter than the `(**{json})` form it replaced)
+    assert job.description == job.get_call_string() == "testapp.jobs.add(a='x', b=[2, 3])"
+    assert job.enqueued_at is not None and job.enqueued_at == job.created_at
+    long_value = Job.fetch(enqueue("testapp.jobs.add", a="y" * 100, b=1), connection=bench.client(),
+                           serializer=JSONSerializer)
+    assert long_value.description == long_value.get_call_string()  # each value cut at 75 characters, as RQ does
 
 
 def test_timeouts_per_queue_custom_queue_and_explicit(bench, keys) -> None:
@@ -91,7 +96,7 @@ def test_site_retry_callbacks_at_front_and_callable(bench, keys) -> None:
     assert data["bj_method"] == b"testapp.jobs.add"
     assert data["bj_retry"] == b"3" and data["retries_left"] == b"3"
     assert data["bj_on_success"] == data["bj_on_failure"] == b"testapp.enqueue_jobs.on_done"
-    assert client.zcard(keys.index("queued", "default", "site2.test")) == 1
+    assert client.llen(keys.index("queued", "default", "site2.test")) == 1
 
 
 def test_scheduled_job_goes_to_scheduled_set_not_queue(bench, keys) -> None:
@@ -142,7 +147,7 @@ def test_finished_job_id_is_replaced_cleanly(bench, keys) -> None:
     job_id = enqueue("testapp.jobs.add", job_id="again", a=1, b=2)
     # What finish() leaves behind (docs/storage.md): end state, result, end-state index.
     client.lpop(keys.queue("default"))
-    client.zrem(keys.index("queued", "default", "site1.test"), job_id)
+    client.lrem(keys.index("queued", "default", "site1.test"), 0, job_id)
     client.hset(f"rq:job:{job_id}", mapping={"status": "finished", "bj_result": "3", "ended_at": "x"})
     client.zadd(keys.index("finished", "default", "site1.test"), {job_id: time.time()})
 

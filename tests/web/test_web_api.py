@@ -18,8 +18,8 @@ SEED = "testapp.web_jobs.start_background_job"
 
 
 def _queued(bench, site: str = "site1.test") -> int:
-    client = bench.client()
-    return sum(client.zcard(Keys(bench.bench.bench_id).index(state, queue, site))
+    client, keys = bench.client(), Keys(bench.bench.bench_id)
+    return sum((client.llen if state == "queued" else client.zcard)(keys.index(state, queue, site))
                for state in ("queued", "started", "finished", "failed") for queue in bench.bench.queue_names())
 
 

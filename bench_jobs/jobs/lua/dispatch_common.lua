@@ -66,13 +66,13 @@ local function note_retries_left(id)
 end
 
 -- Back to a queue: front (recovered / released jobs already waited their turn) or tail.
-local function requeue(id, q, site, now, front)
+local function requeue(id, q, site, front)
   local jk = jkey(id)
   redis.call('HSET', jk, 'status', 'queued')
   redis.call('PERSIST', jk)
   if front then redis.call('LPUSH', qkey(q), id) else redis.call('RPUSH', qkey(q), id) end
   redis.call('SADD', RQ_QUEUES, qkey(q))
-  redis.call('ZADD', idx('queued', q, site), now, id)
+  qidx_push(q, site, front, id)
   wake(q)
 end
 
@@ -251,7 +251,7 @@ local function claim(worker, now, iso, queues, n)
   end
   if #ids > 0 then
     for _, m in pairs(moved) do
-      redis.call('ZREM', idx('queued', m.q, m.site), unpack(m.ids))
+      qidx_take(m.q, m.site, m.ids)
     end
     redis.call('ZADD', STARTED, unpack(started))
     for q, entries in pairs(wip) do redis.call('ZADD', WIP_P .. q, unpack(entries)) end

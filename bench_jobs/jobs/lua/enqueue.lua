@@ -4,7 +4,8 @@
 -- K[1] rq:job:{id}  K[2] rq:queue:{B}:{q}  K[3] bj:{B}:idx:queued:{q}:{s}  K[4] bj:{B}:idx:scheduled:{q}:{s}
 -- K[5] bj:{B}:wake:{q}  K[6] once key (optional)
 -- ARG[1] job id  ARG[2] site  ARG[3] at_front 0|1  ARG[4] deduplicate 0|1
--- ARG[5] max_queued (0 = no limit)  ARG[6] enqueue time (epoch)  ARG[7] run_at epoch or ""
+-- ARG[5] max_queued (0 = no limit)  ARG[6] enqueue time (epoch; unused: the queued index is a LIST)
+-- ARG[7] run_at epoch or ""
 -- ARG[8] once ttl seconds (0 = none)
 -- ARG[9] flags: "f" = fresh id (generated here, cannot name an existing job: skip the dedupe read)
 -- ARG[10..] hash field/value pairs (status and bj_run_at already set by the caller)
@@ -51,7 +52,7 @@ if ARG[7] ~= '' then
 end
 
 if ARG[3] == '1' then redis.call('LPUSH', queue_key, job_id) else redis.call('RPUSH', queue_key, job_id) end
-redis.call('ZADD', K[3], ARG[6], job_id)
+qidx_call(ARG[3] == '1' and 'LPUSH' or 'RPUSH', K[3], job_id)
 redis.call('SADD', RQ_QUEUES, queue_key)
 if redis.call('LPUSH', K[5], '1') > 1000 then redis.call('LTRIM', K[5], 0, 999) end  -- capped, trimmed past the cap
 return {'enqueued', job_id, 0}

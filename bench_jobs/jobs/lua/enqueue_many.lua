@@ -1,10 +1,10 @@
 -- include: enqueue_common
 -- enqueue_many: enqueue a batch of jobs that share queue, method and options, in one script.
 -- The bulk twin of enqueue.lua (same checks per job, same writes), with the per-queue and per-site
--- writes (RPUSH, index ZADD per site, wake tokens, registrations) done once per batch, not per job.
+-- writes (RPUSH, index RPUSH per site, wake tokens, registrations) done once per batch, not per job.
 --
 -- K[1] rq:queue:{B}:{q}  K[2] bj:{B}:wake:{q}   (a job's site indexes are named from its site)
--- ARG[1] deduplicate 0|1  ARG[2] max_queued (0 = none)  ARG[3] enqueue time  ARG[4] queue name
+-- ARG[1] deduplicate 0|1  ARG[2] max_queued (0 = none)  ARG[3] enqueue time (unused)  ARG[4] queue name
 -- ARG[5] (unused)  ARG[6] n = number of common field/value ARG entries
 -- ARG[7 .. 6+n] common field/value pairs (same for every job of the batch)
 -- then per job 6 entries: id, flags ("f" fresh id, "a" at front), run_at or "", site, data (RQ's, which
@@ -14,7 +14,7 @@
 -- (A compact reply: parsing a 2-entry-per-job array would cost the client more than the whole script.)
 
 local queue_key, dedupe, q = K[1], ARG[1], ARG[4]
-local limit, now = tonumber(ARG[2]), ARG[3]
+local limit = tonumber(ARG[2])
 local ncommon = tonumber(ARG[6])
 
 local fields = {}
@@ -41,7 +41,7 @@ for i = 7 + ncommon, #ARG, 6 do
     fields[base + 1], fields[base + 2] = 'data', ARG[i + 4]
     fields[base + 3], fields[base + 4] = 'description', ARG[i + 5]
     fields[base + 5], fields[base + 6] = 'bj_site', site
-    if not sites[site] then sites[site] = {} end
+    if not sites[site] then sites[site] = {tail = {}, front = {}} end
     if run_at ~= '' then
       fields[base + 7], fields[base + 8] = 'status', 'scheduled'
       fields[base + 9], fields[base + 10] = 'bj_run_at', run_at
@@ -52,10 +52,11 @@ for i = 7 + ncommon, #ARG, 6 do
     else
       fields[base + 7], fields[base + 8] = 'status', 'queued'
       redis.call('HSET', job_key, unpack(fields))
-      if string.find(flags, 'a', 1, true) then front[#front + 1] = job_id else tail[#tail + 1] = job_id end
+      local at_front = string.find(flags, 'a', 1, true)
+      if at_front then front[#front + 1] = job_id else tail[#tail + 1] = job_id end
+      -- the site's queued index gets the same pushes as the queue (tail ids, then front ones)
       local entries = sites[site]
-      entries[#entries + 1] = now
-      entries[#entries + 1] = job_id
+      if at_front then entries.front[#entries.front + 1] = job_id else entries.tail[#entries.tail + 1] = job_id end
       queued = queued + 1
     end
     out[#out + 1] = 'e'
@@ -65,7 +66,8 @@ end
 local names = {}
 for site, entries in pairs(sites) do
   names[#names + 1] = site
-  if #entries > 0 then redis.call('ZADD', idx('queued', q, site), unpack(entries)) end
+  if #entries.tail > 0 then qidx_push(q, site, false, unpack(entries.tail)) end
+  if #entries.front > 0 then qidx_push(q, site, true, unpack(entries.front)) end
 end
 if #names > 0 then redis.call('SADD', SITES, unpack(names)) end
 if #tail + #front > 0 then

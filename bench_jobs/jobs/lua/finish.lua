@@ -77,10 +77,10 @@ if f[1] == 'started' and f[2] == worker then
   elseif status == 'queued' then
     redis.call('HSET', jk, 'bj_error', ARG[8], 'ended_at', iso, 'bj_duration', ARG[10])
     if ARG[9] ~= '' then redis.call('HSET', jk, 'exc_info', ARG[9]) end
-    requeue(id, q, site, now, true)
+    requeue(id, q, site, true)
   else -- released
     redis.call('HINCRBY', jk, 'bj_attempts', -1)
-    requeue(id, q, site, now, true)
+    requeue(id, q, site, true)
   end
   if status ~= 'finished' then note_retries_left(id) end
 end

@@ -35,3 +35,48 @@ local function bench_job(id, ...)
   f[3] = queue_of(f[3], f[2])
   return f
 end
+
+-- The per-site queued index `idx('queued', q, site)` is a LIST of ids in queue order: every write
+-- mirrors the queue list's (RPUSH / LPUSH as the job went to the tail or the front), so a claim finds
+-- its jobs at the head. Benches written before this layout hold a ZSET there (scored by enqueue time):
+-- the first list command on one fails WRONGTYPE, which turns it into the list of its ids in score order,
+-- once and inside the script, so a bench already converted pays nothing for the check.
+local function queued_convert(key)
+  if redis.call('TYPE', key)['ok'] ~= 'zset' then return end
+  local ids = redis.call('ZRANGE', key, 0, -1)
+  redis.call('DEL', key)
+  for i = 1, #ids, 1000 do redis.call('RPUSH', key, unpack(ids, i, math.min(i + 999, #ids))) end
+end
+local function qidx_call(command, key, ...)
+  local reply = redis.pcall(command, key, ...)
+  if type(reply) == 'table' and reply['err'] then
+    if string.sub(reply['err'], 1, 9) ~= 'WRONGTYPE' then error(reply) end
+    queued_convert(key)
+    return redis.call(command, key, ...)
+  end
+  return reply
+end
+-- Push ids to the tail (or, `front`, the head: LPUSH, so the last one ends first, as on the queue).
+local function qidx_push(q, site, front, ...)
+  return qidx_call(front and 'LPUSH' or 'RPUSH', idx('queued', q, site), ...)
+end
+-- Take one id out if it is among the first `max` entries (LPOS bounds the scan; LREM then stops at
+-- it): a purge takes ids from the head, a cancel by id looks as far as it likes; what is left behind
+-- is dropped by repair.py (workers skip ids that are no longer queued).
+local function qidx_remove(q, site, id, max)
+  local key = idx('queued', q, site)
+  if qidx_call('LPOS', key, id, 'MAXLEN', max) then redis.call('LREM', key, 1, id) end
+end
+-- Take claimed ids out: they are the head of the list in that order (the claim pops the queue's head,
+-- of which a site's list is the subsequence), so one LPOP; else (a list some tool changed) what was
+-- popped goes back and the ids are taken out one by one.
+local function qidx_take(q, site, ids)
+  local key = idx('queued', q, site)
+  local head = qidx_call('LPOP', key, #ids)
+  if not head then return end
+  local same = #head == #ids
+  for i = 1, #ids do same = same and head[i] == ids[i] end
+  if same then return end
+  for i = #head, 1, -1 do redis.call('LPUSH', key, head[i]) end
+  for _, id in ipairs(ids) do redis.call('LREM', key, 1, id) end
+end

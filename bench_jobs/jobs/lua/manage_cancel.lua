@@ -1,8 +1,9 @@
 -- jobs cancel: queued or scheduled jobs become `canceled`: out of the queue list, out of the
 -- queued/scheduled indexes, into the canceled index, expiring after `ttl` seconds.
 -- ARG: bench_id, now (epoch seconds), now_rq (RQ time text), ttl, lrem_max, id...
--- lrem_max: LREM scans the list, so it is skipped when the list is longer (workers skip ids whose
--- hash is not `queued`, per the claim contract).
+-- lrem_max: LREM scans the list, so it is skipped when the queue is longer, and the site's queued index
+-- entry is taken out when it is among its first lrem_max (workers skip ids whose hash is not `queued`,
+-- per the claim contract; repair.py drops an index entry left behind).
 -- Returns one code per id: "ok" | "missing" | "status:<current status>".
 local now, now_rq, ttl, lrem_max = ARG[2], ARG[3], tonumber(ARG[4]), tonumber(ARG[5])
 local out = {}
@@ -19,7 +20,7 @@ for i = 6, #ARG do
     if status == 'queued' and redis.call('LLEN', q) <= lrem_max then
       redis.call('LREM', q, 0, id)
     end
-    redis.call('ZREM', idx('queued', queue, site), id)
+    if status == 'queued' then qidx_remove(queue, site, id, lrem_max) end
     redis.call('ZREM', idx('scheduled', queue, site), id)
     redis.call('ZREM', SCHEDULED, id)
     redis.call('ZREM', RQ_SCHEDULED_P .. string.sub(f[2], #ORIGIN_P + 1), id) -- [rq-compat]

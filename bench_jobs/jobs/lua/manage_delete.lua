@@ -3,8 +3,9 @@
 -- ARG: bench_id, lrem_max, id...  (lrem_max as in manage_cancel.lua)
 -- Returns one code per id: "ok" | "missing" | "status:started".
 local lrem_max = tonumber(ARG[2])
--- (started jobs are refused, and have no per-site index: jobs/running.py)
-local states = {'queued', 'scheduled', 'failed', 'finished', 'canceled'}
+-- (started jobs are refused, and have no per-site index: jobs/running.py; queued ones leave their
+-- site's LIST above)
+local states = {'scheduled', 'failed', 'finished', 'canceled'}
 local out = {}
 for i = 3, #ARG do
   local id = ARG[i]
@@ -19,6 +20,7 @@ for i = 3, #ARG do
     if status == 'queued' and redis.call('LLEN', qkey(rq_q)) <= lrem_max then
       redis.call('LREM', qkey(rq_q), 0, id)
     end
+    if status == 'queued' then qidx_remove(queue, site, id, lrem_max) end
     for _, state in ipairs(states) do
       redis.call('ZREM', idx(state, queue, site), id)
     end

@@ -4,7 +4,7 @@
 -- A scheduled job (a retry waiting for its backoff, or --in/--at) is queued now, attempts kept.
 -- ARG: bench_id, now (epoch seconds), now_rq (RQ time text), id...
 -- Returns one code per id: "ok" | "missing" | "status:<current status>".
-local now, now_rq = ARG[2], ARG[3]
+local now_rq = ARG[3]  -- (ARG[2], the epoch time, scored the queued index when it was a ZSET)
 local retryable = {failed = true, stopped = true, canceled = true, scheduled = true}
 local out = {}
 for i = 4, #ARG do
@@ -35,7 +35,7 @@ for i = 4, #ARG do
       'worker_name', 'bj_run_at', 'bj_enqueued')
     redis.call('RPUSH', qkey(rq_q), id)
     redis.call('SADD', RQ_QUEUES, qkey(rq_q))
-    redis.call('ZADD', idx('queued', queue, site), now, id)
+    qidx_push(queue, site, false, id)
     redis.call('SADD', SITES, site)
     if redis.call('LPUSH', WAKE_P .. queue, '1') > 1000 then redis.call('LTRIM', WAKE_P .. queue, 0, 999) end
     out[#out + 1] = 'ok'

@@ -11,7 +11,7 @@ for _, id in ipairs(ids) do
     local site = f[3] or ''
     redis.call('ZREM', idx('scheduled', f[2], site), id)
     redis.call('ZREM', rq_scheduled(f[2]), id) -- [rq-compat]
-    requeue(id, f[2], site, now, false)
+    requeue(id, f[2], site, false)
     moved = moved + 1
   end
 end

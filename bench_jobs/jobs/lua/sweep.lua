@@ -58,7 +58,7 @@ for i = 1, #started, 2 do
   end
 end
 for i = #front, 1, -1 do
-  requeue(front[i][1], front[i][2], front[i][3], now, true)
+  requeue(front[i][1], front[i][2], front[i][3], true)
 end
 for _, name in ipairs(held and {} or redis.call('SMEMBERS', WORKERS)) do
   if redis.call('EXISTS', ALIVE_P .. name) == 0 then
