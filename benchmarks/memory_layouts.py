@@ -3,12 +3,12 @@ before anyone builds it (docs/performance.md, "Memory").
 
 Writes 100,000 queued jobs as bench-jobs does (hash, queue list entry, per-site queued index) with the
 fields of `compare.py --only memory`'s job, and prints `INFO memory` per job, the hash's `MEMORY USAGE`
-and its listpack's size (`DEBUG OBJECT` serializedlength is not it: the listpack is what the fields
-take, each 2 bytes over its text, an integer 2-3 bytes in all, plus 7) for: the layout before issue 13's
-LIST index (ZSET), today's, and hashes that RQ still reads: RQ's own description (`get_call_string`),
-millisecond times, `timeout` left out at the queue's default, `created_at` to the second or left out
-(RQ's Job.restore then says "now"), and combinations. jemalloc gives a listpack of 257-320 B 320 B and
-one of 193-256 B 256 B: only a hash that crosses 256 B saves memory.
+and its listpack's size (what the fields take: each 2 bytes over its text, a small integer 2-3 bytes in
+all, plus 7) for: the layout before the queued index became a LIST (a ZSET, and the `(**{json})`
+description), today's, and hashes RQ still reads: millisecond times, `timeout` left out at the queue's
+default, `created_at` to the second or left out (RQ's Job.restore then says "now"), and combinations.
+jemalloc gives a listpack of 257-320 B 320 B and one of 193-256 B 256 B: only a hash that crosses 256 B
+saves memory.
 
     .venv/bin/python benchmarks/memory_layouts.py [--jobs N] [--only NAME...]
 """
@@ -28,20 +28,18 @@ STAMP = "2026-12-02T09:59:15.559420Z"
 TODAY: dict[str, Any] = {
     "created_at": STAMP, "enqueued_at": STAMP, "origin": f"{TAG}:default", "timeout": 300,
     "bj_method": "testapp.jobs.add", "data": b'["testapp.jobs.add",null,[],{"a":1,"b":1}]',
-    "description": 'testapp.jobs.add(**{"a":1,"b":1})', "bj_site": "site1.test", "status": "queued",
+    "description": "testapp.jobs.add(a=1, b=1)", "bj_site": "site1.test", "status": "queued",
 }
-RQ_DESCRIPTION = "testapp.jobs.add(a=1, b=1)"  # rq.utils.get_call_string's
+BEFORE = {**TODAY, "description": 'testapp.jobs.add(**{"a":1,"b":1})'}  # the description before RQ's form
 MS = "2026-12-02T09:59:15.559Z"  # rq.utils.utcparse reads it (%f takes 1-6 digits)
 SECONDS = "2026-12-02T09:59:15Z"  # utcparse's fallback format
 
 
 def variant(*changes: str) -> dict[str, Any]:
-    """TODAY with the named changes: rq-desc, ms, -timeout, created-s, -created_at, -enqueued_at, -description."""
+    """TODAY with the named changes: ms (both times), created-s, or -FIELD (left out)."""
     fields = dict(TODAY)
     for change in changes:
-        if change == "rq-desc":
-            fields["description"] = RQ_DESCRIPTION
-        elif change == "ms":
+        if change == "ms":
             fields["created_at"] = fields["enqueued_at"] = MS
         elif change == "created-s":
             fields["created_at"] = SECONDS
@@ -52,15 +50,14 @@ def variant(*changes: str) -> dict[str, Any]:
 
 # (name, hash fields, queued index kind)
 VARIANTS: list[tuple[str, dict[str, Any], str]] = [
-    ("before (zset index)", TODAY, "zset"),
+    ("before issue 13's LIST", BEFORE, "zset"),
+    ("before, LIST index", BEFORE, "list"),
     ("today", TODAY, "list"),
-    ("rq-desc", variant("rq-desc"), "list"),
     ("ms", variant("ms"), "list"),
     ("-timeout", variant("-timeout"), "list"),
-    ("rq-desc ms -timeout", variant("rq-desc", "ms", "-timeout"), "list"),
-    ("rq-desc ms -timeout created-s", variant("rq-desc", "ms", "-timeout", "created-s"), "list"),
-    ("rq-desc ms -created_at", variant("rq-desc", "ms", "-created_at"), "list"),
-    ("rq-desc ms -timeout -created_at", variant("rq-desc", "ms", "-timeout", "-created_at"), "list"),
+    ("ms -timeout created-s", variant("ms", "-timeout", "created-s"), "list"),
+    ("ms -created_at", variant("ms", "-created_at"), "list"),
+    ("-timeout -created_at", variant("-timeout", "-created_at"), "list"),
     ("-enqueued_at -description", variant("-enqueued_at", "-description"), "list"),
 ]
 
@@ -105,7 +102,7 @@ def main() -> None:
             pipe.execute()
             per_job = (client.info("memory")["used_memory"] - before) / count
             hash_bytes = client.memory_usage(f"rq:job:{job_id}", samples=0)
-            print(f"{name:34} index {index:4}  {per_job:6.1f} B per job   hash {hash_bytes} B"
+            print(f"{name:28} index {index:4}  {per_job:6.1f} B per job   hash {hash_bytes} B"
                   f"   listpack {listpack_bytes(fields)} B", flush=True)
 
 

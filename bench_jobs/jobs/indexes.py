@@ -3,8 +3,9 @@ index is a LIST of ids in queue order (~47 B a job where a ZSET cost ~136 B: iss
 ZSET scored by a time. Readers count, page and merge them through here.
 
 Benches written before the LIST layout hold ZSETs there; the first script that writes one converts it
-(lua/keys.lua `qidx_call`), the worker converts its queues' at start and `jobs repair` every one. A
-reader that meets one first (WRONGTYPE) converts the bench's and reads again (`converting`).
+(lua/keys.lua `qidx_call`: enqueue, claim, requeue, cancel, delete, retry, repair), `jobs repair`
+converts every one, and a reader that meets one first (WRONGTYPE) converts the bench's and reads again
+(`converting`). So no process has to run first, and nothing is checked once a bench is converted.
 """
 
 from __future__ import annotations

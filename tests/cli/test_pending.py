@@ -130,7 +130,7 @@ def test_redis_work_does_not_grow_with_backlog(tmp_path, redis_factory) -> None:
     # 4 commands per (queue, site) + one HMGET per job shown, whatever the backlog; one ZRANGE of the
     # bench's started set (and an HMGET per running job: none here); plus the look for foreign (Frappe)
     # jobs: SMEMBERS, LLEN + ZRANGE per queue (bench-jobs' bench_id is Frappe's, so one set of queues
-    # holds both), and a ZCARD per site seen for the one non-empty queue.
+    # holds both), and an LLEN of the queued index per site seen for the one non-empty queue.
     assert measured[0] == measured[1] == 3 * 4 + 1 + 20 + 1 + 3 * 2 + 2, measured
     # Through the CLI: the same, plus the connection's PING (and the client's handshake).
     before = commands_processed(client)
