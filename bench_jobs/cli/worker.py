@@ -8,8 +8,7 @@ import click
 
 from bench_jobs.cli.context import Context
 from bench_jobs.ops import completion as complete
-
-STRATEGIES = ("default", "round_robin", "random")
+from bench_jobs.worker.queue_order import STRATEGIES
 
 
 @click.command("worker")

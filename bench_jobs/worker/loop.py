@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import threading
 import time
@@ -29,7 +28,10 @@ from bench_jobs.logs import writer as worklog
 from bench_jobs.worker import spool
 from bench_jobs.worker.execution import Executor, Forking, InProcess
 from bench_jobs.worker.heartbeat import Heartbeat
+from bench_jobs.worker.outage import RedisGone, RedisRetry
 from bench_jobs.worker.pool import DEFAULT_MAX_CHILD_MEMORY, DEFAULT_MAX_JOBS_PER_CHILD, Pool
+from bench_jobs.worker.prefetch import Prefetch
+from bench_jobs.worker.queue_order import QueueOrder
 from bench_jobs.worker.recovery import Timings, after_sweep, sweep_options
 from bench_jobs.worker.runner import JobLost, Outcome, RetryPolicy, conclude, error_line, settle
 
@@ -38,9 +40,6 @@ if TYPE_CHECKING:
 
     from bench_jobs.bench.layout import Bench
 
-STRATEGIES = ("default", "round_robin", "random")
-BATCH_MAX = 64  # jobs claimed in one round trip, at most
-BATCH_BUDGET = 0.02  # seconds: batches that run faster than this grow, slower ones shrink
 RELEASE_AFTER = 1.0  # seconds a job may run before the heartbeat gives back the jobs waiting behind it
 IDLE_WAIT = 1  # seconds of BLPOP on the wake lists; must stay below the connection's socket_timeout
 PROMOTE_EVERY = 1.0
@@ -82,7 +81,8 @@ class Worker:
         self.stop_requested = self.cold = False
         self.stop_since = 0.0  # time.monotonic() of the first stop request
         self.next_promote = self.next_sweep = 0.0
-        self.rotation = 0
+        self.queue_order = QueueOrder(options.queues, options.strategy)
+        self._redis_retry = RedisRetry(self.log, self)  # every Redis call of the loop: see worker/outage.py
         self.done = 0
         # Claimed, not begun (see _loop); the heartbeat thread may give them back, hence the lock.
         self.batch: list[Job] = []
@@ -91,7 +91,8 @@ class Worker:
         # still started by this worker and hand them back to it (see lua `claim`) while they are requeued.
         self.releasing = threading.Lock()
         self.batch_claimed = 0.0
-        self.batch_size, self.prefetch = 0, 1
+        self.batch_size = 0
+        self.prefetch = Prefetch(adaptive=not self.queue_order.per_job)
         self.running_since: float | None = None
         self.stop_ids: set[str] = set()
 
@@ -118,7 +119,7 @@ class Worker:
             self.log.info("worker-stop", "stopped before Redis could be reached")
             self.log.close()
             return 0
-        self._replay_spool()
+        spool.record_left(self.bench, self.client, self.keys, self.log)
         if isinstance(self.executor, Pool):
             self.executor.prefork()  # before the heartbeat thread exists: the first child inherits no thread
         beat = Heartbeat(self.client, self.keys, self.name, self.beat_every, self.alive_ttl, self._on_command,
@@ -149,21 +150,6 @@ class Worker:
                 raise
             self.log.warning("redis-down", f"could not unregister ({error_line(exc)}); the recovery sweep removes "
                              "this worker's entry once Redis is back")
-
-    def _replay_spool(self) -> None:
-        """Record the endings that stopping workers of this bench left on disk (see worker/spool.py)."""
-        import redis
-
-        try:
-            for job_id, applied in spool.replay(self.bench, self.client, self.keys):
-                self.log.info("recorded" if applied else "lost",
-                              "ending left on disk by a worker stopped while Redis was away: "
-                              + ("recorded" if applied else "not recorded (the job was recovered meanwhile)"),
-                              job_id=job_id)
-        except redis.RedisError as exc:
-            if not transient(exc):
-                raise
-            self.log.warning("redis-down", f"endings left on disk not recorded yet: {error_line(exc)}")
 
     def _warn_foreign(self) -> None:
         """Say once which queues hold jobs bench-jobs did not write (Frappe's pickled RQ jobs): the
@@ -220,9 +206,7 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------
     # A worker claims jobs in batches (one round trip), runs them in claim order, sends each one's
     # finish without waiting (so Redis knows at once), and ends each batch with a finish that claims
-    # the next. The batch size adapts: it doubles while batches run in under BATCH_BUDGET and halves
-    # when one runs long, so slow jobs are claimed one at a time (as before) and an idle worker's
-    # claim of the one job just enqueued is as fast as ever. Claimed jobs that have not begun go back
+    # the next. The batch size adapts (worker/prefetch.py). Claimed jobs that have not begun go back
     # to the front of their queues (attempt not counted) at a stop, when the batch is older than half
     # the alive TTL (a frozen worker must not run jobs the sweep gave away), and, from the heartbeat
     # thread, when the running job has taken more than RELEASE_AFTER: nobody waits behind a long job.
@@ -242,7 +226,7 @@ class Worker:
                     continue
                 self._start_batch(claimed)
                 continue
-            self._rotate_after(job.queue or "")
+            self.queue_order.ran(job.queue or "")
             started = time.time()
             ending = self._run(job)
             self.done += 1
@@ -252,8 +236,8 @@ class Worker:
                 continue
             if not more:
                 self._release_batch()
-            claimed = self._finish(job, ending, self._order() if more else None, started)
-            self._adapt()
+            claimed = self._finish(job, ending, self.queue_order.next() if more else None, started)
+            self.prefetch.adapt(self.batch_size, time.monotonic() - self.batch_claimed)
             if not more:
                 return
             if claimed:
@@ -286,21 +270,15 @@ class Worker:
         with self.releasing:
             pass
 
-    def _adapt(self) -> None:
-        if self.options.strategy != "default":
-            return  # round_robin and random choose the queue per job: one job per claim, as before
-        took = time.monotonic() - self.batch_claimed
-        if self.batch_size >= self.prefetch and took < BATCH_BUDGET:
-            self.prefetch = min(BATCH_MAX, self.prefetch * 2)
-        elif took > 2 * BATCH_BUDGET:
-            self.prefetch = max(1, self.prefetch // 2)
+    def _claim_size(self) -> int:
+        max_jobs = self.options.max_jobs
+        return self.prefetch.take(None if max_jobs is None else max_jobs - self.done)
 
     def _claim(self) -> list[Job]:
-        n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
-                                                                            self.options.max_jobs - self.done))
+        n = self._claim_size()
         self.batch_claimed = time.monotonic()
         self._released()
-        claimed: list[Job] = self._redis_retry(lambda: self.dispatch.claim_batch(self._order(), n)) or []
+        claimed: list[Job] = self._redis_retry(lambda: self.dispatch.claim_batch(self.queue_order.next(), n)) or []
         return claimed
 
     def _run(self, job: Job) -> Ending:
@@ -325,8 +303,7 @@ class Worker:
         self.log.flush()
         # Retried through Redis outages: losing a finished job's state would run it twice. Only a
         # stopping worker gives up (after STOP_REDIS_WAIT), leaving the ending on disk.
-        n = self.prefetch if self.options.max_jobs is None else max(1, min(self.prefetch,
-                                                                            self.options.max_jobs - self.done))
+        n = self._claim_size()
         claimed: list[Job]
         if next_queues:
             self._released()
@@ -334,7 +311,7 @@ class Worker:
             applied, claimed = self._redis_retry(
                 lambda: self.dispatch.finish_batch(job, ending, next_queues, n, started=started), essential=True)
         except RedisGone as exc:
-            self._spool(job, ending, exc)
+            spool.keep(self.bench, self.name, job, ending, exc, self.log)
             return []
         self.batch_claimed = time.monotonic()
         if not applied:
@@ -348,13 +325,7 @@ class Worker:
         try:
             self._redis_retry(lambda: self.dispatch.send_finish(job, ending, started, next_id), essential=True)
         except RedisGone as exc:
-            self._spool(job, ending, exc)
-
-    def _spool(self, job: Job, ending: Ending, exc: Exception) -> None:
-        path = spool.save(self.bench, self.name, job.id, ending)
-        self.log.warning("spooled", f"stopping while Redis is unreachable ({exc}); the job's ending "
-                         f"({ending.status}) is kept in {path} and recorded by the next worker to start",
-                         job_id=job.id, site=job.site, method=job.method)
+            spool.keep(self.bench, self.name, job, ending, exc, self.log)
 
     def _report_answered(self) -> None:
         for earlier, done in self.dispatch.answered:
@@ -392,52 +363,7 @@ class Worker:
         goes to the heartbeat thread, which retries on its next beat."""
         after_sweep(self.client, self.bench, self.log, self.dispatch.sweep(**sweep_options(self.bench)))
 
-    # -- queue order -------------------------------------------------------------------------
-    def _order(self) -> list[str]:
-        queues = self.options.queues
-        if self.options.strategy == "random":
-            return random.sample(queues, len(queues))
-        if self.options.strategy == "round_robin":
-            start = self.rotation % len(queues)
-            return queues[start:] + queues[:start]
-        return queues
-
-    def _rotate_after(self, queue: str) -> None:
-        if self.options.strategy == "round_robin" and queue in self.options.queues:
-            self.rotation = self.options.queues.index(queue) + 1
-
     def _policy(self, site: str) -> RetryPolicy:
         if site not in self.policies:
             self.policies[site] = RetryPolicy.for_site(self.bench, site)
         return self.policies[site]
-
-    def _redis_retry(self, call: Any, essential: bool = False) -> Any:
-        """Run a Redis call; while Redis is unreachable, log and retry (backing off to 5 s) instead of
-        dying with a claimed job in hand. A stop request ends the wait (None) for calls that are not
-        essential; an essential one (finish) raises RedisGone once the worker has been stopping for
-        STOP_REDIS_WAIT seconds (at once on a cold stop), so a stop never waits on Redis for long."""
-        import redis
-
-        delay, logged = 0.2, 0.0
-        while True:
-            try:
-                return call()
-            except redis.RedisError as exc:
-                if not transient(exc):
-                    raise
-                if self.stop_requested:
-                    if not essential:
-                        return None
-                    left = spool.STOP_REDIS_WAIT - (time.monotonic() - self.stop_since)
-                    if self.cold or left <= 0:
-                        raise RedisGone(error_line(exc)) from None
-                    delay = min(delay, left)
-                if time.monotonic() - logged >= 30:  # once, then every 30 s: an outage is not a flood
-                    logged = time.monotonic()
-                    self.log.error("redis-down", f"Redis unreachable ({error_line(exc)}); retrying")
-                time.sleep(delay)
-                delay = min(5.0, delay * 2)
-
-
-class RedisGone(Exception):
-    """A stopping worker gave up waiting for Redis."""

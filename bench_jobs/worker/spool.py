@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_jobs.bench.config import write_atomic
+from bench_jobs.bench.connection import transient
 from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.model import Job
+from bench_jobs.worker.runner import error_line
 
 if TYPE_CHECKING:
     import redis
 
     from bench_jobs.bench.layout import Bench
     from bench_jobs.jobs.keys import Keys
+    from bench_jobs.logs.writer import WorkLog
 
 STOP_REDIS_WAIT = 10.0  # seconds a stopping worker waits for Redis before it spools its ending
 
@@ -41,6 +44,30 @@ def save(bench: Bench, worker: str, job_id: str, ending: Ending) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"worker": worker, "job_id": job_id, "ending": fields}))
     return path
+
+
+def keep(bench: Bench, worker: str, job: Job, ending: Ending, reason: Exception, log: WorkLog) -> None:
+    """Save the ending of a job a stopping worker could not write (Redis gone), and say where it is."""
+    path = save(bench, worker, job.id, ending)
+    log.warning("spooled", f"stopping while Redis is unreachable ({reason}); the job's ending "
+                f"({ending.status}) is kept in {path} and recorded by the next worker to start",
+                job_id=job.id, site=job.site, method=job.method)
+
+
+def record_left(bench: Bench, client: redis.Redis, keys: Keys, log: WorkLog) -> None:
+    """At a worker's start: record the endings that stopping workers of this bench left on disk."""
+    import redis
+
+    try:
+        for job_id, applied in replay(bench, client, keys):
+            log.info("recorded" if applied else "lost",
+                     "ending left on disk by a worker stopped while Redis was away: "
+                     + ("recorded" if applied else "not recorded (the job was recovered meanwhile)"),
+                     job_id=job_id)
+    except redis.RedisError as exc:
+        if not transient(exc):
+            raise
+        log.warning("redis-down", f"endings left on disk not recorded yet: {error_line(exc)}")
 
 
 def replay(bench: Bench, client: redis.Redis, keys: Keys) -> list[tuple[str, bool]]:
