@@ -99,7 +99,10 @@ def describe(method: str, kwargs: dict[str, Any]) -> str:
     was `module.func(**{json})`: RQ's own form is what rq-dashboard users know, and shorter.)"""
     shown = []
     for name, value in sorted(kwargs.items()):
-        value_repr = repr(value)
+        try:
+            value_repr = repr(value)
+        except (RecursionError, ValueError):  # nesting JSON just carried, or an int past str()'s digit limit
+            value_repr = "..."
         if len(value_repr) > RQ_ARG_LIMIT:
             value_repr = value_repr[:RQ_ARG_LIMIT] + "..."
         shown.append(f"{name}={value_repr}")

@@ -74,6 +74,16 @@ def test_rq_reads_our_jobs(bench, keys) -> None:
     assert long_value.description == long_value.get_call_string()  # each value cut at 75 characters, as RQ does
 
 
+def test_a_description_never_fails_an_enqueue() -> None:
+    """Values JSON carried but repr() cannot show (nesting at the recursion limit) are shown as `...`."""
+    from bench_jobs.jobs.encoding import describe
+
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert describe("m.f", {"b": deep, "a": 1}) == "m.f(a=1, b=...)"
+
+
 def test_timeouts_per_queue_custom_queue_and_explicit(bench, keys) -> None:
     bench.set_config(workers={"reports": {"timeout": 900}})
     client = bench.client()
