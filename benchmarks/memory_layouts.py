@@ -8,9 +8,10 @@ all, plus 7) for: the layout before the queued index became a LIST (a ZSET, and 
 description), today's, and hashes RQ still reads: millisecond times, `timeout` left out at the queue's
 default, `created_at` to the second or left out (RQ's Job.restore then says "now"), and combinations.
 jemalloc gives a listpack of 257-320 B 320 B and one of 193-256 B 256 B: only a hash that crosses 256 B
-saves memory.
+saves memory. Ids are the bench's tag and `--id-bytes` random bytes in base64url (9, 12 characters,
+today; 15, 20 characters, before): an id is stored in the hash's key, the queue and the site's index.
 
-    .venv/bin/python benchmarks/memory_layouts.py [--jobs N] [--only NAME...]
+    .venv/bin/python benchmarks/memory_layouts.py [--jobs N] [--only NAME...] [--id-bytes N]
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from typing import Any
 
 from _common import private_redis, scratch_dir
+
+from bench_jobs.jobs.keys import ID_BYTES
 
 TAG = "home-frappe-frappe-bench"  # compare.py's bench id
 STAMP = "2026-12-02T09:59:15.559420Z"
@@ -77,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--only", nargs="*", help="variant names (default: all)")
+    parser.add_argument("--id-bytes", type=int, default=ID_BYTES, help=f"random bytes per id (default {ID_BYTES})")
     args = parser.parse_args()
     count = args.jobs
     with scratch_dir("bench-layouts-") as tmp, private_redis(tmp / "redis") as server:
@@ -90,7 +94,7 @@ def main() -> None:
             pipe = client.pipeline(transaction=False)
             job_id = ""
             for n in range(count):
-                job_id = f"{TAG}_{base64.urlsafe_b64encode(os.urandom(15)).decode()}"
+                job_id = f"{TAG}_{base64.urlsafe_b64encode(os.urandom(args.id_bytes)).decode()}"
                 pipe.hset(f"rq:job:{job_id}", mapping=fields)
                 pipe.rpush(f"rq:queue:{TAG}:default", job_id)
                 if index == "zset":

@@ -89,6 +89,8 @@ def worker_execution_key(name: str) -> str:
     (lua/dispatch_common.lua rq_execution_of). Jobs of an earlier layout had `{job_id}:bj{attempt}`."""
     return rq_execution_key(name.replace(".", "_", 1) + ":bj")
 
+ID_BYTES = 9  # random bytes of a generated job id: 12 base64url characters
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -106,15 +108,18 @@ class Keys:
         return bench_tag(self.bench_id)
 
     def new_job_id(self) -> str:
-        """`{tag}_` + 20 random characters of RQ's alphabet: an RQ job id that an ACL pattern can tell apart
-        per bench. 120 random bits (uuid4 has 122) in 20 characters rather than 32 hex digits: an id is
-        stored three times per queued job (its key, the queue list, the site index)."""
-        return f"{self.tag}_{base64.urlsafe_b64encode(os.urandom(15)).decode()}"
+        """`{tag}_` + 12 random characters of RQ's alphabet: an RQ job id that an ACL pattern can tell apart
+        per bench. 72 random bits rather than uuid4's 122 in 36 characters: an id is stored three times per
+        queued job (its key, the queue list, the site's queued index), and 12 characters keep a queued
+        job below RQ's bytes (docs/performance.md, "Memory"). Uniqueness does not rest on the bits: the
+        enqueue scripts lengthen a fresh id that names an existing hash (lua/enqueue_common.lua `free_id`)."""
+        return f"{self.tag}_{base64.urlsafe_b64encode(os.urandom(ID_BYTES)).decode()}"
 
     def new_job_ids(self, count: int) -> list[str]:
         """`count` new ids from one read of the OS's randomness (the bulk enqueue path)."""
-        pool = base64.urlsafe_b64encode(os.urandom(15 * count)).decode()
-        return [f"{self.tag}_{pool[20 * n:20 * n + 20]}" for n in range(count)]
+        pool = base64.urlsafe_b64encode(os.urandom(ID_BYTES * count)).decode()
+        size = ID_BYTES * 4 // 3
+        return [f"{self.tag}_{pool[size * n:size * (n + 1)]}" for n in range(count)]
 
     def user_job_id(self, site: str, job_id: str) -> str:
         """The stored id of a job id a caller chose: scoped to the bench and the site, so two sites or two

@@ -209,8 +209,10 @@ class _Stream:
             self._read_one(results)
 
     def _read_one(self, results: list[EnqueueResult]) -> None:
-        codes, queued = self.conn.read_response()
+        codes, queued, renamed = self.conn.read_response()
         ids = self.waiting.pop(0)
+        for at in range(0, len(renamed), 2):  # fresh ids the script lengthened (they named a hash)
+            ids[int(renamed[at]) - 1] = text(renamed[at + 1]) or ""
         results.extend(EnqueueResult(job_id, BATCH_CODES[code], int(queued) if code == "o" else 0)
                        for job_id, code in zip(ids, text(codes) or "", strict=True))
 

@@ -136,3 +136,42 @@ def test_stale_hash_without_status_is_replaced_not_merged(setup) -> None:
         assert send(spec(n, job_id=f"stale{n}")).status == "enqueued"
         data = job_hash(client, f"stale{n}")
         assert "bj_result" not in data and "exc_info" not in data and data["status"] == b"queued"
+
+
+class _Repeating(Keys):
+    """Keys whose generated ids repeat (`taken` first): what 72 random bits make rare, made certain."""
+
+    taken: str = ""
+
+    def new_job_id(self) -> str:
+        return self.taken
+
+    def new_job_ids(self, count: int) -> list[str]:
+        return [self.taken] * count
+
+
+def test_a_fresh_id_that_names_a_job_is_lengthened_and_the_job_left_alone(setup) -> None:
+    client, keys = setup
+    first = enqueue_job(client, keys, job_id=None, site="s1", queue="default", method="testapp.jobs.add",
+                        kwargs={"a": 1, "b": 1}, timeout=300)
+    before = job_hash(client, first.id)
+    repeating = _Repeating(keys.bench_id)
+    object.__setattr__(repeating, "taken", first.id)
+    single = enqueue_job(client, repeating, job_id=None, site="s1", queue="default", method="testapp.jobs.add",
+                         kwargs={"a": 2, "b": 2}, timeout=300)
+    bulk = enqueue_many(client, repeating, [spec(3), spec(4)])
+    assert single.id == f"{first.id}-1" and single.status == "enqueued"
+    assert [r.id for r in bulk] == [f"{first.id}-2", f"{first.id}-3"]
+    assert job_hash(client, first.id) == before  # the first job is untouched
+    assert job_ids(client, keys) == [first.id, single.id, *(r.id for r in bulk)]
+    assert encoding.payload_kwargs(client.hget(f"rq:job:{bulk[1].id}", "data")) == {"a": 4, "b": 1}
+
+
+def test_generated_ids_are_the_tag_and_twelve_characters_of_rqs_alphabet(setup) -> None:
+    from bench_jobs.jobs.keys import RQ_ID_RE
+
+    _, keys = setup
+    ids = [keys.new_job_id(), *keys.new_job_ids(50)]
+    assert len(set(ids)) == 51
+    for job_id in ids:
+        assert job_id.startswith(f"{keys.tag}_") and len(job_id) == len(keys.tag) + 13 and RQ_ID_RE.match(job_id)

@@ -9,8 +9,9 @@
 -- ARG[7 .. 6+n] common field/value pairs (same for every job of the batch)
 -- then per job 6 entries: id, flags ("f" fresh id, "a" at front), run_at or "", site, data (RQ's, which
 -- holds the kwargs), description
--- Returns {codes, queued}: codes has one letter per job in order (e enqueued, d duplicate, c conflict,
--- o overloaded); queued is the queue's length as the last overloaded job saw it.
+-- Returns {codes, queued, renamed}: codes has one letter per job in order (e enqueued, d duplicate,
+-- c conflict, o overloaded); queued is the queue's length as the last overloaded job saw it; renamed
+-- lists (position, id) of each fresh id `free_id` had to lengthen (almost always empty).
 -- (A compact reply: parsing a 2-entry-per-job array would cost the client more than the whole script.)
 
 local queue_key, dedupe, q = K[1], ARG[1], ARG[4]
@@ -23,11 +24,16 @@ local base = #fields
 
 local queued = (limit > 0) and redis.call('LLEN', queue_key) or 0
 local tail, front, sites = {}, {}, {}
-local out = {}
+local out, renamed = {}, {}
 local CODE = {duplicate = 'd', conflict = 'c', overloaded = 'o'}
 
 for i = 7 + ncommon, #ARG, 6 do
-  local job_id, flags, run_at, site = ARG[i], ARG[i + 1], ARG[i + 2], ARG[i + 3]
+  local flags, run_at, site = ARG[i + 1], ARG[i + 2], ARG[i + 3]
+  local job_id = free_id(ARG[i], flags)
+  if job_id ~= ARG[i] then
+    renamed[#renamed + 1] = #out + 1
+    renamed[#renamed + 1] = job_id
+  end
   local job_key = jkey(job_id)
   local old = previous(job_key, flags)
   local status = nil
@@ -78,4 +84,4 @@ if #tail + #front > 0 then
   for t = 1, math.min(#tail + #front, 1000) do tokens[t] = '1' end
   if redis.call('LPUSH', K[2], unpack(tokens)) > 1000 then redis.call('LTRIM', K[2], 0, 999) end
 end
-return {table.concat(out), queued}
+return {table.concat(out), queued, renamed}
