@@ -122,7 +122,7 @@ client = redis.Redis.from_url(sys.argv[1])
 client.set("floor:ready", "1")
 while True:
     if client.blpop(["floor:wake"], timeout=1):
-        client.set("floor:woke", repr(time.time()))
+        client.rpush("floor:woke", repr(time.time()))
 """
 
 
@@ -211,44 +211,50 @@ class Lab:
         """What any Redis-based dispatch pays here: an idle process blocked in a bare redis-py BLPOP, woken
         by an LPUSH sent every 20 ms as `latency` sends jobs; seconds from before the push to the wake-up."""
         waiter = subprocess.Popen([PY, "-c", WAKE_WAITER, self.server.url], env=ENV, cwd=self.tmp)
+
+        def push() -> Callable[[], float | None]:
+            self.client.lpush("floor:wake", "1")
+            return lambda: float(woke) if (woke := self.client.lpop("floor:woke")) is not None else None
+
         try:
-            while not self.client.exists("floor:ready"):
-                time.sleep(0.05)
-            time.sleep(0.5)
-            lat = []
-            for _ in range(self.sizes.latency):
-                self.client.delete("floor:woke")
-                t0 = time.time()
-                self.client.lpush("floor:wake", "1")
-                while (woke := self.client.get("floor:woke")) is None:
-                    time.sleep(0.002)
-                lat.append(float(woke) - t0)
-                time.sleep(0.02)
-            return lat
+            return self.samples(lambda: self.client.exists("floor:ready"), push)
         finally:
             waiter.kill()
             waiter.wait(30)
 
     def latency(self, cmd: list[str], ready: Callable[[], object], enqueue: Callable[[], str]) -> list[float]:
         proc = subprocess.Popen(cmd, env=ENV, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def send() -> Callable[[], float | None]:
+            key = f"rq:job:{enqueue()}"
+
+            def started() -> float | None:
+                stamp = self.client.hget(key, "started_at")
+                return parse_stamp(stamp) if stamp else None
+            return started
+
         try:
-            while not ready():
-                time.sleep(0.05)
-            time.sleep(0.5)
-            lat = []
-            for _ in range(self.sizes.latency):
-                t0 = time.time()
-                job_id = enqueue()
-                # Polled every 2 ms: the job's own started_at is what is measured, and a tighter loop
-                # would take a core from the worker and Redis on a 2-core machine (both sides alike).
-                while (started := self.client.hget(f"rq:job:{job_id}", "started_at")) in (None, b""):
-                    time.sleep(0.002)
-                lat.append(parse_stamp(started) - t0)
-                time.sleep(0.02)
-            return lat
+            return self.samples(ready, send)
         finally:
             proc.terminate()
             proc.wait(30)
+
+    def samples(self, ready: Callable[[], object], fire: Callable[[], Callable[[], float | None]]) -> list[float]:
+        """Once `ready()`, `sizes.latency` times 20 ms apart: seconds from before `fire()` to the time stamp
+        the probe it returns reads. Polled every 2 ms: the stamp is what is measured, and a tighter loop
+        would take a core from the worker and Redis on a 2-core machine (both sides alike)."""
+        while not ready():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        lat = []
+        for _ in range(self.sizes.latency):
+            t0 = time.time()
+            probe = fire()
+            while (stamp := probe()) is None:
+                time.sleep(0.002)
+            lat.append(stamp - t0)
+            time.sleep(0.02)
+        return lat
 
 
 # -- measurements: each returns {figure: value} ------------------------------------------------------------
