@@ -1,5 +1,5 @@
 """Reading the per-site indexes (docs/storage.md, "Queues and indexes") whatever their kind: the queued
-index is a LIST of ids in queue order (~47 B a job where a ZSET cost ~136 B: issue 13), every other one a
+index is a LIST of ids in queue order (~39 B a job where a ZSET cost ~136 B: issue 13), every other one a
 ZSET scored by a time. Readers count, page and merge them through here.
 
 Benches written before the LIST layout hold ZSETs there; the first script that writes one converts it
