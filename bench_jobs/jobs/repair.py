@@ -97,7 +97,8 @@ def _quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str])
     if not sites or not queues:
         return removed
     cursors = f"{keys.prefix}:repair:cursor"
-    if not client.hexists(cursors, LEGACY_DONE):
+    legacy_done, last_index = client.hmget(cursors, [LEGACY_DONE, "index"])  # one read for both, every pass
+    if not legacy_done:
         drop_legacy_started(client, keys, queues, sites)
         client.hset(cursors, LEGACY_DONE, 1)
     for queue, state in drifted(client, keys, queues, sites):
@@ -105,7 +106,7 @@ def _quick(client: redis.Redis, keys: Keys, queues: list[str], sites: list[str])
             removed[state] += check_index(client, keys, keys.index(state, queue, site), state)
     # Rotation: about SLICE ids (and at most VISITS indexes) a sweep, from where the last one stopped.
     every = [(keys.index(state, q, s), state) for state in INDEXED_STATES for q in queues for s in sites]
-    position = int(client.hget(cursors, "index") or 0) % len(every)
+    position = int(last_index or 0) % len(every)
     budget, saved = SLICE, {}
     for _ in range(min(VISITS, len(every))):
         key, state = every[position]
