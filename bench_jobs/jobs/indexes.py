@@ -17,8 +17,9 @@ from redis.exceptions import ResponseError
 
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.encoding import text
-from bench_jobs.jobs.keys import QUEUED, Keys
+from bench_jobs.jobs.keys import QUEUED, STARTED, Keys
 from bench_jobs.jobs.model import Job
+from bench_jobs.jobs.running import Started, read_started
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +41,23 @@ def count(pipe: Pipeline, keys: Keys, key: str) -> None:
         pipe.llen(key)
     else:
         pipe.zcard(key)
+
+
+def state_counts(client: redis.Redis, keys: Keys, states: list[str], places: list[tuple[str, str]],
+                 started: Started | None = None) -> dict[str, int]:
+    """How many jobs each state holds over these (queue, site) places: the indexes' lengths in one
+    pipeline, and started jobs (no per-site index) from the started set (`started`, if the caller has
+    read it already)."""
+    indexed = [state for state in states if state != STARTED]
+    pipe = client.pipeline(transaction=False)
+    for state in indexed:
+        for queue, site in places:
+            count(pipe, keys, keys.index(state, queue, site))
+    replies = iter(pipe.execute())
+    totals = {state: sum(int(next(replies)) for _ in places) for state in indexed}
+    if STARTED in states:
+        totals[STARTED] = (started or read_started(client, keys)).total(places)
+    return totals
 
 
 def ids(client: redis.Redis, keys: Keys, key: str, start: int, stop: int, newest: bool = False) -> list[str]:

@@ -188,21 +188,14 @@ def _select(client: redis.Redis, keys: Keys, places: list[tuple[str, str]], stat
         by_index.setdefault(INDEX_OF.get(status, status), set()).add(status)
     states = [s for s in LIST_STATES if s in by_index]
     started = read_started(client, keys) if STARTED in states else None
-    pipe = client.pipeline(transaction=False)
-    for state in states:
-        for queue, site in places:
-            if state != STARTED:
-                indexes.count(pipe, keys, keys.index(state, queue, site))
-    replies = iter(pipe.execute())
+    totals = indexes.state_counts(client, keys, states, places, started)
     rows: list[ListRow] = []
     for state in states:
         # Exact: every job of this index is wanted, so positions are plain offsets (no reading to filter).
         held = {state} | {s for s, home in INDEX_OF.items() if home == state}
         exact = not method and held <= by_index[state]
-        total = started.total(places) if started is not None and state == STARTED else \
-            sum(int(next(replies)) for _ in places)
-        if exact and start >= total:
-            start -= total  # the whole state lies before the page: skip it by its count alone
+        if exact and start >= totals[state]:
+            start -= totals[state]  # the whole state lies before the page: skip it by its count alone
             continue
         order = (state in NEWEST_FIRST) if newest is None else newest
         if started is not None and state == STARTED:

@@ -140,10 +140,9 @@ def jobs_query(app: App, request: Request) -> dict[str, Any]:
 
 def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     from bench_jobs.jobs import indexes
-    from bench_jobs.jobs.keys import STARTED, Keys
+    from bench_jobs.jobs.keys import Keys
     from bench_jobs.jobs.queries import INDEX_OF, LIST_STATES
     from bench_jobs.jobs.resource import get_jobs
-    from bench_jobs.jobs.running import read_started
 
     client, bench = client_of(app), app.bench
     sites = query["sites"] if query["site"] == ALL_SITES else [query["site"]]
@@ -161,15 +160,8 @@ def jobs_data(app: App, query: dict[str, Any]) -> dict[str, Any]:
     keys = Keys(bench.bench_id)
     states = [INDEX_OF.get(query["status"], query["status"])] if query["status"] else list(LIST_STATES)
     queues = [query["queue"]] if query["queue"] else bench.queue_names()
-    pipe = client.pipeline(transaction=False)
-    for state in states:
-        for queue in queues:
-            for site in sites:
-                if state != STARTED:  # (no per-site index: counted from the started set below)
-                    indexes.count(pipe, keys, keys.index(state, queue, site))
-    total = sum(pipe.execute())
-    if STARTED in states:
-        total += read_started(client, keys).total((queue, site) for queue in queues for site in sites)
+    places = [(queue, site) for queue in queues for site in sites]
+    total = sum(indexes.state_counts(client, keys, states, places).values())
     return {"rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "total": total}
 
 
