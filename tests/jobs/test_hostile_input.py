@@ -47,7 +47,7 @@ def keys_of(client) -> dict[bytes, bool]:
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.pttl(key)
-    return {key: ttl != -1 for key, ttl in zip(keys, pipe.execute())}
+    return {key: ttl != -1 for key, ttl in zip(keys, pipe.execute(), strict=True)}
 
 
 def assert_unchanged(client, before: dict[bytes, bool]) -> None:
