@@ -9,6 +9,8 @@ so the scripts read them as `K[i]` / `ARG[i]` and never spell a key name.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -89,30 +91,72 @@ def packed(keys: Keys, name: str, own_keys: list[str], args: list[Any], tail: Pa
                      *map(_bulk, args), tail.resp))
 
 
+class _Held:
+    """One connection a pool lends to `run` for good: redis-py's get/release around each call (its
+    fork check, lock and observability counters) cost about as much as Redis running a small script.
+    One caller at a time (`lock`); a process that forked takes a new one."""
+
+    __slots__ = ("conn", "lock", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.lock, self.pid = conn, threading.Lock(), os.getpid()
+
+
+_HELD_ATTR = "_bench_jobs_held"  # on the pool, so the connection lives and dies with it
+_taking = threading.Lock()
+
+
+def _held(client: redis.Redis) -> _Held | None:
+    """The pool's held connection if no other thread is using it, else None (that call takes one from
+    the pool as usual). Under Sentinel it is closed when the master moved, as the pool would not hand
+    it out (it reconnects to the new master on its next command)."""
+    from bench_jobs.bench.connection import stale_connection
+
+    pool = client.connection_pool
+    held: _Held | None = getattr(pool, _HELD_ATTR, None)
+    if held is None or held.pid != os.getpid():
+        with _taking:
+            held = getattr(pool, _HELD_ATTR, None)
+            if held is None or held.pid != os.getpid():
+                held = _Held(pool.get_connection())
+                setattr(pool, _HELD_ATTR, held)
+    if not held.lock.acquire(blocking=False):
+        return None
+    if stale_connection(client, held.conn):
+        held.conn.disconnect()
+    return held
+
+
 def run(client: redis.Redis, keys: Keys, name: str, own_keys: list[str], args: list[Any],
         tail: Packed = NOTHING) -> Any:
     """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis).
 
-    Sent pre-packed on a pooled connection (see `packed`); a connection that fails is dropped and the
-    call goes through redis-py's own path, with its retry policy, as it always did."""
+    Sent pre-packed (see `packed`) on the pool's held connection (or a pooled one while another thread
+    holds it); a connection that fails is dropped and the call goes through redis-py's own path, with
+    its retry policy, as it always did (the held one reconnects on its next use)."""
     from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
     command = packed(keys, name, own_keys, args, tail)
     pool = client.connection_pool
-    conn = pool.get_connection()
+    held = _held(client)
+    conn = held.conn if held is not None else pool.get_connection()
     try:
         conn.send_packed_command([command])
         try:
             return conn.read_response()
-        except NoScriptError:
-            client.script_load(source(name))
+        except NoScriptError:  # loaded on this connection: another may be open to another node (a failover)
+            conn.send_command("SCRIPT", "LOAD", source(name))
+            conn.read_response()
             conn.send_packed_command([command])
             return conn.read_response()
     except (ConnectionError, TimeoutError, OSError):
         conn.disconnect()
         return _run_slow(client, keys, name, own_keys, [*args, *tail.values])
     finally:
-        pool.release(conn)
+        if held is not None:
+            held.lock.release()
+        else:
+            pool.release(conn)
 
 
 def _run_slow(client: redis.Redis, keys: Keys, name: str, own_keys: list[str], args: list[Any]) -> Any:
