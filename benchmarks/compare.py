@@ -372,6 +372,35 @@ def m_commands(lab: Lab) -> dict[str, float]:
     return {"ours": ours, "rq": command_calls(lab.client) / count}
 
 
+def m_cpu(lab: Lab) -> dict[str, float]:
+    """CPU time per processed job of one `--no-fork` worker and of Redis, and the drain rate two cores
+    could give if nothing else ran: 2 s / (worker + Redis) per job. The worker's start and exit
+    (a burst over an empty queue) are measured apart and taken off."""
+    import resource
+
+    def worker_and_redis_cpu(count: int) -> tuple[float, float]:
+        lab.fresh()
+        if count:
+            lab.enqueue_ours(count)
+        before, redis_before = resource.getrusage(resource.RUSAGE_CHILDREN), redis_cpu(lab.client)
+        run_all([[*lab.worker, "--no-fork", "--burst"]], lab.tmp)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        worker = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        return worker, redis_cpu(lab.client) - redis_before
+
+    count = lab.sizes.drain
+    start_worker, start_redis = worker_and_redis_cpu(0)
+    worker, redis = worker_and_redis_cpu(count)
+    per_worker, per_redis = (worker - start_worker) / count * 1e6, (redis - start_redis) / count * 1e6
+    return {"worker_us": per_worker, "redis_us": per_redis, "ceiling_2": 2e6 / (per_worker + per_redis)}
+
+
+def redis_cpu(client: Any) -> float:
+    """Seconds of CPU the redis-server has used (user + system)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def m_bulk(lab: Lab) -> dict[str, float]:
     from rq import Queue
 
@@ -432,7 +461,7 @@ def m_scaling(lab: Lab) -> dict[str, float]:
 
 MEASUREMENTS: dict[str, Callable[[Lab], dict[str, float]]] = {
     "drain": m_drain, "isolated": m_isolated, "latency": m_latency, "single": m_single, "memory": m_memory,
-    "commands": m_commands, "bulk": m_bulk, "starts": m_starts, "scaling": m_scaling,
+    "commands": m_commands, "cpu": m_cpu, "bulk": m_bulk, "starts": m_starts, "scaling": m_scaling,
 }
 
 
@@ -561,6 +590,9 @@ def scaling_rows(res: Results) -> Iterator[list[str]]:
 
 
 FLOORS = [
+    ("CPU per processed job, one `--no-fork` worker: the worker process", "cpu.worker_us", " µs", 0),
+    ("  and Redis (scripts and commands)", "cpu.redis_us", " µs", 0),
+    ("  so two cores drain at most 2 s ÷ (worker + Redis CPU per job)", "cpu.ceiling_2", "/s", 0),
     ("idle wake-up, p50: LPUSH → a bare redis-py BLPOP returns (20 ms apart)", "latency.floor_p50", " ms", 2),
     ("idle wake-up, p99", "latency.floor_p99", " ms", 2),
     ("round trips one by one: redis-py EVALSHA of `return 1`", "single.floor", "/s", 0),
@@ -569,8 +601,8 @@ FLOORS = [
 
 
 def floor_rows(res: Results) -> Iterator[list[str]]:
-    """What this machine allows any Redis client, measured in the same run: the floor under the latency,
-    single-enqueue and start-up rows."""
+    """What this machine allows, measured in the same run: the CPU a processed job costs (so the drain
+    ceiling of two cores) and the floor under the latency, single-enqueue and start-up rows."""
     for label, key, unit, digits in FLOORS:
         if res.has(key):
             yield [label, res.stats[key].text(unit, digits)]
@@ -607,7 +639,7 @@ def render_text(res: Results) -> str:
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in scale]
     floors = list(floor_rows(res))
     if floors:
-        lines += ["", "this machine's floor (bare redis-py, same run)"]
+        lines += ["", "this machine's floor and ceiling (same run)"]
         width = max(len(r[0]) for r in floors)
         lines += [f"{r[0].ljust(width)}  {r[1]}" for r in floors]
     return "\n".join(lines)
@@ -623,7 +655,7 @@ def render_markdown(res: Results) -> str:
         out += ["| " + " | ".join(r) + " |" for r in scale]
     floors = list(floor_rows(res))
     if floors:
-        out += ["", "| this machine's floor (bare redis-py, same run) | |", "|---|---|"]
+        out += ["", "| this machine's floor and ceiling (same run) | |", "|---|---|"]
         out += ["| " + " | ".join(r) + " |" for r in floors]
     out += ["", MARK_END]
     return "\n".join(out)
