@@ -161,7 +161,15 @@ def name_arguments(func: Callable[..., Any], args: list[Any] | tuple[Any, ...], 
 
 
 def resolve_method(bench: Bench, method: Callable[..., Any] | str) -> Callable[..., Any]:
-    """The callable for `method` (a callable or dotted path) if it is allowed; else MethodNotAllowed/NotFound."""
+    """The callable for `method` (a callable or dotted path) if it is allowed; else MethodNotAllowed/NotFound.
+    A dotted path's answer is kept until the bench's `reload` (the allow-list is its apps.txt): every
+    enqueue asks again, and the check and import walk cost more than the rest of its Python."""
+    if isinstance(method, str):
+        return bench.derived(("method", method), lambda: _resolve(bench, method))
+    return _resolve(bench, method)
+
+
+def _resolve(bench: Bench, method: Callable[..., Any] | str) -> Callable[..., Any]:
     path = method_path(method)
     check_allowed(bench, path)
     if callable(method):

@@ -86,24 +86,17 @@ class Outcome:
 
 
 # -- collaborators -------------------------------------------------------------------------
-_resolved: dict[tuple[str, tuple[str, ...], str], Callable[..., Any]] = {}
-
-
 def resolve(bench: Bench, dotted: str) -> Callable[..., Any]:
     """The job's function, only if it is defined in an installed app (or bench_jobs): a job written
     into Redis by hand that names os.system, or reaches it through an app's attribute, runs nothing.
 
-    What passed the allow-list is kept per (bench, installed apps, method): the check and the import
-    walk ran once per method instead of once per job. Refusals are not kept (an app installed later
-    makes the method runnable), and a change of sites/apps.txt changes the key.
+    What passed the allow-list is kept until the bench's `reload` (`resolve_method`): the check and the
+    import walk run once per method, not once per job. Refusals are not kept (an app installed later
+    makes the method runnable).
     """
-    key = (str(bench.path), tuple(bench.apps), dotted)
-    func = _resolved.get(key)
-    if func is None:
-        from bench_jobs.bench.apps import resolve_method
+    from bench_jobs.bench.apps import resolve_method
 
-        func = _resolved[key] = resolve_method(bench, dotted)
-    return func
+    return resolve_method(bench, dotted)
 
 
 def error_line(exc: BaseException) -> str:
