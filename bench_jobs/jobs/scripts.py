@@ -122,8 +122,12 @@ def _held(client: redis.Redis) -> _Held | None:
                 setattr(pool, _HELD_ATTR, held)
     if not held.lock.acquire(blocking=False):
         return None
-    if stale_connection(client, held.conn):
-        held.conn.disconnect()
+    try:
+        if stale_connection(client, held.conn):
+            held.conn.disconnect()
+    except BaseException:
+        held.lock.release()
+        raise
     return held
 
 
