@@ -6,15 +6,8 @@ import threading
 
 import pytest
 
-from bench_jobs.bench import context
 from bench_jobs.jobs.enqueue import enqueue, get_job, unit_of_work
-from tests.enqueue_helpers import bench_keys, job_ids, use_bench
-
-
-@pytest.fixture
-def keys(bench):
-    yield use_bench(bench)
-    context._default = None
+from tests.enqueue_helpers import bench_keys, job_ids
 
 
 def test_outside_a_unit_after_commit_sends_at_once(bench, keys) -> None:

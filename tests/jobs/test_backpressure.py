@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench_jobs.bench import context
 from bench_jobs.errors import QueueOverloaded
 from bench_jobs.jobs.enqueue import enqueue
 from tests.conftest import assert_clean_error
-from tests.enqueue_helpers import job_hash, job_ids, use_bench
-
-
-@pytest.fixture
-def keys(bench):
-    yield use_bench(bench)
-    context._default = None
+from tests.enqueue_helpers import job_hash, job_ids
 
 
 def fill(queue: str, count: int, site: str | None = None) -> list[str]:

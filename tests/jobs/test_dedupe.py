@@ -9,7 +9,7 @@ import pytest
 from bench_jobs.bench import context
 from bench_jobs.jobs.encoding import payload_kwargs
 from bench_jobs.jobs.enqueue import JobIdInUse, enqueue, is_job_enqueued
-from tests.enqueue_helpers import job_hash, job_ids, use_bench
+from tests.enqueue_helpers import job_hash, job_ids
 
 PROCESSES = 6
 IDS = 60
@@ -44,11 +44,6 @@ def _run_racers(bench, deduplicate: bool) -> list[tuple[int, int]]:
         assert proc.exitcode == 0
     return outcomes
 
-
-@pytest.fixture
-def keys(bench):
-    yield use_bench(bench)
-    context._default = None
 
 
 def test_racing_enqueuers_with_deduplicate_make_one_job_per_id(bench, keys) -> None:

@@ -9,18 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from bench_jobs.bench import context
 from bench_jobs.bench.apps import MethodNotFound, is_whitelisted, method_path, resolve_method
 from bench_jobs.errors import BenchJobsError, MethodNotAllowed, PayloadError, SiteNotFound, UnknownQueue
 from bench_jobs.jobs.enqueue import JobIdInUse, enqueue, get_job, is_job_enqueued
 from bench_jobs.jobs.model import Job
 from tests.enqueue_helpers import bench_keys, job_hash, job_ids, use_bench
-
-
-@pytest.fixture
-def keys(bench):
-    yield use_bench(bench)
-    context._default = None
 
 
 def test_enqueue_writes_job_queue_indexes_and_wake_token(bench, keys) -> None:

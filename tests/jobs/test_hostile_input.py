@@ -12,14 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench_jobs.bench import admin, context
+from bench_jobs.bench import admin
 from bench_jobs.bench.layout import SITE_NAME_RE
 from bench_jobs.errors import BenchJobsError
 from bench_jobs.jobs.dispatch import Dispatcher, Ending
 from bench_jobs.jobs.enqueue import enqueue
 from bench_jobs.jobs.keys import Keys, job_key
 from tests.conftest import assert_clean_error
-from tests.enqueue_helpers import use_bench
 from tests.worker_helpers import job, put_job
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -124,11 +123,6 @@ def test_generated_job_hashes_never_break_claim_or_finish(bench, fields) -> None
 
 # -- enqueue: refused values change nothing ---------------------------------------------------------
 
-@pytest.fixture
-def api(bench):
-    yield use_bench(bench)
-    context._default = None
-
 
 @SETTINGS
 @given(method=HOSTILE_TEXT, queue=HOSTILE_TEXT,
@@ -136,7 +130,7 @@ def api(bench):
        retry=st.one_of(st.integers(), st.floats()),
        kwargs=st.dictionaries(st.sampled_from(["a", "b"]), st.one_of(JSONISH, st.just(_deep(3000)),
                                                                       st.just(10 ** 5000), st.just(object()))))
-def test_enqueue_api_refuses_cleanly_and_changes_nothing(bench, api, method, queue, timeout, retry, kwargs) -> None:
+def test_enqueue_api_refuses_cleanly_and_changes_nothing(bench, keys, method, queue, timeout, retry, kwargs) -> None:
     client = bench.client()
     before = keys_of(client)
     try:
@@ -197,7 +191,7 @@ def test_cli_cases_are_one_clean_error(bench, args, fragment) -> None:
     assert_unchanged(client, before)
 
 
-def test_enqueue_api_deep_nesting_is_a_payload_error(bench, api) -> None:
+def test_enqueue_api_deep_nesting_is_a_payload_error(bench, keys) -> None:
     with pytest.raises(BenchJobsError, match="nested too deeply"):
         enqueue("testapp.jobs.noop", a=_deep(20000))
 

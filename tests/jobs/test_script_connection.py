@@ -7,23 +7,14 @@ from __future__ import annotations
 import os
 import threading
 
-import pytest
-
 from bench_jobs.bench import context
 from bench_jobs.jobs.enqueue import enqueue
 from tests.conftest import make_bench
-from tests.enqueue_helpers import job_ids, use_bench
+from tests.enqueue_helpers import job_ids
 from tests.redis_server import RedisProcess
 
 
-@pytest.fixture
-def api(bench):
-    keys = use_bench(bench)
-    yield keys
-    context._default = None
-
-
-def test_threads_enqueue_side_by_side(bench, api) -> None:
+def test_threads_enqueue_side_by_side(bench, keys) -> None:
     """Eight threads at once: each job lands once, under its own id, and every thread's call returns
     its own job's id (a reply read on a shared connection would hand one thread another's)."""
     got: dict[int, list[str]] = {}
@@ -42,14 +33,14 @@ def test_threads_enqueue_side_by_side(bench, api) -> None:
         thread.join(60)
     assert not errors, errors
     client = bench.client()
-    queued = job_ids(client, api)
+    queued = job_ids(client, keys)
     assert len(queued) == len(set(queued)) == 8 * 150
     for n, ids in got.items():
         for i, job_id in enumerate(ids):
             assert client.hget(f"rq:job:{job_id}", "description").decode() == f"testapp.jobs.add(a={n}, b={i})"
 
 
-def test_a_forked_child_uses_its_own_connection(bench, api) -> None:
+def test_a_forked_child_uses_its_own_connection(bench, keys) -> None:
     """The parent's held socket is not written by the child: both go on enqueuing, each reply its own."""
     before = enqueue("testapp.jobs.add", a=1, b=0)
     pid = os.fork()
@@ -63,14 +54,14 @@ def test_a_forked_child_uses_its_own_connection(bench, api) -> None:
     client = bench.client()
     assert [client.hget(f"rq:job:{job_id}", "description").decode() for job_id in after] == \
         [f"testapp.jobs.add(a=3, b={i})" for i in range(50)]
-    assert len(job_ids(client, api)) == 1 + 50 + 50 and before in job_ids(client, api)
+    assert len(job_ids(client, keys)) == 1 + 50 + 50 and before in job_ids(client, keys)
 
 
-def test_a_flushed_script_cache_is_reloaded_on_the_same_connection(bench, api) -> None:
+def test_a_flushed_script_cache_is_reloaded_on_the_same_connection(bench, keys) -> None:
     enqueue("testapp.jobs.noop")
     bench.client().script_flush()
     job_id = enqueue("testapp.jobs.noop")
-    assert job_id in job_ids(bench.client(), api)
+    assert job_id in job_ids(bench.client(), keys)
 
 
 def test_a_restarted_redis_is_reconnected(tmp_path) -> None:
