@@ -16,6 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from bench_jobs.bench.connection import stale_connection
+
 if TYPE_CHECKING:
     import redis
 
@@ -110,8 +112,6 @@ def _held(client: redis.Redis) -> _Held | None:
     """The pool's held connection if no other thread is using it, else None (that call takes one from
     the pool as usual). Under Sentinel it is closed when the master moved, as the pool would not hand
     it out (it reconnects to the new master on its next command)."""
-    from bench_jobs.bench.connection import stale_connection
-
     pool = client.connection_pool
     held: _Held | None = getattr(pool, _HELD_ATTR, None)
     if held is None or held.pid != os.getpid():
