@@ -229,8 +229,10 @@ class Lab:
             key = f"rq:job:{enqueue()}"
 
             def started() -> float | None:
-                stamp = self.client.hget(key, "started_at")
-                return parse_stamp(stamp) if stamp else None
+                # Read once the job ended: then `started_at` is when the worker began it, on both sides
+                # (bench-jobs' claim writes one first, which the finish replaces with the job's start).
+                stamp, ended = self.client.hmget(key, "started_at", "ended_at")
+                return parse_stamp(stamp) if stamp and ended else None
             return started
 
         try:

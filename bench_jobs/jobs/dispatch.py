@@ -156,6 +156,40 @@ class Dispatcher:
         self._retrying = None
         return _jobs(reply) if reply else []
 
+    def wait_and_claim(self, wake: list[str], timeout: int, queues: list[str], n: int) -> list[Job]:
+        """Block on the wake lists for up to `timeout` seconds, then claim up to `n` jobs: one round trip.
+
+        The claim is pipelined behind the BLPOP, and Redis runs a blocked client's next command as soon
+        as its BLPOP returns, so a worker woken by an enqueue gets its job already claimed, in the same
+        reply: one wake-up of an idle process instead of a wake-up and then a claim's round trip (half
+        of the idle dispatch latency here). After a timeout the claim finds the queues empty and writes
+        nothing. Returns the jobs claimed (a Redis that lost its scripts gets the claim again, loaded).
+        A reply lost to a broken connection is handed back by the next claim."""
+        from redis.exceptions import NoScriptError
+
+        self.collect()
+        # No time stamp of ours: the claim runs when the wait ends, and takes Redis' clock then.
+        claim = scripts.packed(self.keys, "claim", [], [self.keys.bench_id, self.worker_name, "", "", n, *queues])
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        lost_script = False
+        try:
+            conn.send_packed_command([*conn.pack_command("BLPOP", *wake, timeout), claim])
+            conn.read_response()
+            try:
+                reply = conn.read_response()
+            except NoScriptError:  # a restarted or flushed Redis: the wait is over, claim the usual way
+                reply = None
+                lost_script = True
+        except BaseException:
+            conn.disconnect()  # a reply may still be in flight: never hand this socket back as clean
+            raise
+        finally:
+            pool.release(conn)
+        if lost_script:
+            return self.claim_batch(queues, n)
+        return _jobs(reply) if reply else []
+
     def _claim_time(self, now: float | None) -> float:
         """The claim's time stamp, the same again when the caller retries a call that failed: the
         claim script knows a repeated claim by it and hands back what the first one took."""

@@ -222,9 +222,9 @@ class Worker:
                 if not claimed:
                     if self.options.burst:
                         return
-                    self._wait_for_work()
-                    continue
-                self._start_batch(claimed)
+                    claimed = self._wait_for_work()
+                if claimed:
+                    self._start_batch(claimed)
                 continue
             self.queue_order.ran(job.queue or "")
             started = time.time()
@@ -345,12 +345,18 @@ class Worker:
         self.log.warning("lost", "the recovery sweep took this job over meanwhile; this run's result is not "
                          "recorded", job_id=job.id, site=job.site, method=job.method)
 
-    def _wait_for_work(self) -> None:
+    def _wait_for_work(self) -> list[Job]:
+        """Idle: wait for an enqueue's wake-up and claim in the same round trip (`wait_and_claim`)."""
         self.log.flush()
         self._housekeeping()  # now rather than between a wake-up and its claim (dispatch latency)
         wake = [self.keys.wake(q) for q in self.options.queues]
-        if self._redis_retry(lambda: self.client.blpop(wake, timeout=IDLE_WAIT)):
+        n = self._claim_size()
+        self._released()
+        claimed = self._redis_retry(
+            lambda: self.dispatch.wait_and_claim(wake, IDLE_WAIT, self.queue_order.next(), n)) or []
+        if claimed:
             self.next_promote = max(self.next_promote, time.monotonic() + 0.05)
+        return claimed
 
     def _housekeeping(self) -> None:
         now = time.monotonic()

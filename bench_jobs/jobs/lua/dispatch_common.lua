@@ -11,6 +11,27 @@
 -- next one (one HSET per job, where an execution per job cost HSET, EXPIRE, SREM and DEL), and the
 -- worker's last finish of a batch, or an empty claim, deletes it with the worker's execution index.
 -- Jobs of an earlier layout had one execution per run (`{id}:bj{attempt}`); those simply expire.
+-- Redis' clock as (epoch seconds, RQ's time stamp: UTC, microseconds, 'Z'), for a claim that waited
+-- behind a BLPOP (dispatch.wait_and_claim): the time the worker sent it may be a second old by then.
+-- Lua in Redis has no os.date: the date is worked out from the day number (the proleptic Gregorian
+-- calendar's civil-from-days arithmetic); tests/jobs/test_wait_and_claim.py checks it against Python's.
+local function redis_now()
+  local t = redis.call('TIME')
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  local days, rem = math.floor(s / 86400), s % 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return s + us / 1000000, string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, math.floor(rem / 3600),
+                                         math.floor(rem % 3600 / 60), rem % 60, us)
+end
+
 local function rq_execution_of(worker) return (string.gsub(worker, '%.', '_', 1)) .. ':bj' end
 local function rq_execution_key(worker) return EXECUTION_P .. rq_execution_of(worker) end
 local function rq_execution_clear(worker)
@@ -177,7 +198,7 @@ local function claim(worker, now, iso, queues, n)
   -- until its deadline). The new master holds this worker's last claim, so its last batch names every
   -- such job: one ZMSCORE on the bench's started set finds any still started (ended jobs have left it).
   local out = {}
-  local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch', 'current_job')
+  local held = redis.call('HMGET', wkey(worker), 'bj_claim', 'bj_batch', 'current_job', 'state')
   local batch = (held[2] and held[2] ~= '') and held[2] or held[3]
   if batch and batch ~= '' then
     local again = held[1] == iso
@@ -275,8 +296,11 @@ local function claim(worker, now, iso, queues, n)
   end
   -- Every queue is empty: the tokens left on their wake lists are stale, and a worker that
   -- BLPOPs them would only wake for nothing. Enqueues after this point push fresh ones.
+  -- An idle worker claims once a second (behind its BLPOP, dispatch.wait_and_claim): when its hash
+  -- already says idle, writing it again would only grow the AOF and the replication stream.
   for _, q in ipairs(queues) do redis.call('DEL', WAKE_P .. q) end
-  if redis.call('EXISTS', wkey(worker)) == 1 then
+  local idle = held[4] == 'idle' and (held[2] or '') == '' and (held[3] or '') == ''
+  if not idle and redis.call('EXISTS', wkey(worker)) == 1 then
     redis.call('HSET', wkey(worker), 'state', 'idle', 'current_job', '', 'bj_batch', '')
   end
   rq_execution_clear(worker)
