@@ -3,7 +3,8 @@ finish that claims the next (one round trip per batch; see `_loop`), and between
 promote due retries (once a second). The heartbeat thread runs the recovery sweep (rate-limited
 bench-wide in Redis), so it goes on while a long job runs.
 
-Idle, it BLPOPs its queues' wake lists for at most a second. SIGTERM/SIGINT: warm stop (finish the
+Idle, it BLPOPs its queues' wake lists for at most a second, its claim pipelined behind (one wake-up
+and no round trip between an enqueue and the job's start). SIGTERM/SIGINT: warm stop (finish the
 current job, exit 0); a second one: cold stop (cut the job short; it is re-queued while it has
 retries left, else failed "worker stopped" — never silently dropped).
 """
