@@ -63,9 +63,11 @@ def idle_latency(client, cmd: list[str], ready: Callable[[], object], enqueue: C
         for _ in range(samples):
             t0 = time.time()
             job_id = enqueue()
-            while (started := client.hget(f"rq:job:{job_id}", "started_at")) in (None, b""):
+            # read once the job ended: then `started_at` is the worker's time of the job's start on both
+            # sides (bench-jobs' claim writes one before, which the finish replaces)
+            while not all(stamps := client.hmget(f"rq:job:{job_id}", "started_at", "ended_at")):
                 time.sleep(0.0005)
-            lat.append(parse(started) - t0)
+            lat.append(parse(stamps[0]) - t0)
             time.sleep(0.02)
         return lat
     finally:
