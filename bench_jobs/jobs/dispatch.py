@@ -161,8 +161,8 @@ class Dispatcher:
 
         The claim is pipelined behind the BLPOP, and Redis runs a blocked client's next command as soon
         as its BLPOP returns, so a worker woken by an enqueue gets its job already claimed, in the same
-        reply: one wake-up of an idle process instead of a wake-up and then a claim's round trip (half
-        of the idle dispatch latency here). After a timeout the claim finds the queues empty and writes
+        reply: one wake-up of an idle process instead of a wake-up and then a claim's round trip (about
+        a quarter of the idle dispatch latency here). After a timeout the claim finds the queues empty and writes
         nothing. Returns the jobs claimed (a Redis that lost its scripts gets the claim again, loaded).
         A reply lost to a broken connection is handed back by the next claim."""
         from redis.exceptions import NoScriptError

@@ -1,16 +1,6 @@
 -- Shared by the worker-side scripts (claim, finish, promote, sweep): each one starts with
 -- `-- include: dispatch_common`, and bench_jobs/jobs/store.py puts this file there (after keys.lua).
 
--- [rq-compat] RQ 3's own records, kept in step so `rq info`, rq-dashboard and rq's API see what
--- bench-jobs does (issue 10): a busy worker's current execution, results streams, the finished and
--- scheduled registries. Every write is inside the script that changes the job: no extra round trip.
--- A worker runs one job at a time, so it has one execution, named after the worker (its first '.' made
--- '_', so the key is `rq:execution:{tag}_...` like the bench's job ids and stays inside its ACL patterns;
--- worker names hold no ':'), whose `job_id` field names the job running now: RQ's Execution.restore reads
--- the job from that field. The claim writes it for the batch's first job, each finish points it at the
--- next one (one HSET per job, where an execution per job cost HSET, EXPIRE, SREM and DEL), and the
--- worker's last finish of a batch, or an empty claim, deletes it with the worker's execution index.
--- Jobs of an earlier layout had one execution per run (`{id}:bj{attempt}`); those simply expire.
 -- Redis' clock as (epoch seconds, RQ's time stamp: UTC, microseconds, 'Z'), for a claim that waited
 -- behind a BLPOP (dispatch.wait_and_claim): the time the worker sent it may be a second old by then.
 -- Lua in Redis has no os.date: the date is worked out from the day number (the proleptic Gregorian
@@ -32,6 +22,16 @@ local function redis_now()
                                          math.floor(rem % 3600 / 60), rem % 60, us)
 end
 
+-- [rq-compat] RQ 3's own records, kept in step so `rq info`, rq-dashboard and rq's API see what
+-- bench-jobs does (issue 10): a busy worker's current execution, results streams, the finished and
+-- scheduled registries. Every write is inside the script that changes the job: no extra round trip.
+-- A worker runs one job at a time, so it has one execution, named after the worker (its first '.' made
+-- '_', so the key is `rq:execution:{tag}_...` like the bench's job ids and stays inside its ACL patterns;
+-- worker names hold no ':'), whose `job_id` field names the job running now: RQ's Execution.restore reads
+-- the job from that field. The claim writes it for the batch's first job, each finish points it at the
+-- next one (one HSET per job, where an execution per job cost HSET, EXPIRE, SREM and DEL), and the
+-- worker's last finish of a batch, or an empty claim, deletes it with the worker's execution index.
+-- Jobs of an earlier layout had one execution per run (`{id}:bj{attempt}`); those simply expire.
 local function rq_execution_of(worker) return (string.gsub(worker, '%.', '_', 1)) .. ':bj' end
 local function rq_execution_key(worker) return EXECUTION_P .. rq_execution_of(worker) end
 local function rq_execution_clear(worker)
