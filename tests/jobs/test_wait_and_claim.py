@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.dispatch import Dispatcher
+from bench_jobs.jobs.encoding import RQ_TIME_FORMAT, parse_rq_time
 from bench_jobs.jobs.keys import Keys, worker_key
 from bench_jobs.jobs.workers import register_worker
 from tests.conftest import make_bench
@@ -32,11 +33,6 @@ def setup(bench):
     return client, bid, keys, Dispatcher(client, keys, "w1")
 
 
-def _stamp(value: bytes | str) -> float:
-    text = value.decode() if isinstance(value, bytes) else value
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-
-
 def test_an_enqueue_during_the_wait_is_claimed_in_the_same_round_trip(setup) -> None:
     client, bid, keys, dispatch = setup
     ids: list[str] = []
@@ -49,7 +45,8 @@ def test_an_enqueue_during_the_wait_is_claimed_in_the_same_round_trip(setup) -> 
     fields = job(client, ids[0])
     assert fields["status"] == "started" and fields["worker_name"] == "w1"
     # Redis' clock when the wait ended, not the worker's when it sent the claim 0.3 s before
-    assert began + 0.25 <= _stamp(fields["started_at"]) <= time.time() + 0.01
+    stamp = parse_rq_time(fields["started_at"])
+    assert stamp is not None and began + 0.25 <= stamp.timestamp() <= time.time() + 0.01
     assert client.hget(worker_key("w1"), "current_job") == ids[0].encode()
     assert client.zscore(keys.started(), ids[0]) is not None
 
@@ -91,5 +88,5 @@ def _redis_now_probe() -> str:
 def test_redis_now_formats_any_time_as_rq_does(redis_server, seconds: int, micros: int) -> None:
     client = redis_server.client()
     _, iso = client.eval(_redis_now_probe(), 0, seconds, micros)
-    expected = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    expected = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros).strftime(RQ_TIME_FORMAT)
     assert iso.decode() == expected
