@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bench_jobs.bench.layout import Bench
 from bench_jobs.errors import SiteNotFound
@@ -88,6 +88,22 @@ def redis_for(bench: Bench) -> redis.Redis:
 
         client = _clients[str(bench.path)] = connect(bench)
     return client
+
+
+def reader_for(bench: Bench) -> redis.Redis:
+    """A client for commands that only read: bench/read_client.py's, which answers the listing commands'
+    reads without importing redis-py (~100 ms) and hands anything else to `redis_for(bench)`; that client
+    itself where the light one cannot go (Sentinel, TLS, URL options)."""
+    from bench_jobs.bench import settings as S
+    from bench_jobs.bench.connection import CONNECT_TIMEOUT, SOCKET_TIMEOUT, credentials
+    from bench_jobs.bench.read_client import light_client
+
+    if S.SENTINEL_ENABLED.read(bench):
+        return redis_for(bench)
+    client = light_client(bench.redis_url, *credentials(bench), lambda: redis_for(bench), CONNECT_TIMEOUT,
+                          SOCKET_TIMEOUT)
+    # It answers every redis.Redis method: the ones it knows itself, the rest through redis_for's client.
+    return redis_for(bench) if client is None else cast("redis.Redis", client)
 
 
 def reset_clients() -> None:

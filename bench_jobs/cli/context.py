@@ -19,6 +19,7 @@ class Context:
     bench_option: str | None = None
     site_option: str | None = None
     _redis: redis.Redis | None = field(default=None, repr=False)
+    _reader: redis.Redis | None = field(default=None, repr=False)
 
     @cached_property
     def bench(self) -> Bench:
@@ -67,7 +68,7 @@ class Context:
         if seen_in_redis:
             from bench_jobs.jobs.queries import known_sites
 
-            return known_sites(self.redis, self.bench)
+            return known_sites(self.reader, self.bench)
         return self.bench.sites()
 
     def require_sites(self) -> list[str]:
@@ -80,6 +81,21 @@ class Context:
                                    "create one with `bench-jobs new-site NAME`")
             return sites
         return [self.require_site()]
+
+    @property
+    def reader(self) -> redis.Redis:
+        """The bench's queue Redis for a command that only reads, pinged once like `redis`: a client
+        that does not import redis-py where the URL allows (bench/read_client.py), else the same client."""
+        if self._redis is not None:
+            return self._redis
+        if self._reader is None:
+            from bench_jobs.bench.connection import check
+            from bench_jobs.bench.context import reader_for
+
+            client = reader_for(self.bench)
+            check(client, self.bench)
+            self._reader = client
+        return self._reader
 
     @property
     def redis(self) -> redis.Redis:
@@ -113,6 +129,7 @@ class Context:
         return as_user_error(exc, self.bench)
 
     def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
+        for client in (self._reader, self._redis):
+            if client is not None:
+                client.close()
+        self._redis = self._reader = None

@@ -65,7 +65,7 @@ def list_cmd(ctx: Context, statuses: tuple[str, ...], queue_spec: str | None, me
     from bench_jobs.jobs.queries import list_jobs
 
     queues = ctx.bench.parse_queues(queue_spec)
-    client = ctx.redis
+    client = ctx.reader
     sites = ctx.sites(all_sites, seen_in_redis=True)
     rows = list_jobs(client, ctx.bench, sites, queues, list(statuses) or None, method, limit)
     foreign = list_foreign(client, ctx.bench, queues, None if all_sites else sites[0], statuses, method, limit)
@@ -117,7 +117,7 @@ def show(ctx: Context, job_id: str, fmt: str) -> None:
     """
     from bench_jobs.jobs.queries import job_detail
 
-    client = ctx.redis
+    client = ctx.reader
     detail = job_detail(client, ctx.bench, job_id)
     if fmt == "json":
         render.emit_json(detail)

@@ -40,7 +40,7 @@ def show_pending_jobs(ctx: Context, queue_spec: str | None, all_sites: bool, lim
 
     def load() -> dict[str, Any]:
         sites = ctx.sites(all_sites, seen_in_redis=True)
-        doc = pending_summary(ctx.redis, ctx.bench, sites, queues, limit, all_sites=all_sites)
+        doc = pending_summary(ctx.reader, ctx.bench, sites, queues, limit, all_sites=all_sites)
         return render.envelope(ctx.bench.bench_id, "queues", doc["queues"], sites=sites, one_site=not all_sites,
                                foreign=doc["foreign"])
 

@@ -44,7 +44,7 @@ def show(ctx: Context, fmt: str) -> None:
     from bench_jobs.jobs.keys import Keys
     from bench_jobs.jobs.queries import worker_rows
 
-    rows = worker_rows(ctx.redis, Keys(ctx.bench.bench_id))
+    rows = worker_rows(ctx.reader, Keys(ctx.bench.bench_id))
     render.listing(fmt, render.envelope(ctx.bench.bench_id, "workers", rows), lambda: _table(rows))
 
 

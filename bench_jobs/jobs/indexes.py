@@ -13,8 +13,6 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.exceptions import ResponseError
-
 from bench_jobs.jobs import scripts
 from bench_jobs.jobs.encoding import text
 from bench_jobs.jobs.keys import QUEUED, STARTED, Keys
@@ -136,8 +134,10 @@ def converting(client: redis.Redis, keys: Keys, queues: list[str], read: Callabl
     it reads again."""
     try:
         return read()
-    except ResponseError as error:
-        if "WRONGTYPE" not in str(error):  # (a pipeline prefixes the command that met it)
-            raise
+    except Exception as error:
+        from redis.exceptions import ResponseError  # here: the listing commands do not load redis-py
+
+        if not isinstance(error, ResponseError) or "WRONGTYPE" not in str(error):  # (a pipeline prefixes
+            raise                                                                   # the command that met it)
     convert(client, keys, queues)
     return read()
