@@ -135,9 +135,9 @@ def converting(client: redis.Redis, keys: Keys, queues: list[str], read: Callabl
     try:
         return read()
     except Exception as error:
-        from redis.exceptions import ResponseError  # here: the listing commands do not load redis-py
+        from bench_jobs.bench.connection import redis_py_error
 
-        if not isinstance(error, ResponseError) or "WRONGTYPE" not in str(error):  # (a pipeline prefixes
-            raise                                                                   # the command that met it)
+        if not redis_py_error(error, "ResponseError") or "WRONGTYPE" not in str(error):  # (a pipeline
+            raise                                                           # prefixes the command that met it)
     convert(client, keys, queues)
     return read()

@@ -296,11 +296,13 @@ def list_row(job: Job, index_state: str) -> ListRow:
 # -- jobs show -------------------------------------------------------------------------------------
 def load_job(client: redis.Redis, bench: Bench, job_id: str) -> Job:
     """The whole job, or JobNotFound (also for a job of another bench sharing this Redis)."""
-    from redis.exceptions import NoPermissionError
+    from bench_jobs.bench.connection import redis_py_error
 
     try:
         job = Job.fetch(client, job_id)
-    except NoPermissionError:
+    except Exception as error:
+        if not redis_py_error(error, "NoPermissionError"):
+            raise
         # Under the bench's own ACL user (`setup redis`) a job hash it may not read is another bench's or
         # a bare id such as a caller's "sync-stock" (stored as `{tag}_{site digest}_sync-stock`).
         raise JobNotFound(f"no job '{job_id}' in this bench",
