@@ -130,7 +130,7 @@ def run(server: RedisProcess, path: Path, total: int) -> None:
           f"(at {SMALL:,} jobs: {small * 1000:.2f} ms, x{big / small:.2f})")
     print(f"  bench-jobs show-pending-jobs, CLI         {cli * 1000:9.2f} ms   (whole process, median of 5; "
           f"at {SMALL:,} jobs: {small_cli * 1000:.0f} ms)")
-    print(f"    beside it, `python -c 'import redis'` {floor * 1000:9.2f} ms   (Python start-up + redis-py's import, "
+    print(f"    beside it, `python -c 'import redis'`   {floor * 1000:9.2f} ms   (Python start-up + redis-py's import, "
           "which the listing commands skip)")
     print(f"  plain RQ: scan the shared queue           {rq_seconds * 1000:9.2f} ms   (lower bound)")
     print(f"  ratio RQ scan / bench-jobs in-process     {rq_seconds / big:9.0f}x")
