@@ -257,7 +257,11 @@ class ReadClient:
         self._sock, self._stream = sock, sock.makefile("rb")
         handshake = self._address.handshake()
         if handshake:
-            self.exchange([pack(words) for words in handshake])
+            try:
+                self.exchange([pack(words) for words in handshake])
+            except BaseException:  # refused credentials: no unauthenticated socket may stay behind
+                self.close()
+                raise
         return self._stream
 
     def __enter__(self) -> ReadClient:

@@ -18,8 +18,11 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bench_jobs.bench.read_client import COMMANDS, ReadClient, light_client
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,10 +176,15 @@ def test_acl_user_and_wrong_credentials(redis_factory) -> None:
     as_bench = redis.Redis(port=server.port, username="bench", password="s3cret")
     assert light(server.url, as_bench, "bench", "s3cret").lrange("rc:list", 0, -1) == [b"a"]
 
-    wrong = redis.Redis(port=server.port, username="bench", password="nope")
-    assert raised(lambda: light(server.url, wrong, "bench", "nope").llen("rc:list")) == \
-        raised(lambda: wrong.llen("rc:list"))
-    anonymous = redis.Redis(port=server.port)
+    once = {"retry": Retry(NoBackoff(), 0)}  # redis-py's default retries a refused AUTH for seconds
+    wrong = redis.Redis(port=server.port, username="bench", password="nope", **once)
+    connections = len(admin.client_list())
+    refused = light(server.url, wrong, "bench", "nope")
+    assert raised(lambda: refused.llen("rc:list")) == raised(lambda: wrong.llen("rc:list"))
+    wrong.connection_pool.disconnect()
+    # No socket that failed its AUTH is left open behind the error.
+    wait_for(lambda: len(admin.client_list()) == connections, timeout=5, what="refused connections closed")
+    anonymous = redis.Redis(port=server.port, **once)
     assert raised(lambda: light(server.url, anonymous).llen("rc:list"))[0] is redis.AuthenticationError
     outside = light(server.url, as_bench, "bench", "s3cret")
     assert raised(lambda: outside.llen("other:list"))[0] is redis.exceptions.NoPermissionError
