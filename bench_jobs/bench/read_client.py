@@ -1,9 +1,9 @@
 """A read-only Redis client for the listing commands that does not import redis-py.
 
 `import redis` costs ~100 ms (redis-py 8 loads `redis.asyncio`, `importlib.metadata` and more), over half
-of a listing command's wall time. `show-pending-jobs`, `workers` and `jobs list/show` send a dozen kinds
-of read command over one connection, so this client speaks RESP2 over a plain socket for those and
-returns redis-py's reply shapes (bytes, `set` for SMEMBERS, `dict` for HGETALL, `(member, float)` pairs
+of a listing command's wall time. `show-pending-jobs`, `workers` and `jobs list/show` send a few kinds
+of read command (COMMANDS below) over one connection, so this client speaks RESP2 over a plain socket
+for those and returns redis-py's reply shapes (bytes, `set` for SMEMBERS, `dict` for HGETALL, `(member, float)` pairs
 WITHSCORES).
 
 It answers only the happy path itself. Everything else goes to the bench's redis-py client, which then
@@ -289,7 +289,7 @@ class ReadPipeline:
 
     def __getattr__(self, name: str) -> Any:
         if self._replayed is None and name not in COMMANDS:
-            self._replayed = self._replay()
+            self._replayed = self._replay(self._calls)
         if self._replayed is not None:
             return getattr(self._replayed, name)
 
@@ -298,22 +298,21 @@ class ReadPipeline:
             return self
         return queue
 
-    def _replay(self) -> Any:
+    def _replay(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> Any:
         pipe = self._client.full().pipeline(transaction=False)
-        for name, args, kwargs in self._calls:
+        for name, args, kwargs in calls:
             getattr(pipe, name)(*args, **kwargs)
         return pipe
 
     def execute(self) -> list[Any]:
         if self._replayed is not None:
             return list(self._replayed.execute())
-        calls, self._calls = self._calls, []
+        calls, self._calls = self._calls, []  # emptied like redis-py's, whatever happens next
         try:
             commands = [_command(name, args, kwargs) for name, args, kwargs in calls]
             replies = self._client.exchange([command for command, _ in commands]) if commands else []
         except (_Unsupported, OSError, ValueError):
-            self._calls = calls
-            return list(self._replay().execute())
+            return list(self._replay(calls).execute())
         return [shape(reply) for (_, shape), reply in zip(commands, replies, strict=True)]
 
     def __len__(self) -> int:

@@ -129,6 +129,12 @@ def test_an_error_reply_raises_redis_pys_exception(full, ours) -> None:
     assert raised(lambda: pipeline(ours)) == raised(lambda: pipeline(full))
     assert "WRONGTYPE" in raised(lambda: pipeline(ours))[1]
     assert ours.llen("rc:nothing") == 0  # the connection is still good afterwards
+    pipe = ours.pipeline(transaction=False)
+    pipe.lrange("rc:wrongtype", 0, -1)
+    with pytest.raises(redis.ResponseError):
+        pipe.execute()
+    pipe.llen("rc:nothing")
+    assert pipe.execute() == [0]  # emptied by the failed execute, as redis-py's is
 
 
 def test_what_it_does_not_answer_goes_to_redis_py(full, ours) -> None:
