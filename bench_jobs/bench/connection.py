@@ -74,16 +74,6 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and any(word in str(exc) for word in TRANSIENT_REPLIES)
 
 
-def redis_py_error(exc: BaseException, name: str) -> bool:
-    """Whether `exc` is redis-py's exception class `name` (e.g. "NoPermissionError"), checked without
-    importing redis-py: code that the listing commands run must not load it, and none of its exceptions
-    can exist before it is loaded."""
-    import sys
-
-    module = sys.modules.get("redis.exceptions")
-    return module is not None and isinstance(exc, getattr(module, name))
-
-
 def connect(bench: Bench, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
     """A client for the bench's queue Redis (not yet checked: call `check` or use it)."""
     if S.SENTINEL_ENABLED.read(bench):

@@ -20,10 +20,20 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
     import redis
+
+
+def redis_py_error(exc: BaseException, name: str) -> bool:
+    """Whether `exc` is redis-py's exception class `name` (e.g. "NoPermissionError"), checked without
+    importing redis-py: code that the listing commands run must not load it, and none of its exceptions
+    can exist before it is loaded."""
+    import sys
+
+    module = sys.modules.get("redis.exceptions")
+    return module is not None and isinstance(exc, getattr(module, name))
 
 
 class _Unsupported(Exception):
@@ -52,11 +62,9 @@ def pack(words: list[object]) -> bytes:
     return b"".join(parts)
 
 
-class _ErrorReply:
-    """A `-ERR ...` reply, kept as a value so a pipeline reads every reply before deciding."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
+# An error reply (`-ERR ...`), kept as a value so a pipeline reads every reply before deciding; its
+# text is redis-py's to word when it asks again.
+_ERROR = object()
 
 
 def read_reply(stream: Any) -> Any:
@@ -81,7 +89,7 @@ def read_reply(stream: Any) -> Any:
     if kind == b"+":
         return rest
     if kind == b"-":
-        return _ErrorReply(rest.decode(errors="replace"))
+        return _ERROR
     raise ConnectionError(f"unexpected reply from Redis: {line[:40]!r}")
 
 
@@ -154,7 +162,7 @@ class Address:
 
     def __init__(self, url: str, username: str | None, password: str | None) -> None:
         parts = urlsplit(url)
-        query = dict(item.partition("=")[::2] for item in parts.query.split("&") if item)
+        query = dict(parse_qsl(parts.query))
         if parts.scheme not in ("redis", "unix") or set(query) - {"db"}:
             raise _Unsupported
         self.username = unquote(parts.username) if parts.username else username
@@ -244,7 +252,7 @@ class ReadClient:
         except BaseException:
             self.close()
             raise
-        if any(isinstance(reply, _ErrorReply) for reply in replies):
+        if any(reply is _ERROR for reply in replies):
             raise _Unsupported
         return replies
 
@@ -263,12 +271,6 @@ class ReadClient:
                 self.close()
                 raise
         return self._stream
-
-    def __enter__(self) -> ReadClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._stream is not None:
@@ -314,9 +316,6 @@ class ReadPipeline:
         except (_Unsupported, OSError, ValueError):
             return list(self._replay(calls).execute())
         return [shape(reply) for (_, shape), reply in zip(commands, replies, strict=True)]
-
-    def __len__(self) -> int:
-        return len(self._calls)
 
     def __enter__(self) -> ReadPipeline:
         return self

@@ -82,6 +82,13 @@ class Context:
             return sites
         return [self.require_site()]
 
+    def _checked(self, client: redis.Redis) -> redis.Redis:
+        """`client` once it answered a PING; else RedisUnavailable with a fix."""
+        from bench_jobs.bench.connection import check
+
+        check(client, self.bench)
+        return client
+
     @property
     def reader(self) -> redis.Redis:
         """The bench's queue Redis for a command that only reads, pinged once like `redis`: a client
@@ -89,24 +96,18 @@ class Context:
         if self._redis is not None:
             return self._redis
         if self._reader is None:
-            from bench_jobs.bench.connection import check
             from bench_jobs.bench.context import reader_for
 
-            client = reader_for(self.bench)
-            check(client, self.bench)
-            self._reader = client
+            self._reader = self._checked(reader_for(self.bench))
         return self._reader
 
     @property
     def redis(self) -> redis.Redis:
         """The bench's queue Redis, pinged once so a down server is reported up front."""
         if self._redis is None:
-            from bench_jobs.bench.connection import check
             from bench_jobs.bench.context import redis_for
 
-            client = redis_for(self.bench)
-            check(client, self.bench)
-            self._redis = client
+            self._redis = self._checked(redis_for(self.bench))
         return self._redis
 
     def check_redis(self) -> None:

@@ -135,7 +135,7 @@ def converting(client: redis.Redis, keys: Keys, queues: list[str], read: Callabl
     try:
         return read()
     except Exception as error:
-        from bench_jobs.bench.connection import redis_py_error
+        from bench_jobs.bench.read_client import redis_py_error
 
         if not redis_py_error(error, "ResponseError") or "WRONGTYPE" not in str(error):  # (a pipeline
             raise                                                           # prefixes the command that met it)

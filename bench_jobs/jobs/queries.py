@@ -296,7 +296,7 @@ def list_row(job: Job, index_state: str) -> ListRow:
 # -- jobs show -------------------------------------------------------------------------------------
 def load_job(client: redis.Redis, bench: Bench, job_id: str) -> Job:
     """The whole job, or JobNotFound (also for a job of another bench sharing this Redis)."""
-    from bench_jobs.bench.connection import redis_py_error
+    from bench_jobs.bench.read_client import redis_py_error
 
     try:
         job = Job.fetch(client, job_id)
